@@ -1,0 +1,53 @@
+"""Calibration constants of the economy (DESIGN.md §3), each derived or sourced here once.
+
+Units: labor in hours per week; income in dollars per year; skill ``v`` in dollars per year per
+weekly hour, so pre-tax income is ``z = v * l``.
+"""
+
+from __future__ import annotations
+
+from scipy.special import betaincinv
+
+#: Disutility curvature of labor: ``u = c - kappa * l**delta``; labor-supply elasticity ``1/(delta-1) = 0.4``.
+DELTA: float = 3.5
+#: Hours-per-week cap on labor choices.
+MAX_HOURS: float = 100.0
+#: Weekly hours at which potential income is measured (full-time).
+HOURS_REF: float = 40.0
+
+# GB2 fit of US potential income at 40 h/week (the reference's "ACS 2023" fit, gamlss parameterisation).
+GB2_MU: float = 72402.78177917618
+GB2_SIGMA: float = 2.0721070746154746
+GB2_NU: float = 0.48651871959386955
+GB2_TAU: float = 1.1410398548220329
+
+
+def _gb2_median() -> float:
+    q = float(betaincinv(GB2_NU, GB2_TAU, 0.5))
+    return GB2_MU * (q / (1.0 - q)) ** (1.0 / GB2_SIGMA)
+
+
+#: Analytic median of potential income at 40 h/week (about $38,100).
+GB2_MEDIAN: float = _gb2_median()
+
+#: Calibrated labor cost: the median-skill worker chooses exactly 40 h/week at zero tax
+#: (first-order condition ``v = kappa * delta * l**(delta-1)`` at ``l = 40``). About 0.0269.
+KAPPA: float = (GB2_MEDIAN / HOURS_REF) / (DELTA * HOURS_REF ** (DELTA - 1.0))
+#: The reference implementation's labor cost, kept for replication: labor is nearly free at census
+#: income scales, so most agents sit at the 100-hour cap.
+KAPPA_PAPER: float = 0.0005
+
+KAPPA_PRESETS: dict[str, float] = {"calibrated": KAPPA, "paper": KAPPA_PAPER}
+
+
+def resolve_kappa(kappa: float | str) -> float:
+    """Return a labor-cost value from a number or a preset name (``calibrated`` or ``paper``)."""
+    if isinstance(kappa, str):
+        try:
+            return KAPPA_PRESETS[kappa]
+        except KeyError:
+            raise ValueError(f"kappa={kappa!r} is not a preset; choose one of {sorted(KAPPA_PRESETS)} or a number > 0") from None
+    kappa = float(kappa)
+    if not kappa > 0:
+        raise ValueError(f"kappa={kappa} must be > 0")
+    return kappa

@@ -1,0 +1,217 @@
+"""Piecewise-linear marginal income-tax schedules (DESIGN.md §3).
+
+A schedule has ``k`` brackets ``[b_j, b_{j+1})`` with lower bounds ``cutoffs = (0, b_1, ..., b_{k-1})``
+and marginal rates ``rates = (tau_0, ..., tau_{k-1})`` in ``[0, 1]``; the top bracket is open to infinity
+(the reference capped it at $10M and left income above untaxed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+#: Lower bounds of the brackets (single filer) and their default rates.
+PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "us_federal_2023": (
+        (0, 11000, 44725, 95375, 182100, 231250, 578125),
+        (0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37),
+    ),
+    "us_federal_2024": (
+        (0, 11600, 47150, 100525, 191950, 243725, 609350),
+        (0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37),
+    ),
+    "us_federal_2025": (
+        (0, 11925, 48475, 103350, 197300, 250525, 626350),
+        (0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37),
+    ),
+    # The LLM Economist paper's three brackets; no statutory rates, so zero by default.
+    "three": ((0, 90000, 159100), (0.0, 0.0, 0.0)),
+    "flat": ((0,), (0.0,)),
+}
+
+
+class TaxSchedule:
+    """An immutable piecewise-linear marginal tax schedule.
+
+    Parameters
+    ----------
+    cutoffs : sequence of float, shape (k,)
+        Lower bound of each bracket in dollars per year: starts at 0, strictly increasing.
+    rates : sequence of float, shape (k,)
+        Marginal rate of each bracket as a fraction in [0, 1].
+
+    Examples
+    --------
+    >>> s = TaxSchedule([0, 10_000], [0.1, 0.5])
+    >>> float(s.tax(30_000))
+    11000.0
+    """
+
+    __slots__ = ("_cutoffs", "_rates", "_base")
+
+    def __init__(self, cutoffs: ArrayLike, rates: ArrayLike) -> None:
+        c = _as_vector(cutoffs, "cutoffs")
+        r = _as_vector(rates, "rates")
+        if c.size == 0:
+            raise ValueError("cutoffs must hold at least one bracket (the first cut-off is 0)")
+        if not np.all(np.isfinite(c)):
+            raise ValueError("cutoffs must be finite numbers; the top bracket is open to infinity by construction")
+        if c[0] != 0:
+            raise ValueError(f"cutoffs[0]={c[0]:g} must be 0: the first bracket starts at zero income")
+        bad = np.flatnonzero(np.diff(c) <= 0)
+        if bad.size:
+            i = int(bad[0]) + 1
+            raise ValueError(f"cutoffs must be strictly increasing: cutoffs[{i}]={c[i]:g} <= cutoffs[{i - 1}]={c[i - 1]:g}")
+        if r.size != c.size:
+            raise ValueError(f"rates has {r.size} entries but there are {c.size} brackets (one rate per bracket)")
+        bad = np.flatnonzero(~((r >= 0) & (r <= 1)))  # also catches NaN
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"rates[{i}]={r[i]:g} is outside [0, 1] (rates are fractions, e.g. 0.22 for 22%)")
+        c.setflags(write=False)
+        r.setflags(write=False)
+        self._cutoffs = c
+        self._rates = r
+        # Tax owed at each bracket's lower bound: the cumulative sum of the full brackets below it.
+        base = np.concatenate(([0.0], np.cumsum(r[:-1] * np.diff(c))))
+        base.setflags(write=False)
+        self._base = base
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, rates: ArrayLike | None = None) -> "TaxSchedule":
+        """A named bracket structure (``us_federal_2023/2024/2025``, ``three``, ``flat``).
+
+        ``rates`` replaces the preset's default rates (the statutory ones for the US presets, zero otherwise).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown tax preset {name!r}; choose one of {sorted(PRESETS)}")
+        cutoffs, default = PRESETS[name]
+        return cls(cutoffs, default if rates is None else rates)
+
+    @classmethod
+    def none(cls, cutoffs: "CutoffsLike" = "flat") -> "TaxSchedule":
+        """The zero-tax schedule on the given brackets."""
+        c = resolve_cutoffs(cutoffs)
+        return cls(c, np.zeros_like(c))
+
+    @classmethod
+    def flat(cls, rate: float, cutoffs: "CutoffsLike" = "flat") -> "TaxSchedule":
+        """The same marginal ``rate`` in every bracket."""
+        c = resolve_cutoffs(cutoffs)
+        return cls(c, np.full_like(c, float(rate)))
+
+    def with_rates(self, rates: ArrayLike) -> "TaxSchedule":
+        """The same brackets with new rates."""
+        return TaxSchedule(self._cutoffs, rates)
+
+    # -- accessors ----------------------------------------------------------------------------
+    @property
+    def cutoffs(self) -> NDArray[np.float64]:
+        """Lower bound of each bracket, shape (k,), read-only."""
+        return self._cutoffs
+
+    @property
+    def rates(self) -> NDArray[np.float64]:
+        """Marginal rate of each bracket as a fraction, shape (k,), read-only."""
+        return self._rates
+
+    @property
+    def n_brackets(self) -> int:
+        return int(self._cutoffs.size)
+
+    # -- the schedule as a function -----------------------------------------------------------
+    def bracket_index(self, z: ArrayLike) -> NDArray[np.intp]:
+        """Index of the bracket holding each income (an income on a cut-off belongs to the bracket above)."""
+        z = np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+        return np.searchsorted(self._cutoffs, z, side="right") - 1
+
+    def tax(self, z: ArrayLike) -> NDArray[np.float64]:
+        """Tax owed on pre-tax income ``z`` (any shape; negative income is taxed as zero)."""
+        z = np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+        j = np.searchsorted(self._cutoffs, z, side="right") - 1
+        return self._base[j] + self._rates[j] * (z - self._cutoffs[j])
+
+    def marginal_rate(self, z: ArrayLike) -> NDArray[np.float64]:
+        """Marginal rate at income ``z`` (the upper bracket's rate on a cut-off)."""
+        return self._rates[self.bracket_index(z)]
+
+    def after_tax(self, z: ArrayLike) -> NDArray[np.float64]:
+        """Income left after tax, ``z - T(z)``."""
+        z = np.asarray(z, dtype=np.float64)
+        return z - self.tax(z)
+
+    def average_rate(self, z: ArrayLike) -> NDArray[np.float64]:
+        """``T(z)/z`` (0 where ``z = 0``)."""
+        z = np.asarray(z, dtype=np.float64)
+        t = self.tax(z)
+        return np.divide(t, z, out=np.zeros_like(t), where=z > 0)
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"cutoffs": self._cutoffs.tolist(), "rates": self._rates.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TaxSchedule":
+        missing = {"cutoffs", "rates"} - set(d)
+        if missing:
+            raise ValueError(f"a tax schedule needs the keys 'cutoffs' and 'rates'; missing {sorted(missing)}")
+        return cls(d["cutoffs"], d["rates"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, s: str) -> "TaxSchedule":
+        return cls.from_dict(json.loads(s))
+
+    def table(self) -> str:
+        """A readable bracket table in dollars and percent."""
+        lines = [f"{'bracket':>26}  {'rate':>6}"]
+        upper = list(self._cutoffs[1:]) + [np.inf]
+        for lo, hi, r in zip(self._cutoffs, upper, self._rates):
+            span = f"${lo:,.0f} – " + ("and up" if np.isinf(hi) else f"${hi:,.0f}")
+            lines.append(f"{span:>26}  {100 * r:5.1f}%")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        pct = ", ".join(f"{100 * r:.1f}%" for r in self._rates)
+        return f"TaxSchedule(cutoffs={self._cutoffs.tolist()}, rates=[{pct}])"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaxSchedule):
+            return NotImplemented
+        return bool(np.array_equal(self._cutoffs, other._cutoffs) and np.array_equal(self._rates, other._rates))
+
+    def __hash__(self) -> int:
+        return hash((self._cutoffs.tobytes(), self._rates.tobytes()))
+
+
+CutoffsLike = Union[str, Sequence[float], NDArray[np.float64], TaxSchedule]
+
+
+def resolve_cutoffs(cutoffs: CutoffsLike) -> NDArray[np.float64]:
+    """Bracket lower bounds from a preset name, a sequence or a schedule (validated)."""
+    if isinstance(cutoffs, TaxSchedule):
+        return cutoffs.cutoffs.copy()
+    if isinstance(cutoffs, str):
+        if cutoffs not in PRESETS:
+            raise ValueError(f"unknown brackets {cutoffs!r}; choose one of {sorted(PRESETS)} or give cut-offs")
+        return np.asarray(PRESETS[cutoffs][0], dtype=np.float64)
+    c = _as_vector(cutoffs, "cutoffs")
+    TaxSchedule(c, np.zeros_like(c))  # validates
+    return c
+
+
+def _as_vector(x: ArrayLike, name: str) -> NDArray[np.float64]:
+    try:
+        a = np.array(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a sequence of numbers, got {x!r}") from None
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    return a
