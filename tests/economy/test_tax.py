@@ -1,0 +1,120 @@
+"""TaxSchedule: taxes by hand at every bracket edge, validation and round trips."""
+
+import json
+
+import numpy as np
+import pytest
+
+from economy.tax import PRESETS, TaxSchedule, resolve_cutoffs
+
+US2024 = TaxSchedule.preset("us_federal_2024")
+
+
+def test_two_bracket_tax_by_hand():
+    s = TaxSchedule([0, 10_000], [0.1, 0.5])
+    assert s.tax(0) == 0
+    assert s.tax(5_000) == pytest.approx(500)
+    assert s.tax(10_000) == pytest.approx(1_000)
+    assert s.tax(30_000) == pytest.approx(1_000 + 0.5 * 20_000)
+
+
+@pytest.mark.parametrize(
+    "z, expected",
+    [
+        # Hand sums of the 2024 single-filer schedule at and around every edge.
+        (11_600, 1_160.0),
+        (11_601, 1_160.12),
+        (47_150, 1_160 + 0.12 * 35_550),  # 5,426
+        (100_525, 5_426 + 0.22 * 53_375),  # 17,168.5
+        (191_950, 17_168.5 + 0.24 * 91_425),  # 39,110.5
+        (243_725, 39_110.5 + 0.32 * 51_775),  # 55,678.5
+        (609_350, 55_678.5 + 0.35 * 365_625),  # 183,647.25
+        (1_000_000, 183_647.25 + 0.37 * 390_650),  # open top bracket: no $10M cap
+        (50_000_000, 183_647.25 + 0.37 * (50_000_000 - 609_350)),
+    ],
+)
+def test_us_2024_tax_at_every_edge(z, expected):
+    assert float(US2024.tax(z)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_marginal_rate_on_a_cutoff_is_the_upper_bracket():
+    z = np.array([0, 11_599.99, 11_600, 609_349, 609_350, 1e9])
+    assert US2024.marginal_rate(z).tolist() == [0.10, 0.10, 0.12, 0.35, 0.37, 0.37]
+
+
+def test_vectorised_shapes_and_after_tax():
+    z = np.linspace(0, 1e6, 12).reshape(3, 4)
+    t = US2024.tax(z)
+    assert t.shape == (3, 4)
+    np.testing.assert_allclose(US2024.after_tax(z), z - t)
+    np.testing.assert_allclose(t.ravel(), [float(US2024.tax(x)) for x in z.ravel()])
+
+
+def test_tax_is_continuous_and_non_decreasing():
+    z = np.linspace(0, 2e6, 200_001)
+    t = US2024.tax(z)
+    assert np.all(np.diff(t) >= 0)
+    # Piecewise linear: no jump bigger than the top rate times the step.
+    assert np.max(np.diff(t)) <= 0.37 * (z[1] - z[0]) + 1e-9
+
+
+def test_negative_income_is_taxed_as_zero():
+    assert float(US2024.tax(-5_000)) == 0.0
+
+
+def test_json_round_trip_and_equality():
+    s = TaxSchedule.preset("three", rates=[0.2, 0.3, 0.45])
+    back = TaxSchedule.from_json(s.to_json())
+    assert back == s and hash(back) == hash(s)
+    assert json.loads(s.to_json()) == {"cutoffs": [0.0, 90000.0, 159100.0], "rates": [0.2, 0.3, 0.45]}
+
+
+def test_table_is_readable():
+    text = US2024.table()
+    assert "$609,350 – and up" in text and "37.0%" in text
+    assert len(text.splitlines()) == 8
+
+
+def test_presets():
+    assert TaxSchedule.preset("us_federal_2023").cutoffs[-1] == 578_125
+    assert TaxSchedule.preset("us_federal_2025").cutoffs[1] == 11_925
+    assert TaxSchedule.preset("flat").n_brackets == 1
+    assert np.all(TaxSchedule.preset("three").rates == 0)
+    assert set(PRESETS) == {"us_federal_2023", "us_federal_2024", "us_federal_2025", "three", "flat"}
+    assert TaxSchedule.flat(0.25, "us_federal_2024").rates.tolist() == [0.25] * 7
+    assert float(TaxSchedule.none("three").tax(1e6)) == 0.0
+
+
+def test_arrays_are_read_only():
+    with pytest.raises(ValueError):
+        US2024.rates[0] = 0.9
+
+
+@pytest.mark.parametrize(
+    "cutoffs, rates, message",
+    [
+        ([0, 50_000, 20_000], [0.1, 0.2, 0.3], "strictly increasing"),
+        ([100, 200], [0.1, 0.2], r"cutoffs\[0\]=100 must be 0"),
+        ([0, -5], [0.1, 0.2], "strictly increasing"),
+        ([0, 10], [0.1, 1.5], r"rates\[1\]=1.5 is outside \[0, 1\]"),
+        ([0, 10], [-0.1, 0.5], r"rates\[0\]=-0.1 is outside \[0, 1\]"),
+        ([0, 10], [0.1, float("nan")], r"rates\[1\]=nan"),
+        ([0, 10], [0.1], "one rate per bracket"),
+        ([], [], "at least one bracket"),
+        ([0, float("inf")], [0.1, 0.2], "finite"),
+        ([[0, 1]], [[0.1, 0.2]], "one-dimensional"),
+        (["a"], [0.1], "sequence of numbers"),
+    ],
+)
+def test_bad_schedules_are_rejected_with_the_field_named(cutoffs, rates, message):
+    with pytest.raises(ValueError, match=message):
+        TaxSchedule(cutoffs, rates)
+
+
+def test_unknown_preset_and_brackets():
+    with pytest.raises(ValueError, match="unknown tax preset 'us_2024'"):
+        TaxSchedule.preset("us_2024")
+    with pytest.raises(ValueError, match="unknown brackets"):
+        resolve_cutoffs("nope")
+    with pytest.raises(ValueError, match="missing"):
+        TaxSchedule.from_dict({"rates": [0.1]})
