@@ -1,0 +1,231 @@
+"""Pydantic types exchanged by the agents' signatures (DESIGN.md §4).
+
+Units, as an LLM reads them: tax rates in PERCENT (0–100), cut-offs and incomes in dollars per year,
+labor in hours per week. Every model validates its ranges and names the offending field in the error,
+e.g. ``rates_percent[2]=140 is outside [0, 100]``, because DSPy enforces no ``ge``/``le`` bounds itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "MAX_HOURS",
+    "Schedule",
+    "WorkerStep",
+    "PlannerYear",
+    "Platform",
+    "check_hours",
+    "check_rates_percent",
+]
+
+#: Upper bound of a weekly-hours choice (mirrors economy.constants.MAX_HOURS; signatures import no economy).
+MAX_HOURS: float = 100.0
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+def _finite(name: str, x: float) -> float:
+    if not math.isfinite(x):
+        raise ValueError(f"{name}={x} must be a finite number")
+    return x
+
+
+def check_hours(hours: float, name: str = "hours") -> float:
+    """Return ``hours`` as a float if it is a finite number in [0, 100], else raise ValueError naming it."""
+    try:
+        h = float(hours)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={hours!r} is not a number of hours per week in [0, {MAX_HOURS:g}]") from None
+    if not (0.0 <= h <= MAX_HOURS):  # also rejects NaN
+        raise ValueError(f"{name}={h:g} is outside [0, {MAX_HOURS:g}] hours per week")
+    return h
+
+
+def check_rates_percent(
+    rates: Sequence[float], n_brackets: int | None = None, name: str = "rates_percent"
+) -> list[float]:
+    """Validate marginal rates in percent.
+
+    Parameters
+    ----------
+    rates : sequence of float, shape (k,)
+        One marginal rate per bracket, each in [0, 100].
+    n_brackets : int, optional
+        Required length ``k``.
+
+    Returns
+    -------
+    list of float, shape (k,)
+    """
+    if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
+        raise ValueError(f"{name} must be a list of numbers in [0, 100], got {type(rates).__name__}")
+    out = []
+    for i, r in enumerate(rates):
+        try:
+            x = float(r)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}[{i}]={r!r} is not a number in [0, 100]") from None
+        if not (0.0 <= x <= 100.0):
+            raise ValueError(f"{name}[{i}]={x:g} is outside [0, 100] (percent)")
+        out.append(x)
+    if n_brackets is not None and len(out) != n_brackets:
+        raise ValueError(f"{name} has {len(out)} entries but there are {n_brackets} brackets (one rate per bracket)")
+    return out
+
+
+def _check_cutoffs(cutoffs: Sequence[float], name: str = "cutoffs") -> list[float]:
+    out = [float(c) for c in cutoffs]
+    if not out:
+        raise ValueError(f"{name} must hold at least one bracket lower bound (the first is usually 0)")
+    for i, c in enumerate(out):
+        if not math.isfinite(c) or c < 0:
+            raise ValueError(f"{name}[{i}]={c:g} must be a finite, non-negative amount in $/year")
+        if i and c <= out[i - 1]:
+            raise ValueError(f"{name} must be strictly increasing: {name}[{i}]={c:g} <= {name}[{i - 1}]={out[i - 1]:g}")
+    return out
+
+
+class Schedule(BaseModel):
+    """A piecewise-linear marginal tax schedule as an LLM reads it.
+
+    ``cutoffs[j]`` is the lower bound ($/year) of bracket ``j``; the top bracket is open-ended.
+    ``rates_percent[j]`` is the marginal rate (percent) on income inside bracket ``j``.
+    """
+
+    model_config = _FROZEN
+
+    cutoffs: list[float] = Field(description="bracket lower bounds in $/year, non-negative and increasing")
+    rates_percent: list[float] = Field(description="marginal tax rate of each bracket in percent, each in [0, 100]")
+
+    @field_validator("cutoffs")
+    @classmethod
+    def _cutoffs_ok(cls, v: list[float]) -> list[float]:
+        return _check_cutoffs(v)
+
+    @field_validator("rates_percent")
+    @classmethod
+    def _rates_ok(cls, v: list[float]) -> list[float]:
+        return check_rates_percent(v)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> "Schedule":
+        if len(self.rates_percent) != len(self.cutoffs):
+            raise ValueError(
+                f"rates_percent has {len(self.rates_percent)} entries but cutoffs has {len(self.cutoffs)} "
+                "(one rate per bracket)"
+            )
+        return self
+
+    def tax(self, income: float) -> float:
+        """Tax owed in $/year on a pre-tax ``income`` (negative income pays nothing)."""
+        z = max(float(income), 0.0)
+        owed = 0.0
+        for j, lo in enumerate(self.cutoffs):
+            if z <= lo:
+                break
+            hi = self.cutoffs[j + 1] if j + 1 < len(self.cutoffs) else math.inf
+            owed += (min(z, hi) - lo) * self.rates_percent[j] / 100.0
+        return owed
+
+
+class WorkerStep(BaseModel):
+    """One step of a worker's own record: what it chose and what it got (money in $/year)."""
+
+    model_config = _FROZEN
+
+    step: int = Field(ge=0, description="step index within the run (0-based)")
+    hours: float = Field(description="weekly hours worked, in [0, 100]")
+    pretax_income: float = Field(description="pre-tax income in $/year, >= 0")
+    tax: float = Field(description="tax paid in $/year, >= 0")
+    rebate: float = Field(description="equal lump-sum rebate received in $/year, >= 0")
+    consumption: float = Field(description="pre-tax income - tax + rebate, in $/year")
+    utility: float = Field(description="the utility the worker experienced (higher is better)")
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_ok(cls, v: float) -> float:
+        return check_hours(v)
+
+    @field_validator("pretax_income", "tax", "rebate")
+    @classmethod
+    def _nonneg(cls, v: float, info) -> float:
+        _finite(info.field_name, v)
+        if v < 0:
+            raise ValueError(f"{info.field_name}={v:g} must be >= 0 ($/year)")
+        return v
+
+    @field_validator("consumption", "utility")
+    @classmethod
+    def _finite_ok(cls, v: float, info) -> float:
+        return _finite(info.field_name, v)
+
+
+class PlannerYear(BaseModel):
+    """One tax year as the planner saw it: the rates in force and what they produced."""
+
+    model_config = _FROZEN
+
+    year: int = Field(ge=0, description="tax year index (0-based)")
+    rates_percent: list[float] = Field(description="marginal rate of each bracket in percent, each in [0, 100]")
+    welfare: float = Field(description="social welfare reached that year (higher is better)")
+    revenue: float = Field(description="total tax revenue in $/year")
+    mean_hours: float = Field(description="mean weekly hours worked, in [0, 100]")
+    agents_per_bracket: list[int] = Field(description="number of workers whose income fell in each bracket")
+
+    @field_validator("rates_percent")
+    @classmethod
+    def _rates_ok(cls, v: list[float]) -> list[float]:
+        return check_rates_percent(v)
+
+    @field_validator("welfare", "revenue")
+    @classmethod
+    def _finite_ok(cls, v: float, info) -> float:
+        return _finite(info.field_name, v)
+
+    @field_validator("mean_hours")
+    @classmethod
+    def _hours_ok(cls, v: float) -> float:
+        return check_hours(v, "mean_hours")
+
+    @field_validator("agents_per_bracket")
+    @classmethod
+    def _counts_ok(cls, v: list[int]) -> list[int]:
+        for i, n in enumerate(v):
+            if n < 0:
+                raise ValueError(f"agents_per_bracket[{i}]={n} must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _same_length(self) -> "PlannerYear":
+        if self.agents_per_bracket and len(self.agents_per_bracket) != len(self.rates_percent):
+            raise ValueError(
+                f"agents_per_bracket has {len(self.agents_per_bracket)} entries but rates_percent has "
+                f"{len(self.rates_percent)} (one count per bracket)"
+            )
+        return self
+
+
+class Platform(BaseModel):
+    """A candidate's election platform: the marginal rates it would set on the shared brackets."""
+
+    model_config = _FROZEN
+
+    candidate: str = Field(min_length=1, description="the candidate's name, as it must be answered")
+    rates_percent: list[float] = Field(description="proposed marginal rate of each bracket in percent, each in [0, 100]")
+    pitch: str = Field(default="", description="the candidate's one-line pitch")
+
+    @field_validator("candidate")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("candidate must be a non-empty name")
+        return v.strip()
+
+    @field_validator("rates_percent")
+    @classmethod
+    def _rates_ok(cls, v: list[float]) -> list[float]:
+        return check_rates_percent(v)
