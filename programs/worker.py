@@ -1,0 +1,241 @@
+"""The worker: a DSPy program choosing weekly hours from its own history (DESIGN.md §4).
+
+``WorkerAgent`` is the policy, one ``ChooseLabor`` predictor (Predict or ChainOfThought) shared by every
+worker, so an optimizer compiles one program. What differs between workers lives in ``WorkerMemory``:
+persona, skill, a bounded prompt history (the last ``history_len`` steps plus the ``best_k`` best steps
+by utility) and the last valid hours, which an answer that cannot be used falls back to.
+
+``WorkerAgent.decide_batch`` sends all workers of a step to the LMs as one concurrent batch, agents
+spread round-robin over the endpoints, each call with its own rollout id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dspy
+import numpy as np
+from numpy.typing import NDArray
+
+from programs.batch import (
+    BatchRunner,
+    FallbackCounter,
+    classify_error,
+    lm_config,
+    make_predictor,
+    rollout_id,
+    round_robin,
+)
+from signatures import ChooseLabor, Schedule, WorkerStep
+
+__all__ = ["WorkerAgent", "WorkerMemory", "WorkerDecisions", "DEFAULT_HOURS", "MAX_HOURS"]
+
+MAX_HOURS = 100.0
+#: Hours a worker falls back to before it has made any valid choice (full time).
+DEFAULT_HOURS = 40.0
+
+
+class WorkerMemory:
+    """One worker's state as its prompts show it.
+
+    Parameters
+    ----------
+    agent_id : index of the worker in the population.
+    persona : the persona text shown to the LM.
+    skill : pre-tax income in $/year at 40 hours a week (what ``ChooseLabor.skill`` means).
+    history_len : number of most recent steps kept for the prompt (H).
+    best_k : number of best steps by utility kept for the prompt (ties keep the earlier step).
+    """
+
+    __slots__ = ("agent_id", "persona", "skill", "history", "best", "best_k", "last_hours", "last_vote",
+                 "last_satisfied", "year_end")
+
+    def __init__(self, agent_id: int, persona: str, skill: float, history_len: int = 5, best_k: int = 3) -> None:
+        if history_len < 0 or best_k < 0:
+            raise ValueError(f"history_len={history_len} and best_k={best_k} must be >= 0")
+        self.agent_id = int(agent_id)
+        self.persona = str(persona)
+        self.skill = float(skill)
+        self.history: deque[WorkerStep] = deque(maxlen=history_len)
+        self.best: list[WorkerStep] = []
+        self.best_k = best_k
+        self.last_hours: float | None = None
+        # Other agents' last valid answers for this worker, restored from the run log on resume.
+        self.last_vote: str | None = None
+        self.last_satisfied: bool | None = None
+        self.year_end: list[WorkerStep] = []  # the worker's outcome at the end of each tax year
+
+    def record(self, step: WorkerStep) -> None:
+        """Append one step to the history and update the best-k list."""
+        if self.history.maxlen:
+            self.history.append(step)
+        self.last_hours = step.hours
+        if self.best_k:
+            best = self.best + [step]
+            # Stable sort: equal utilities keep the earlier step first.
+            best.sort(key=lambda s: -s.utility)
+            self.best = best[: self.best_k]
+
+    def clear(self) -> None:
+        self.history.clear()
+        self.best = []
+        self.last_hours = None
+        self.last_vote = None
+        self.last_satisfied = None
+        self.year_end = []
+
+
+@dataclass
+class WorkerDecisions:
+    """The hours chosen by a batch of workers.
+
+    Attributes
+    ----------
+    hours : ndarray, shape (n,) -- validated hours in [0, 100] (fallbacks included).
+    fallback : list of str or None, length n -- the fallback kind per worker (None: the answer was used).
+    clamped : ndarray of bool, shape (n,) -- answers outside [0, 100] clamped to the range.
+    """
+
+    hours: NDArray[np.float64]
+    fallback: list[str | None]
+    clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for k in self.fallback:
+            if k is not None:
+                out[k] = out.get(k, 0) + 1
+        n_clamped = int(np.count_nonzero(self.clamped))
+        if n_clamped:
+            out["clamped"] = n_clamped
+        return dict(sorted(out.items()))
+
+
+class WorkerAgent(dspy.Module):
+    """Choose weekly hours with ``ChooseLabor``; validate, clamp, fall back and count.
+
+    Parameters
+    ----------
+    module_type : "predict" or "cot" (ChainOfThought adds a reasoning field).
+    default_hours : hours used as the fallback before a worker has any valid choice.
+
+    Notes
+    -----
+    ``forward`` never raises for a bad answer: a parse failure, an LM error or a non-number falls back
+    to ``fallback_hours`` and is counted in ``self.fallbacks`` by kind (``parse_error``, ``lm_error``,
+    ``invalid``, ``non_finite``); a finite answer outside [0, 100] is clamped and counted as ``clamped``.
+    """
+
+    def __init__(self, module_type: str = "predict", default_hours: float = DEFAULT_HOURS) -> None:
+        super().__init__()
+        self.module_type = module_type
+        self.decide = make_predictor(ChooseLabor, module_type)
+        self.default_hours = float(default_hours)
+        self.fallbacks = FallbackCounter()
+
+    def forward(
+        self,
+        persona: str,
+        skill: float,
+        schedule: Schedule,
+        last_rebate: float = 0.0,
+        history: Sequence[WorkerStep] = (),
+        best: Sequence[WorkerStep] = (),
+        fallback_hours: float | None = None,
+        lm: dspy.BaseLM | None = None,
+        rollout_id: int | None = None,
+    ) -> dspy.Prediction:
+        """One decision. Returns a Prediction with ``hours`` (float in [0, 100]), ``fallback`` (kind or
+        None) and ``clamped`` (bool)."""
+        fallback_hours = self.default_hours if fallback_hours is None else float(fallback_hours)
+        extra = {"lm": lm} if lm is not None else {}
+        config = lm_config(lm or dspy.settings.lm, rollout_id)
+        try:
+            pred = self.decide(persona=persona, skill=float(skill), schedule=schedule,
+                               last_rebate=float(last_rebate), history=list(history), best=list(best),
+                               config=config, **extra)
+        except Exception as exc:
+            return self._fallback(classify_error(exc), fallback_hours)
+        hours, kind, clamped = validate_hours(getattr(pred, "hours", None))
+        if kind is not None:
+            return self._fallback(kind, fallback_hours)
+        if clamped:
+            self.fallbacks.add("clamped")
+        return dspy.Prediction(hours=hours, fallback=None, clamped=clamped)
+
+    def _fallback(self, kind: str, hours: float) -> dspy.Prediction:
+        self.fallbacks.add(kind)
+        return dspy.Prediction(hours=hours, fallback=kind, clamped=False)
+
+    def decide_batch(
+        self,
+        memories: Sequence[WorkerMemory],
+        schedule: Schedule,
+        last_rebate: float,
+        *,
+        lms: Sequence[dspy.BaseLM],
+        runner: BatchRunner,
+        seed: int = 0,
+        step: int = 0,
+    ) -> WorkerDecisions:
+        """All workers of one step as one concurrent batch (agent ``i`` served by ``lms[i % len(lms)]``).
+
+        Each call's rollout id depends only on (seed, step, agent id), so identical prompts of distinct
+        agents differ at temperature > 0 and a replayed run asks exactly the same questions.
+        """
+        if not lms:
+            raise ValueError("lms must hold at least one LM")
+
+        def one(i: int) -> dspy.Prediction:
+            m = memories[i]
+            return self(persona=m.persona, skill=m.skill, schedule=schedule, last_rebate=last_rebate,
+                        history=tuple(m.history), best=tuple(m.best),
+                        fallback_hours=m.last_hours, lm=round_robin(lms, m.agent_id),
+                        rollout_id=rollout_id(seed, "work", step, m.agent_id))
+
+        results = runner.map(one, range(len(memories)))
+        n = len(memories)
+        hours = np.empty(n)
+        fallback: list[str | None] = [None] * n
+        clamped = np.zeros(n, dtype=bool)
+        for i, r in enumerate(results):
+            if isinstance(r, BaseException):  # forward catches its own errors; this is a bug guard
+                last = memories[i].last_hours
+                hours[i] = self.default_hours if last is None else last
+                fallback[i] = "lm_error"
+                self.fallbacks.add("lm_error")
+                continue
+            hours[i] = r.hours
+            fallback[i] = r.fallback
+            clamped[i] = bool(r.clamped)
+        return WorkerDecisions(hours=hours, fallback=fallback, clamped=clamped)
+
+
+def validate_hours(value: object) -> tuple[float, str | None, bool]:
+    """``(hours, fallback_kind, clamped)`` for a raw answer: a number clamped to [0, 100], or a kind."""
+    if value is None or isinstance(value, bool):
+        return math.nan, "invalid", False
+    try:
+        h = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan, "invalid", False
+    if not math.isfinite(h):
+        return math.nan, "non_finite", False
+    if h < 0.0 or h > MAX_HOURS:
+        return min(max(h, 0.0), MAX_HOURS), None, True
+    return h, None, False
+
+
+def worker_step(
+    step: int, hours: float, income: float, tax: float, rebate: float, consumption: float, utility: float
+) -> WorkerStep:
+    """A history row from one agent's outcome (money in $/year).
+
+    Tiny negative values from floating-point round-off are clipped so the row validates.
+    """
+    return WorkerStep(step=int(step), hours=min(max(float(hours), 0.0), MAX_HOURS),
+                      pretax_income=max(float(income), 0.0), tax=max(float(tax), 0.0),
+                      rebate=max(float(rebate), 0.0), consumption=float(consumption), utility=float(utility))
