@@ -31,7 +31,8 @@ from programs.batch import (
 )
 from signatures import ChooseLabor, Schedule, WorkerStep
 
-__all__ = ["WorkerAgent", "WorkerMemory", "WorkerDecisions", "DEFAULT_HOURS", "MAX_HOURS"]
+__all__ = ["WorkerAgent", "WorkerMemory", "WorkerDecisions", "DEFAULT_HOURS", "MAX_HOURS", "worker_step", "percent",
+           "validate_hours"]
 
 MAX_HOURS = 100.0
 #: Hours a worker falls back to before it has made any valid choice (full time).
@@ -234,8 +235,15 @@ def worker_step(
 ) -> WorkerStep:
     """A history row from one agent's outcome (money in $/year).
 
-    Tiny negative values from floating-point round-off are clipped so the row validates.
+    Values are rounded as a person would read them (cents, hundredths of an hour, 1e-4 utility) so
+    prompts stay short; tiny negatives from floating-point round-off are clipped so the row validates.
     """
-    return WorkerStep(step=int(step), hours=min(max(float(hours), 0.0), MAX_HOURS),
-                      pretax_income=max(float(income), 0.0), tax=max(float(tax), 0.0),
-                      rebate=max(float(rebate), 0.0), consumption=float(consumption), utility=float(utility))
+    return WorkerStep(step=int(step), hours=round(min(max(float(hours), 0.0), MAX_HOURS), 2),
+                      pretax_income=round(max(float(income), 0.0), 2), tax=round(max(float(tax), 0.0), 2),
+                      rebate=round(max(float(rebate), 0.0), 2), consumption=round(float(consumption), 2),
+                      utility=round(float(utility), 4))
+
+
+def percent(rates: NDArray[np.float64] | Sequence[float]) -> list[float]:
+    """Rates as fractions -> percent for prompts, rounded to 1e-6 (22.0, not 22.000000000000004)."""
+    return [round(100.0 * float(r), 6) for r in rates]

@@ -1,0 +1,172 @@
+"""The run directory: ``config.json``, an append-only ``steps.jsonl`` and ``summary.json``.
+
+One JSON line per simulation step, flushed and fsynced before the next step starts, so a killed run
+loses at most the step in flight. On resume, a truncated last line (the kill landed mid-write) is
+dropped and cut from the file; a damaged line before the last is an error. ``Simulation.replay``
+rebuilds the state from the lines and the run continues; because every LM input depends only on
+logged state, the final summary equals an unbroken run's (same seed, deterministic LM).
+
+Nothing secret is written: the LM appears as its description (no keys, no URL credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from programs.lm import ConfigError
+
+__all__ = ["RunLog", "read_steps"]
+
+CONFIG = "config.json"
+STEPS = "steps.jsonl"
+SUMMARY = "summary.json"
+
+
+def _dump(obj: Any) -> str:
+    # allow_nan=False: a NaN in a record is a bug upstream, not something to persist silently.
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_steps(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """The complete step records of a ``steps.jsonl``.
+
+    A last line without its newline or not parseable is a write cut short by a kill: it is ignored
+    (and cut from the file when ``repair``). Any earlier damaged line raises ValueError.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    records: list[dict[str, Any]] = []
+    good_end = 0
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        line = data[pos:] if nl < 0 else data[pos:nl]
+        end = len(data) if nl < 0 else nl + 1
+        try:
+            rec = json.loads(line) if nl >= 0 else None
+        except ValueError:
+            rec = None
+        if rec is None or not isinstance(rec, dict):
+            if end < len(data) and data[end:].strip():
+                raise ValueError(f"{path}: line {len(records) + 1} is damaged and is not the last line; "
+                                 "the log cannot be resumed")
+            break
+        records.append(rec)
+        good_end = end
+        pos = end
+    if repair and good_end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+            f.flush()
+            os.fsync(f.fileno())
+    return records
+
+
+class RunLog:
+    """An output directory holding one run.
+
+    Use ``RunLog.create(out, config_dict, lm=...)`` for a new run (refuses a directory holding a log)
+    or ``RunLog.open_resume(out, config_dict, resumable=...)`` to continue one, which returns the
+    log and the records to replay.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        self._fh = None
+        self.n_steps = 0
+
+    @property
+    def steps_path(self) -> Path:
+        return self.dir / STEPS
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / CONFIG
+
+    @property
+    def summary_path(self) -> Path:
+        return self.dir / SUMMARY
+
+    @classmethod
+    def create(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "") -> "RunLog":
+        log = cls(out_dir)
+        if log.steps_path.exists() and log.steps_path.stat().st_size > 0:
+            raise ConfigError(f"out={str(log.dir)!r} already holds a run log; pass --resume to continue it "
+                              "or choose another --out")
+        log.dir.mkdir(parents=True, exist_ok=True)
+        log._write_config(config, lm)
+        log.summary_path.unlink(missing_ok=True)
+        log._fh = open(log.steps_path, "w")
+        return log
+
+    @classmethod
+    def open_resume(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "",
+                    resumable: frozenset[str] | set[str] = frozenset()) -> tuple["RunLog", list[dict[str, Any]]]:
+        """Continue the run in ``out_dir``: check the settings match, repair a cut last line, return the
+        records. A directory without a log starts a new run."""
+        log = cls(out_dir)
+        if not log.config_path.exists():
+            if log.steps_path.exists() and log.steps_path.stat().st_size > 0:
+                raise ConfigError(f"out={str(log.dir)!r} has {STEPS} but no {CONFIG}; cannot resume")
+            return cls.create(out_dir, config, lm=lm), []
+        try:
+            old = json.loads(log.config_path.read_text())["config"]
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"{log.config_path}: unreadable run config ({exc})") from None
+        for key in sorted(set(old) | set(config)):
+            if key in resumable:
+                continue
+            if old.get(key) != config.get(key):
+                raise ConfigError(f"resume: {key}={config.get(key)!r} differs from the stopped run's "
+                                  f"{key}={old.get(key)!r} (only {', '.join(sorted(resumable))} may change)")
+        try:
+            records = read_steps(log.steps_path, repair=True)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        log._write_config(config, lm)
+        log._fh = open(log.steps_path, "a")
+        log.n_steps = len(records)
+        return log, records
+
+    def _write_config(self, config: dict[str, Any], lm: str) -> None:
+        _write_atomic(self.config_path, json.dumps({"config": config, "lm": lm}, indent=2) + "\n")
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one step's record as one line, flushed and fsynced."""
+        if self._fh is None:
+            raise RuntimeError("the run log is closed")
+        self._fh.write(_dump(record) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.n_steps += 1
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_atomic(self.summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+
+    def read_summary(self) -> dict[str, Any]:
+        return json.loads(self.summary_path.read_text())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "RunLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

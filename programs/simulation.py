@@ -1,0 +1,494 @@
+"""The simulation loop: workers every step, the planner every tax year (DESIGN.md §3–§4).
+
+A Gymnasium-like surface: ``Simulation(config).reset()``, then ``step()`` runs one worker step and
+returns its record (a JSON-ready dict); ``run()`` steps to the end. At the first step of each tax year
+the schedule is set: year 0 runs the configured initial rates; afterwards the planner proposes from
+the years it has seen (its reward is the social welfare at the end of each tax year, after the workers
+have responded). In the ``democratic`` scenario an election every ``election_every`` years picks the
+leader, whose platform is that year's schedule and in whose persona the planner proposes until the next
+election. In ``bounded``, each worker's year-end satisfaction scales its utility (1.0 or 0.5) in the
+welfare the planner is rewarded with.
+
+Workers are LLM agents (``WorkerAgent``, all workers of a step in one concurrent batch) or rational
+(``economy.best_response``). The world maths is ``economy.world.outcome`` (pure numpy).
+
+Resumability: every LM decision of a step (the year-start event, the hours, year-end satisfaction) is
+in the step's record, and every LM input depends only on state rebuilt from earlier records, with
+per-event random draws seeded by (seed, year). ``replay(records)`` re-applies a log without any LM
+call, so a resumed run continues exactly where an unbroken one would be.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import dspy
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from economy.constants import resolve_kappa
+from economy.labor import best_response
+from economy.population import UTILITY_TYPES, Population
+from economy.tax import PRESETS, TaxSchedule
+from economy.welfare import SWFS, social_welfare
+from economy.world import Outcome, outcome
+from programs.batch import BatchRunner, lm_config, rollout_id, round_robin
+from programs.electorate import METHODS, Electorate, ElectionResult, draw_candidates
+from programs.lm import ConfigError, build_lms, lm_label
+from programs.planner import Planner, PlannerAgent, planner_year
+from programs.satisfaction import SatisfactionRater, utility_scale
+from programs.worker import WorkerAgent, WorkerMemory, percent, worker_step
+from signatures import Platform, Schedule
+
+__all__ = ["SimulationConfig", "Simulation", "load_config", "config_error_line"]
+
+#: Settings that may change when a stopped run is resumed (they do not change any result).
+RESUMABLE_CHANGES = frozenset({"years", "concurrency"})
+
+
+class SimulationConfig(BaseModel):
+    """Everything that determines a run (with the LM). Invalid values raise naming the field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: int = Field(100, ge=1, le=1_000_000, description="number of workers")
+    years: int = Field(5, ge=1, description="tax years in the episode")
+    steps_per_year: int = Field(25, ge=1, description="worker steps per tax year (the reference's 25)")
+    scenario: Literal["rational", "bounded", "democratic"] = "rational"
+    workers: Literal["llm", "rational"] = "llm"
+    brackets: str = Field("us_federal_2024", description="bracket preset (economy.tax.PRESETS)")
+    initial_rates: list[float] | None = Field(None, description="year-0 rates in percent (default: the preset's)")
+    swf: str = Field("inverse_skill", description="social welfare function (economy.welfare.SWFS)")
+    kappa: float | Literal["calibrated", "paper"] = "calibrated"
+    utility_mix: dict[str, float] | None = None
+    history_len: int = Field(5, ge=0, le=1000, description="recent steps (workers) / years (planner) in prompts")
+    best_k: int = Field(3, ge=0, le=100, description="best past entries shown in prompts")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    election_every: int = Field(2, ge=1, description="years between elections (democratic)")
+    n_candidates: int = Field(3, ge=1, le=26)
+    voting: Literal["plurality", "irv"] = "plurality"
+    module_type: Literal["predict", "cot"] = "predict"
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    concurrency: int = Field(8, ge=1, le=1024)
+    stratified: bool = True
+
+    @field_validator("brackets")
+    @classmethod
+    def _brackets_ok(cls, v: str) -> str:
+        if v not in PRESETS:
+            raise ValueError(f"must be one of {sorted(PRESETS)}")
+        return v
+
+    @field_validator("swf")
+    @classmethod
+    def _swf_ok(cls, v: str) -> str:
+        if v not in SWFS:
+            raise ValueError(f"must be one of {list(SWFS)}")
+        return v
+
+    @field_validator("kappa")
+    @classmethod
+    def _kappa_ok(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and not (math.isfinite(v) and v > 0):
+            raise ValueError("must be > 0 or a preset ('calibrated', 'paper')")
+        return v
+
+    @field_validator("utility_mix")
+    @classmethod
+    def _mix_ok(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
+        bad = sorted(set(v) - set(UTILITY_TYPES))
+        if bad:
+            raise ValueError(f"unknown utility types {bad}; allowed {list(UTILITY_TYPES)}")
+        if any(not (math.isfinite(x) and x >= 0) for x in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("shares must be >= 0 and sum to more than 0")
+        return v
+
+    @field_validator("initial_rates")
+    @classmethod
+    def _rates_ok(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        for i, r in enumerate(v):
+            if not (0.0 <= r <= 100.0):
+                raise ValueError(f"initial_rates[{i}]={r:g} is outside [0, 100] (percent)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SimulationConfig":
+        k = len(PRESETS[self.brackets][0])
+        if self.initial_rates is not None and len(self.initial_rates) != k:
+            raise ValueError(f"initial_rates has {len(self.initial_rates)} entries but brackets="
+                             f"{self.brackets!r} has {k} (one rate per bracket)")
+        if self.scenario == "democratic" and self.n_candidates > self.agents:
+            raise ValueError(f"n_candidates={self.n_candidates} exceeds agents={self.agents}")
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        return self.years * self.steps_per_year
+
+
+def config_error_line(exc: ValidationError) -> str:
+    """One line naming the first bad field, its value and the allowed range."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = err.get("msg", "invalid").removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return f"{loc}: unknown setting"
+    if loc:
+        return f"{loc}={err.get('input')!r}: {msg}"
+    return msg
+
+
+def load_config(**settings: Any) -> SimulationConfig:
+    """``SimulationConfig(**settings)`` raising ``ConfigError`` with one line naming the problem."""
+    try:
+        return SimulationConfig(**settings)
+    except ValidationError as exc:
+        raise ConfigError(config_error_line(exc)) from None
+
+
+class Simulation:
+    """One economy of workers and a planner.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+    lms : list of dspy.LM (agents spread round-robin); default the offline engine seeded by ``config.seed``.
+    planner : a ``PlannerAgent`` (e.g. a compiled one, ``PlannerAgent.load(path)``) or any ``Planner``;
+        default a fresh ``PlannerAgent`` on the configured brackets.
+    population : default ``Population.sample(config.agents, seed=config.seed, ...)``.
+    """
+
+    def __init__(self, config: SimulationConfig, lms: Sequence[dspy.BaseLM] | None = None,
+                 planner: Planner | None = None, population: Population | None = None) -> None:
+        self.config = config
+        c = config
+        self.lms = list(lms) if lms else build_lms("offline", temperature=c.temperature, seed=c.seed)
+        self.population = population if population is not None else Population.sample(
+            c.agents, seed=c.seed, stratified=c.stratified, utility_mix=c.utility_mix)
+        if self.population.n != c.agents:
+            raise ConfigError(f"population has {self.population.n} agents but agents={c.agents}")
+        self.kappa = resolve_kappa(c.kappa)
+        rates = None if c.initial_rates is None else np.asarray(c.initial_rates) / 100.0
+        self.initial_schedule = TaxSchedule.preset(c.brackets, rates=rates)
+        self.planner: Planner = planner if planner is not None else PlannerAgent(
+            self.initial_schedule, module_type=c.module_type, history_len=c.history_len, best_k=c.best_k)
+        self.worker = WorkerAgent(module_type=c.module_type)
+        self.electorate = Electorate(module_type=c.module_type, method=c.voting)
+        self.rater = SatisfactionRater(module_type=c.module_type)
+        self.runner = BatchRunner(c.concurrency)
+        self.skill = np.asarray(self.population.skill, dtype=np.float64)
+        self.personas = list(self.population.persona)
+        self.reset()
+
+    # ------------------------------------------------------------------------------------------
+    # state
+    # ------------------------------------------------------------------------------------------
+    def reset(self) -> dict[str, Any]:
+        """Back to step 0 (fresh memories, the initial schedule); returns the first observation."""
+        c = self.config
+        self.t = 0
+        self.schedule = self.initial_schedule
+        self.memories = [WorkerMemory(i, self.personas[i], 40.0 * float(self.skill[i]), c.history_len, c.best_k)
+                         for i in range(c.agents)]
+        self.hours: NDArray[np.float64] | None = None
+        self.last_rebate = 0.0
+        self.leader: dict[str, Any] | None = None
+        self.planner.reset_memory()
+        self.years: list[dict[str, Any]] = []  # one summary per finished (or running) tax year
+        self.fallback_totals: Counter[str] = Counter()
+        self._best_response: tuple[int, NDArray[np.float64]] | None = None
+        self._last: dict[str, Any] | None = None
+        return self.observation()
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.config.total_steps
+
+    @property
+    def year(self) -> int:
+        return self.t // self.config.steps_per_year
+
+    def observation(self) -> dict[str, Any]:
+        return {"t": self.t, "year": self.year, "rates": self.schedule.rates.tolist(),
+                "hours": None if self.hours is None else self.hours.tolist()}
+
+    def best_response(self) -> NDArray[np.float64]:
+        """Rational hours under the schedule in force, shape (n,) (cached per tax year)."""
+        key = hash(self.schedule)
+        if self._best_response is None or self._best_response[0] != key:
+            self._best_response = (key, best_response(self.skill, self.schedule, kappa=self.kappa))
+        return self._best_response[1]
+
+    # ------------------------------------------------------------------------------------------
+    # decisions (the only LM calls)
+    # ------------------------------------------------------------------------------------------
+    def _decide_year_start(self, year: int) -> dict[str, Any]:
+        c = self.config
+        if c.scenario == "democratic" and year % c.election_every == 0:
+            return self._decide_election(year)
+        if year == 0:
+            return {"kind": "initial", "rates": self.initial_schedule.rates.tolist()}
+        persona = self.leader["persona"] if self.leader else None
+        new, fb = self.planner.propose_schedule(self.schedule, lm=self.lms[0], persona=persona,
+                                                rollout_id=rollout_id(c.seed, "plan", year))
+        return {"kind": "planner", "rates": new.rates.tolist(), "fallbacks": {fb: 1} if fb else {}}
+
+    def _decide_election(self, year: int) -> dict[str, Any]:
+        c = self.config
+        rng = np.random.default_rng([c.seed, year, 1])
+        cands = draw_candidates(self.personas, c.n_candidates, rng)
+        planner = self.planner
+        current = self.schedule
+
+        def platform(cand: Any) -> tuple[list[float], str | None]:
+            if isinstance(planner, PlannerAgent):
+                pred = planner(cutoffs=current.cutoffs.tolist(), current_rates_percent=percent(current.rates),
+                               history=planner.prompt_history(), best=planner.prompt_best(),
+                               lm=round_robin(self.lms, cand.agent_id), persona=cand.persona,
+                               rollout_id=rollout_id(c.seed, "platform", year, cand.agent_id))
+                return list(pred.rates_percent), pred.fallback
+            sched, fb = planner.propose_schedule(current, persona=cand.persona)
+            return percent(sched.rates), fb
+
+        fallbacks: Counter[str] = Counter()
+        platforms = []
+        for cand, res in zip(cands, self.runner.map(platform, cands)):
+            if isinstance(res, BaseException):  # bug guard: the planner catches its own errors
+                res = (percent(current.rates), "lm_error")
+            rates, fb = res
+            if fb:
+                fallbacks[fb] += 1
+            platforms.append(Platform(candidate=cand.name, rates_percent=rates, pitch=_pitch(cand.persona)))
+        result = self.electorate.elect(self.memories, current.cutoffs.tolist(), platforms,
+                                       [cand.agent_id for cand in cands], lms=self.lms, runner=self.runner,
+                                       rng=rng, seed=c.seed, key=(year,))
+        fallbacks.update({f"vote_{k}": v for k, v in result.fallbacks.items()})
+        rates = (np.asarray(result.winner_platform.rates_percent) / 100.0).tolist()
+        return {"kind": "election", "rates": rates, "election": result.to_dict(),
+                "fallbacks": dict(sorted(fallbacks.items()))}
+
+    def _decide_hours(self) -> tuple[list[float], dict[str, int]]:
+        c = self.config
+        if c.workers == "rational":
+            return self.best_response().tolist(), {}
+        sched = Schedule(cutoffs=self.schedule.cutoffs.tolist(), rates_percent=percent(self.schedule.rates))
+        d = self.worker.decide_batch(self.memories, sched, self.last_rebate, lms=self.lms, runner=self.runner,
+                                     seed=c.seed, step=self.t)
+        return d.hours.tolist(), d.counts()
+
+    def _decide_satisfaction(self, out: Outcome, year: int) -> tuple[list[bool], dict[str, int]]:
+        rows = self._rows(out)
+        return self.rater.rate_batch(self.memories, rows, lms=self.lms, runner=self.runner,
+                                     seed=self.config.seed, year=year)
+
+    # ------------------------------------------------------------------------------------------
+    # applying decisions (shared by live steps and replay)
+    # ------------------------------------------------------------------------------------------
+    def _apply_year_start(self, event: dict[str, Any]) -> None:
+        self.schedule = self.initial_schedule.with_rates(event["rates"])
+        self._count(event.get("fallbacks") or {})
+        year_rec: dict[str, Any] = {"year": self.year, "kind": event["kind"],
+                                    "rates_percent": percent(self.schedule.rates)}
+        if event["kind"] == "election":
+            res = ElectionResult.from_dict(event["election"])
+            aid = res.winner_agent
+            self.leader = {"name": res.winner, "agent_id": aid, "persona": self.personas[aid]}
+            for m, v in zip(self.memories, res.votes):
+                if v is not None:
+                    m.last_vote = v
+            year_rec["election"] = {"winner": res.winner, "agent_id": aid, "method": res.method,
+                                    "rounds": res.rounds, "tie_break": res.tie_break}
+        self.years.append(year_rec)
+
+    def _outcome(self, hours: NDArray[np.float64]) -> Outcome:
+        return outcome(self.population, self.schedule, hours, self.config.swf, kappa=self.kappa)
+
+    def _rows(self, out: Outcome) -> list:
+        obj = out.objective
+        return [worker_step(self.t, out.hours[i], out.income[i], out.tax[i], out.rebate, out.consumption[i], obj[i])
+                for i in range(self.config.agents)]
+
+    def _apply_step(self, rec: dict[str, Any], out: Outcome | None = None) -> dict[str, Any]:
+        """Apply one step's decisions (hours, satisfaction) and fill the record's derived fields."""
+        c = self.config
+        hours = np.asarray(rec["hours"], dtype=np.float64)
+        if out is None:
+            out = self._outcome(hours)
+        self._count(rec.get("fallbacks") or {})
+        welfare = float(out.welfare)
+        year_end = rec["k"] == c.steps_per_year - 1
+        rows = self._rows(out)
+        if rec.get("satisfaction") is not None:
+            self._count(rec.get("satisfaction_fallbacks") or {})
+            sat = rec["satisfaction"]
+            # The planner is rewarded with the welfare of satisfaction-scaled utilities; worker histories
+            # keep the economic utility their hours produced.
+            welfare = float(social_welfare(out.utility * utility_scale(sat), skill=self.skill, income=out.income,
+                                           swf=c.swf))
+            for m, row, s in zip(self.memories, rows, sat):
+                m.last_satisfied = bool(s)
+        for m, row in zip(self.memories, rows):
+            m.record(row)
+            if year_end:
+                m.year_end.append(row)
+        self.hours = hours
+        self.last_rebate = float(out.rebate)
+        gap = float(np.median(np.abs(hours - self.best_response())))
+        yr = self.years[-1]
+        if rec["k"] == 0:
+            yr["gap_median_first"] = gap
+        if year_end:
+            self.planner.record_year(planner_year(rec["year"], self.schedule, welfare, out.revenue,
+                                                  out.mean_hours, out.income))
+            yr.update(welfare=welfare, revenue=float(out.revenue), mean_hours=float(out.mean_hours),
+                      gini=float(out.gini), gap_median_last=gap,
+                      rational_welfare=float(self._outcome(self.best_response()).welfare))
+            if rec.get("satisfaction") is not None:
+                yr["satisfied_share"] = float(np.mean(rec["satisfaction"]))
+        yr["fallbacks"] = _merge(yr.get("fallbacks", {}), rec.get("fallbacks") or {},
+                                 (rec.get("event") or {}).get("fallbacks") or {}, rec.get("satisfaction_fallbacks") or {})
+        self.t += 1
+        derived = {"rates": self.schedule.rates.tolist(), "welfare": welfare, "revenue": float(out.revenue),
+                   "mean_hours": float(out.mean_hours), "rebate": float(out.rebate), "gap_median": gap,
+                   "utility": out.objective.tolist()}
+        self._last = {**rec, **derived}
+        return self._last
+
+    def _count(self, counts: dict[str, int]) -> None:
+        for k, v in counts.items():
+            self.fallback_totals[k] += int(v)
+
+    # ------------------------------------------------------------------------------------------
+    # the public loop
+    # ------------------------------------------------------------------------------------------
+    def step(self) -> dict[str, Any]:
+        """One worker step (the planner or an election first, at the start of a tax year).
+
+        Returns the step's record: the decisions (``event``, ``hours``, ``fallbacks``, ``satisfaction``)
+        and derived values (``rates``, ``welfare``, ``utility``, ``gap_median``, ...).
+        """
+        if self.done:
+            raise RuntimeError(f"the episode is over ({self.config.total_steps} steps); call reset()")
+        c = self.config
+        year, k = divmod(self.t, c.steps_per_year)
+        with _quiet_dspy():
+            rec: dict[str, Any] = {"t": self.t, "year": year, "k": k, "event": None}
+            if k == 0:
+                rec["event"] = self._decide_year_start(year)
+                self._apply_year_start(rec["event"])
+            hours, fb = self._decide_hours()
+            rec["hours"] = hours
+            rec["fallbacks"] = fb
+            rec["satisfaction"] = None
+            out = None
+            if c.scenario == "bounded" and k == c.steps_per_year - 1:
+                out = self._outcome(np.asarray(hours, dtype=np.float64))
+                sat, sfb = self._decide_satisfaction(out, year)
+                rec["satisfaction"] = sat
+                rec["satisfaction_fallbacks"] = sfb
+            return self._apply_step(rec, out)
+
+    def replay(self, records: Sequence[dict[str, Any]]) -> None:
+        """Rebuild the state from logged records (no LM call): memories, planner history, leader, counters.
+
+        Raises ValueError if a record does not follow on (wrong step) or recomputes to another welfare
+        (the log was written by a different configuration or code).
+        """
+        for rec in records:
+            if rec.get("t") != self.t:
+                raise ValueError(f"run log record t={rec.get('t')} does not follow step {self.t}")
+            if rec["k"] == 0:
+                self._apply_year_start(rec["event"])
+            logged = rec.get("welfare")
+            new = self._apply_step({key: rec.get(key) for key in
+                                    ("t", "year", "k", "event", "hours", "fallbacks", "satisfaction",
+                                     "satisfaction_fallbacks")})
+            if logged is not None and new["welfare"] != logged:
+                raise ValueError(f"run log step {rec['t']}: welfare recomputes to {new['welfare']!r}, "
+                                 f"the log says {logged!r}; it was written by another configuration or version")
+
+    def run(self, progress: bool = True, log: Any = None) -> dict[str, Any]:
+        """Step to the end of the episode, appending each record to ``log`` (a ``RunLog``) if given.
+
+        Returns the summary (``summary()``); also written to the log directory when there is one.
+        """
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.config.total_steps, initial=self.t, disable=not progress, unit="step",
+                   dynamic_ncols=True)
+        try:
+            while not self.done:
+                rec = self.step()
+                if log is not None:
+                    log.append(rec)
+                bar.update(1)
+                bar.set_postfix(year=rec["year"], welfare=f"{rec['welfare']:.4g}", refresh=False)
+        finally:
+            bar.close()
+        summary = self.summary()
+        if log is not None:
+            log.write_summary(summary)
+        return summary
+
+    def summary(self) -> dict[str, Any]:
+        """Results so far, a pure function of the steps taken (a resumed run gives the same summary)."""
+        c = self.config
+        finished = [y for y in self.years if "welfare" in y]
+        last = self._last or {}
+        hours = self.hours if self.hours is not None else np.zeros(c.agents)
+        return {
+            "config": c.model_dump(),
+            "lm": lm_label(self.lms[0]) + (f" (x{len(self.lms)} endpoints)" if len(self.lms) > 1 else ""),
+            "steps": self.t,
+            "years_finished": len(finished),
+            "welfare_by_year": [y["welfare"] for y in finished],
+            "rates_percent_by_year": [y["rates_percent"] for y in self.years],
+            "gap_median_first_by_year": [y.get("gap_median_first") for y in self.years],
+            "gap_median_last_by_year": [y.get("gap_median_last") for y in finished],
+            "years": self.years,
+            "final": {"rates_percent": percent(self.schedule.rates), "welfare": last.get("welfare"),
+                      "mean_hours": float(np.mean(hours)), "median_hours": float(np.median(hours)),
+                      "rebate": self.last_rebate, "gap_median": last.get("gap_median")},
+            "fallbacks": dict(sorted(self.fallback_totals.items())),
+            "leader": self.leader,
+        }
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def _pitch(persona: str, limit: int = 160) -> str:
+    p = " ".join(persona.split())
+    return p if len(p) <= limit else p[: limit - 1].rstrip() + "…"
+
+
+def _merge(*counts: dict[str, int]) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for d in counts:
+        for k, v in d.items():
+            out[k] += int(v)
+    return dict(sorted(out.items()))
+
+
+class _quiet_dspy:
+    """DSPy history and (outside an optimizer's own trace) trace memory off during a step."""
+
+    def __enter__(self) -> None:
+        from dspy.dsp.utils.settings import main_thread_config
+
+        extra: dict[str, Any] = {"disable_history": True}
+        if dspy.settings.trace is main_thread_config.get("trace"):
+            extra["trace"] = None  # the process-wide default list, not an optimizer's own trace
+        self._cm = dspy.context(**extra)
+        self._cm.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)
