@@ -53,6 +53,8 @@ __all__ = [
     "AsyncOfflineEngine",
     "offline_lm",
     "answer",
+    "answer_fields",
+    "format_answer",
     "answer_request",
 ]
 
@@ -201,7 +203,7 @@ def _tax_vec(z: np.ndarray, cutoffs: Sequence[float], rates_percent: Sequence[fl
     k = min(len(cutoffs), len(rates_percent))
     for j in range(k):
         hi = cutoffs[j + 1] if j + 1 < k else np.inf
-        owed += np.clip(np.minimum(z, hi) - cutoffs[j], 0.0, None) * (rates_percent[j] / 100.0)
+        owed += np.maximum(np.minimum(z, hi) - cutoffs[j], 0.0) * (rates_percent[j] / 100.0)
     return owed
 
 
@@ -269,12 +271,26 @@ def _worker(inp: dict, demos: list, rng: np.random.Generator, temperature: float
         t = _tax_vec(inc, cutoffs, rates) if have_schedule else 0.0
         return inc - t - fit[0] * hours ** fit[1]
 
+    def argmax_now() -> float:
+        """Hours maximising ``value_now``: each bracket's interior optimum, every kink, and the bounds."""
+        v, (a, b) = skill / 40.0, fit
+        cands = [0.0, MAX_HOURS]
+        brackets = list(zip(cutoffs, rates)) if have_schedule else [(0.0, 0.0)]
+        for j, (lo, r) in enumerate(brackets):
+            hi = brackets[j + 1][0] if j + 1 < len(brackets) else math.inf
+            if r < 100.0:
+                hj = ((1.0 - r / 100.0) * v / (a * b)) ** (1.0 / (b - 1.0))
+                if lo <= v * hj <= hi and hj <= MAX_HOURS:
+                    cands.append(hj)
+            if lo > 0 and lo / v <= MAX_HOURS:
+                cands.append(lo / v)
+        hs_ = np.asarray(cands)
+        return float(hs_[int(np.argmax(value_now(hs_)))])
+
     n_cur = int(current.sum())
     if fit is not None:
         # Re-price every observed hours value under the current schedule; search from the best of them.
-        grid = np.linspace(0.0, MAX_HOURS, 1001)
-        v = value_now(grid)
-        target = float(grid[int(np.argmax(v))])
+        target = argmax_now()
         obs = np.unique(np.round(h, 3))
         best_h = float(obs[int(np.argmax(value_now(obs)))])
         steps_here = max(n_cur, 1)
@@ -306,7 +322,7 @@ def _worker(inp: dict, demos: list, rng: np.random.Generator, temperature: float
                 new = best_old + rng.normal(0.0, 3.0)
                 why = f"The tax schedule changed; I re-explore around my best hours so far, {best_old:.1f} h."
             else:
-                new = EXPLORE_HOURS + rng.normal(0.0, 2.0 * noise + 0.5)
+                new = EXPLORE_HOURS + rng.normal(0.0, 2.5 * noise)
                 why = "I have no history yet, so I start near a full-time week of 40 hours."
         else:
             hv = np.array([p[0] for p in items])
@@ -516,6 +532,56 @@ def _rng(seed: int, temperature: float | None, system: str, messages: Sequence[t
     return np.random.default_rng(int.from_bytes(h.digest(), "little"))
 
 
+def answer_fields(
+    system: str,
+    messages: Sequence[tuple[str, str]],
+    *,
+    seed: int = 0,
+    temperature: float | None = None,
+    json_mode: bool = False,
+) -> tuple[list[tuple[str, str]], dict[str, Any], str]:
+    """The engine's decision before formatting: output fields ``(name, type)``, their values, and the format.
+
+    Parameters are those of ``answer``. The format is ``"chat"``, ``"json"`` or ``"xml"``; the output
+    field list is empty when the prompt is not a DSPy prompt.
+    """
+    _, out_fields, fmt = _parse_system(system or "")
+    if json_mode:
+        fmt = "json"
+    users = [i for i, (role, _) in enumerate(messages) if role == "user"]
+    last = messages[users[-1]][1] if users else ""
+    if fmt == "chat" and "Respond with a JSON object" in last:
+        fmt = "json"
+    if not out_fields:
+        return [], {}, fmt
+    inp = _sections(last)
+    demos = []
+    for i in users[:-1]:
+        if i + 1 < len(messages) and messages[i + 1][0] == "assistant":
+            demos.append((_sections(messages[i][1]), _assistant_fields(messages[i + 1][1])))
+    names = [n for n, _ in out_fields]
+    rng = _rng(seed, temperature, system or "", messages)
+    values: dict[str, Any] = {}
+    why = ""
+    for key, policy in _POLICIES.items():
+        if key in names:
+            values, why = policy(inp, demos, rng, temperature)
+            break
+    for name, type_name in out_fields:
+        if name == "reasoning":
+            values[name] = why or "I answer from the information given."
+        elif name not in values:
+            values[name] = _default(type_name)
+    return list(out_fields), values, fmt
+
+
+def format_answer(fields: Sequence[tuple[str, str]], values: dict[str, Any], fmt: str) -> str:
+    """Render output values in the adapter's format (``chat``, ``json`` or ``xml``)."""
+    if not fields:
+        return f"This is the {OFFLINE_LABEL}; it answers the project's DSPy signatures only."
+    return _format(list(fields), values, fmt)
+
+
 def answer(
     system: str,
     messages: Sequence[tuple[str, str]],
@@ -540,34 +606,7 @@ def answer(
     -------
     str : the completion text, in the adapter's format.
     """
-    in_fields, out_fields, fmt = _parse_system(system or "")
-    if json_mode:
-        fmt = "json"
-    users = [i for i, (role, _) in enumerate(messages) if role == "user"]
-    last = messages[users[-1]][1] if users else ""
-    if fmt == "chat" and "Respond with a JSON object" in last:
-        fmt = "json"
-    inp = _sections(last)
-    demos = []
-    for i in users[:-1]:
-        if i + 1 < len(messages) and messages[i + 1][0] == "assistant":
-            demos.append((_sections(messages[i][1]), _assistant_fields(messages[i + 1][1])))
-    if not out_fields:  # not a DSPy prompt: say what this is
-        return f"This is the {OFFLINE_LABEL}; it answers the project's DSPy signatures only."
-    names = [n for n, _ in out_fields]
-    rng = _rng(seed, temperature, system or "", messages)
-    values: dict[str, Any] = {}
-    why = ""
-    for key, policy in _POLICIES.items():
-        if key in names:
-            values, why = policy(inp, demos, rng, temperature)
-            break
-    for name, type_name in out_fields:
-        if name == "reasoning":
-            values[name] = why or "I answer from the information given."
-        elif name not in values:
-            values[name] = _default(type_name)
-    return _format(list(out_fields), values, fmt)
+    return format_answer(*answer_fields(system, messages, seed=seed, temperature=temperature, json_mode=json_mode))
 
 
 def _request_texts(request: Request) -> tuple[str, list[tuple[str, str]]]:
