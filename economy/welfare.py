@@ -1,0 +1,216 @@
+"""Social welfare functions, their marginal welfare weights, and the Gini coefficient (DESIGN.md §3).
+
+Social welfare functions (``swf`` names), for utilities ``u_i`` (dollars per year, quasi-linear):
+
+``inverse_skill`` (default)
+    ``W = mean(g_i * u_i)`` with ``g_i ∝ 1/v_i`` fixed by each agent's skill ``v_i`` and normalised to mean 1.
+    This is Saez's 1/z weighting made exogenous: no schedule can move the weights, so none can game them.
+    Agents with skill 0 (no earning capacity) get the largest finite weight, that of the lowest positive
+    skill: 1/0 would give them infinite weight and make every other agent irrelevant.
+``paper``
+    The reference implementation's ``W = sum(u_i / max(z_i, 1))`` on *pre-tax income* ``z_i``, kept for
+    replication. It is gameable: the weights depend on the choices the schedule induces, so a schedule
+    that drives low earners to zero hours hands each of them weight 1 (against ~1/40,000 for a median
+    earner) plus the whole rebate, and W explodes (~5.7M against ~1,500 for sensible schedules on 100 agents).
+``utilitarian``
+    ``W = mean(u_i)``.
+``rawlsian``
+    ``W = min(u_i)``.
+``atkinson``
+    The equally-distributed-equivalent of money-metric utility clipped at $1:
+    ``W = (mean(u_i**(1-eps)))**(1/(1-eps))``, the geometric mean when ``eps = 1``; ``eps = 0`` is utilitarian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["SWFS", "check_swf", "welfare_weights", "social_welfare", "gini", "gini_of_sorted"]
+
+SWFS: tuple[str, ...] = ("inverse_skill", "paper", "utilitarian", "rawlsian", "atkinson")
+
+
+def check_swf(name: str) -> str:
+    """Return the canonical SWF name (case and surrounding blanks ignored) or raise ``ValueError``."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key not in SWFS:
+        raise ValueError(f"swf={name!r} is not a social welfare function; choose one of {list(SWFS)}")
+    return key
+
+
+def welfare_weights(
+    skill: ArrayLike,
+    swf: str = "inverse_skill",
+    income: ArrayLike | None = None,
+    *,
+    utility: ArrayLike | None = None,
+    consumption: ArrayLike | None = None,
+    atkinson_epsilon: float = 1.0,
+) -> NDArray[np.float64]:
+    """Marginal social welfare weights of each agent, normalised to mean 1 (for the Saez formula's G).
+
+    Parameters
+    ----------
+    skill : array_like, shape (n,)
+        Skill ``v >= 0`` of each agent.
+    swf : str
+        One of :data:`SWFS`.
+    income : array_like, shape (n,), optional
+        Pre-tax income ``z``; required by ``paper``.
+    utility, consumption : array_like, shape (n,), optional
+        Used by ``atkinson`` only (see below).
+    atkinson_epsilon : float
+        Inequality aversion of ``atkinson``, ``>= 0``.
+
+    Returns
+    -------
+    g : ndarray, shape (n,), mean 1
+        ``inverse_skill``: ``∝ 1/v`` (skill 0 gets the weight of the lowest positive skill).
+        ``paper``: ``∝ 1/max(z, 1)``. ``utilitarian``: all ones.
+        ``rawlsian``: all weight, shared equally, on the lowest-skill agent(s), the others 0.
+        ``atkinson``: ``∝ x**-eps``, the derivative of the Atkinson index with respect to each agent's
+        money-metric ``x`` clipped at $1, with ``x`` the utility if given, else the consumption, else the
+        pre-tax income (the Saez formula may only know incomes; with quasi-linear utility and a lump-sum
+        rebate these rank agents alike).
+    """
+    name = check_swf(swf)
+    v = _vector(skill, "skill", nonneg=True)
+    n = v.size
+    if n == 0:
+        raise ValueError("skill is empty: welfare weights need at least one agent")
+    if name == "utilitarian":
+        return np.ones(n)
+    if name == "inverse_skill":
+        if v.min() > 0:  # the usual case, without the masked divide
+            g = 1.0 / v
+        else:
+            pos = v > 0
+            if not pos.any():
+                return np.ones(n)
+            g = np.empty(n)
+            np.divide(1.0, v, out=g, where=pos)
+            g[~pos] = 1.0 / v[pos].min()
+        g *= 1.0 / g.mean()
+        return g
+    if name == "paper":
+        if income is None:
+            raise ValueError("swf='paper' weights by pre-tax income: pass income (shape (n,))")
+        z = _vector(income, "income", n=n)
+        g = 1.0 / np.maximum(z, 1.0)
+        return g / g.mean()
+    if name == "rawlsian":
+        low = v == v.min()
+        return low / low.mean()
+    # atkinson
+    eps = _check_epsilon(atkinson_epsilon)
+    for x, label in ((utility, "utility"), (consumption, "consumption"), (income, "income")):
+        if x is not None:
+            xs = np.maximum(_vector(x, label, n=n), 1.0)
+            break
+    else:
+        raise ValueError("swf='atkinson' weights need utility, consumption or income (shape (n,))")
+    # Scale by the minimum first so that large eps cannot underflow every weight to 0.
+    g = (xs / xs.min()) ** (-eps)
+    return g / g.mean()
+
+
+def social_welfare(
+    utility: ArrayLike,
+    *,
+    skill: ArrayLike | None = None,
+    income: ArrayLike | None = None,
+    swf: str = "inverse_skill",
+    atkinson_epsilon: float = 1.0,
+) -> float:
+    """Social welfare of a vector of utilities.
+
+    Parameters
+    ----------
+    utility : array_like, shape (n,)
+        Each agent's utility ``u = c - kappa*l**delta``.
+    skill : array_like, shape (n,)
+        Skill ``v``; required by ``inverse_skill``.
+    income : array_like, shape (n,)
+        Pre-tax income ``z``; required by ``paper``.
+    swf : str
+        One of :data:`SWFS` (see the module docstring for each definition).
+    atkinson_epsilon : float
+        Inequality aversion of ``atkinson``, ``>= 0`` (1 = geometric mean).
+
+    Returns
+    -------
+    W : float
+    """
+    name = check_swf(swf)
+    u = _vector(utility, "utility")
+    n = u.size
+    if n == 0:
+        raise ValueError("utility is empty: social welfare needs at least one agent")
+    if name == "inverse_skill":
+        if skill is None:
+            raise ValueError("swf='inverse_skill' weights by skill: pass skill (shape (n,))")
+        g = welfare_weights(_vector(skill, "skill", n=n, nonneg=True), "inverse_skill")
+        return float(np.dot(g, u) / n)
+    if name == "paper":
+        if income is None:
+            raise ValueError("swf='paper' weights by pre-tax income: pass income (shape (n,))")
+        z = _vector(income, "income", n=n)
+        return float(np.sum(u / np.maximum(z, 1.0)))
+    if name == "utilitarian":
+        return float(u.mean())
+    if name == "rawlsian":
+        return float(u.min())
+    eps = _check_epsilon(atkinson_epsilon)
+    x = np.maximum(u, 1.0)
+    if eps == 1.0:
+        return float(np.exp(np.mean(np.log(x))))
+    # Factor out the maximum (eps < 1) or the minimum (eps > 1) so that every (x/s)**(1-eps) <= 1:
+    # nothing overflows, and the terms that underflow are negligible beside the largest.
+    s = x.max() if eps < 1.0 else x.min()
+    return float(s * np.mean((x / s) ** (1.0 - eps)) ** (1.0 / (1.0 - eps)))
+
+
+def gini(x: ArrayLike) -> float:
+    """Gini coefficient of non-negative values, in [0, 1] (0 = all equal; ``(n-1)/n`` = one holds all).
+
+    Sorted formula, O(n log n): ``G = 2*sum(i*x_(i)) / (n*sum(x)) - (n+1)/n`` with ``x_(1) <= ... <= x_(n)``.
+    All-zero input gives 0.
+    """
+    return gini_of_sorted(np.sort(_vector(x, "x", nonneg=True)))
+
+
+def gini_of_sorted(xs: NDArray[np.float64]) -> float:
+    """:func:`gini` of values already sorted ascending (shape (n,), non-negative; not re-checked)."""
+    n = xs.size
+    if n == 0:
+        raise ValueError("x is empty: the Gini coefficient needs at least one value")
+    total = xs.sum()
+    if total == 0:
+        return 0.0
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    g = 2.0 * np.dot(ranks, xs) / (n * total) - (n + 1.0) / n
+    return float(min(max(g, 0.0), 1.0))  # clip rounding residue
+
+
+def _vector(x: ArrayLike, name: str, n: int | None = None, nonneg: bool = False) -> NDArray[np.float64]:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional (one value per agent), got shape {a.shape}")
+    if n is not None and a.size != n:
+        raise ValueError(f"{name} has {a.size} entries but there are {n} agents")
+    ok = np.isfinite(a) & (a >= 0) if nonneg else np.isfinite(a)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        rng = "[0, inf)" if nonneg else "(-inf, inf)"
+        raise ValueError(f"{name}[{i}]={a[i]:g} is outside {rng} (finite{', non-negative' if nonneg else ''})")
+    return a
+
+
+def _check_epsilon(eps: float) -> float:
+    e = float(eps)
+    if not (np.isfinite(e) and e >= 0):
+        raise ValueError(f"atkinson_epsilon={eps!r} is outside [0, inf)")
+    return e

@@ -1,0 +1,156 @@
+"""Social welfare functions, weights and the Gini coefficient, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from economy.welfare import SWFS, check_swf, gini, social_welfare, welfare_weights
+
+
+def test_check_swf() -> None:
+    assert SWFS == ("inverse_skill", "paper", "utilitarian", "rawlsian", "atkinson")
+    assert check_swf("paper") == "paper"
+    assert check_swf(" Utilitarian ") == "utilitarian"
+    with pytest.raises(ValueError, match=r"swf='nash' is not a social welfare function; choose one of \['inverse_skill'"):
+        check_swf("nash")
+    with pytest.raises(ValueError, match="atkinson"):
+        social_welfare([1.0], skill=[1.0], swf="bentham")
+    with pytest.raises(ValueError, match="rawlsian"):
+        welfare_weights([1.0], "maximin")
+
+
+# -- weights ------------------------------------------------------------------------------------
+
+
+def test_inverse_skill_weights_by_hand() -> None:
+    # 1/v = (0.1, 0.05, 0.025), mean 0.175/3 -> (12/7, 6/7, 3/7)
+    g = welfare_weights([10.0, 20.0, 40.0], "inverse_skill")
+    np.testing.assert_allclose(g, [12 / 7, 6 / 7, 3 / 7], rtol=1e-14)
+    assert g.mean() == pytest.approx(1.0, rel=1e-14)
+
+
+def test_inverse_skill_weights_are_mean_one_and_proportional_to_one_over_skill() -> None:
+    v = np.random.default_rng(0).lognormal(6.5, 1.0, 10_000)
+    g = welfare_weights(v, "inverse_skill")
+    assert g.mean() == pytest.approx(1.0, rel=1e-12)
+    np.testing.assert_allclose(g * v, np.full(v.size, (g * v)[0]), rtol=1e-12)
+    # ignore income: the weights cannot be gamed through the incomes a schedule induces
+    np.testing.assert_array_equal(welfare_weights(v, "inverse_skill", income=v * 7), g)
+
+
+def test_zero_skill_gets_the_largest_finite_weight() -> None:
+    # 1/v for v > 0 = (0.1, 0.05); the zero-skill agent gets 0.1 -> (0.1, 0.1, 0.05) / (0.25/3)
+    np.testing.assert_allclose(welfare_weights([0.0, 10.0, 20.0], "inverse_skill"), [1.2, 1.2, 0.6], rtol=1e-14)
+    np.testing.assert_array_equal(welfare_weights([0.0, 0.0], "inverse_skill"), [1.0, 1.0])
+
+
+def test_other_weights_by_hand() -> None:
+    v = [3.0, 1.0, 1.0, 2.0]
+    np.testing.assert_array_equal(welfare_weights(v, "utilitarian"), np.ones(4))
+    np.testing.assert_array_equal(welfare_weights(v, "rawlsian"), [0.0, 2.0, 2.0, 0.0])
+    # paper: 1/max(z, 1) = (1, 1, 0.01, 0.5); mean 2.51/4
+    np.testing.assert_allclose(
+        welfare_weights(v, "paper", income=[0.0, 0.5, 100.0, 2.0]), np.array([1, 1, 0.01, 0.5]) * 4 / 2.51, rtol=1e-14
+    )
+    # atkinson, eps = 1: x**-1 of utility (1, 4) -> (1, 0.25), mean 0.625 -> (1.6, 0.4); u below $1 clipped
+    np.testing.assert_allclose(welfare_weights([1, 1], "atkinson", utility=[0.2, 4.0]), [1.6, 0.4], rtol=1e-14)
+    # eps = 2 on consumption (1, 2): (1, 0.25) -> same; falls back to consumption, then income
+    np.testing.assert_allclose(
+        welfare_weights([1, 1], "atkinson", consumption=[1.0, 2.0], atkinson_epsilon=2.0), [1.6, 0.4], rtol=1e-14
+    )
+    np.testing.assert_allclose(welfare_weights([1, 1], "atkinson", income=[1.0, 4.0]), [1.6, 0.4], rtol=1e-14)
+    # utility takes precedence over consumption
+    np.testing.assert_allclose(
+        welfare_weights([1, 1], "atkinson", utility=[1.0, 4.0], consumption=[5.0, 5.0]), [1.6, 0.4], rtol=1e-14
+    )
+    # large eps does not underflow to 0/0
+    g = welfare_weights([1, 1, 1], "atkinson", utility=[1e3, 1e6, 1e9], atkinson_epsilon=200.0)
+    np.testing.assert_allclose(g, [3.0, 0.0, 0.0], atol=1e-12)
+
+
+def test_weights_need_their_inputs() -> None:
+    with pytest.raises(ValueError, match=r"swf='paper' weights by pre-tax income: pass income"):
+        welfare_weights([1.0, 2.0], "paper")
+    with pytest.raises(ValueError, match=r"swf='atkinson' weights need utility, consumption or income"):
+        welfare_weights([1.0, 2.0], "atkinson")
+    with pytest.raises(ValueError, match=r"income has 1 entries but there are 2 agents"):
+        welfare_weights([1.0, 2.0], "paper", income=[1.0])
+    with pytest.raises(ValueError, match=r"skill\[1\]=-2 is outside \[0, inf\)"):
+        welfare_weights([1.0, -2.0], "inverse_skill")
+    with pytest.raises(ValueError, match=r"atkinson_epsilon=-1 is outside \[0, inf\)"):
+        welfare_weights([1.0], "atkinson", utility=[1.0], atkinson_epsilon=-1)
+
+
+# -- social welfare -----------------------------------------------------------------------------
+
+
+def test_social_welfare_by_hand() -> None:
+    u = [1.0, 2.0, 3.0]
+    v = [10.0, 20.0, 40.0]
+    # inverse_skill: mean((12/7)*1 + (6/7)*2 + (3/7)*3) = (33/7)/3 = 11/7
+    assert social_welfare(u, skill=v) == pytest.approx(11 / 7, rel=1e-14)
+    assert social_welfare(u, swf="utilitarian") == pytest.approx(2.0)
+    assert social_welfare([5.0, -3.0, 7.0], swf="rawlsian") == -3.0
+
+
+def test_paper_welfare_by_hand_on_three_agents() -> None:
+    # sum(u / max(z, 1)) = 10/1 + 20/2 + 30/100 = 20.3 (the zero earner counts with weight 1)
+    assert social_welfare([10.0, 20.0, 30.0], income=[0.0, 2.0, 100.0], swf="paper") == pytest.approx(20.3, rel=1e-14)
+
+
+def test_atkinson_by_hand() -> None:
+    u = [1.0, 4.0, 16.0]
+    assert social_welfare(u, swf="atkinson") == pytest.approx(4.0, rel=1e-14)  # geometric mean
+    # eps = 2: harmonic mean 3 / (1 + 1/4 + 1/16) = 3 / 1.3125
+    assert social_welfare(u, swf="atkinson", atkinson_epsilon=2.0) == pytest.approx(3 / 1.3125, rel=1e-14)
+    # eps = 0: mean of utility clipped at $1: (1, 3) -> 2
+    assert social_welfare([0.5, 3.0], swf="atkinson", atkinson_epsilon=0.0) == pytest.approx(2.0, rel=1e-14)
+    # equal utilities: every epsilon gives that utility; huge spreads neither overflow nor underflow
+    for eps in (0.0, 0.5, 1.0, 3.0, 50.0):
+        assert social_welfare([7.0, 7.0], swf="atkinson", atkinson_epsilon=eps) == pytest.approx(7.0, rel=1e-12)
+        assert np.isfinite(social_welfare([1.0, 1e300], swf="atkinson", atkinson_epsilon=eps))
+    # inequality aversion: the index falls as eps rises and stays between min and mean
+    w = [social_welfare(u, swf="atkinson", atkinson_epsilon=e) for e in (0.0, 0.5, 1.0, 2.0, 10.0)]
+    assert w[0] == pytest.approx(7.0) and all(a > b for a, b in zip(w, w[1:])) and w[-1] > 1.0
+
+
+def test_social_welfare_needs_its_inputs() -> None:
+    with pytest.raises(ValueError, match=r"swf='inverse_skill' weights by skill: pass skill"):
+        social_welfare([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"swf='paper' weights by pre-tax income: pass income"):
+        social_welfare([1.0, 2.0], skill=[1.0, 1.0], swf="paper")
+    with pytest.raises(ValueError, match=r"skill has 3 entries but there are 2 agents"):
+        social_welfare([1.0, 2.0], skill=[1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"utility\[1\]=nan is outside"):
+        social_welfare([1.0, np.nan], swf="utilitarian")
+    with pytest.raises(ValueError, match="utility is empty"):
+        social_welfare([], swf="utilitarian")
+
+
+# -- Gini ---------------------------------------------------------------------------------------
+
+
+def test_gini_by_hand() -> None:
+    assert gini([5.0, 5.0, 5.0, 5.0]) == 0.0
+    for n in (2, 3, 10, 1000):
+        x = np.zeros(n)
+        x[-1] = 1.0
+        assert gini(x) == pytest.approx((n - 1) / n, rel=1e-12)
+    # 2*(1*1 + 2*2 + 3*3 + 4*4)/(4*10) - 5/4 = 0.25, in any order
+    assert gini([4.0, 1.0, 3.0, 2.0]) == pytest.approx(0.25, rel=1e-14)
+    assert gini([0.0, 0.0]) == 0.0
+    assert gini([3.0]) == 0.0
+
+
+def test_gini_matches_the_mean_absolute_difference() -> None:
+    x = np.random.default_rng(1).lognormal(10, 1, 500)
+    mad = np.abs(x[:, None] - x[None, :]).mean()
+    assert gini(x) == pytest.approx(mad / (2 * x.mean()), rel=1e-10)
+
+
+def test_gini_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"x\[1\]=-1 is outside \[0, inf\)"):
+        gini([1.0, -1.0])
+    with pytest.raises(ValueError, match="x is empty"):
+        gini([])
