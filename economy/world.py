@@ -1,0 +1,269 @@
+"""The world step: hours and a schedule in, incomes, taxes, rebate, utilities and welfare out (DESIGN.md §3).
+
+One pure function of arrays, :func:`outcome`. Budget balance: all revenue is returned as an equal
+lump-sum rebate ``R = sum(T)/N``, so ``sum(c) = sum(z)``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
+from economy.labor import _check_delta, _check_skill
+from economy.tax import TaxSchedule
+from economy.welfare import check_swf, gini, gini_of_sorted, social_welfare
+
+__all__ = ["UTILITY_TYPES", "Outcome", "outcome"]
+
+#: Utility types of the agents: whose welfare each agent's objective counts.
+UTILITY_TYPES: tuple[str, ...] = ("egotistical", "altruistic", "adversarial")
+
+_SCALARS = ("rebate", "welfare", "revenue", "mean_hours", "productivity", "gini", "equality_x_productivity")
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    """Everything one world step produces. Arrays have shape (n,) and are read-only.
+
+    Attributes
+    ----------
+    hours, income, tax, consumption, utility : ndarray, shape (n,)
+        Weekly hours ``l``, pre-tax income ``z = v*l``, tax ``T(z)``, consumption ``c = z - T + R``,
+        utility ``u = c - kappa*l**delta``.
+    rebate : float
+        Lump-sum rebate per agent, ``R = revenue / n``.
+    welfare : float
+        Social welfare under ``swf``.
+    revenue : float
+        Total tax, ``sum(T)``.
+    mean_hours : float
+    productivity : float
+        Total pre-tax income, ``sum(z)``.
+    gini : float
+        Gini coefficient of consumption.
+    equality_x_productivity : float
+        ``(1 - gini) * productivity`` (the AI Economist's headline metric).
+    objective : ndarray, shape (n,)
+        What each agent maximises: its own ``u`` (egotistical), ``welfare`` (altruistic) or
+        ``-welfare`` (adversarial).
+    swf : str
+        The social welfare function used.
+    """
+
+    hours: NDArray[np.float64]
+    income: NDArray[np.float64]
+    tax: NDArray[np.float64]
+    consumption: NDArray[np.float64]
+    utility: NDArray[np.float64]
+    rebate: float
+    welfare: float
+    revenue: float
+    mean_hours: float
+    productivity: float
+    gini: float
+    equality_x_productivity: float
+    objective: NDArray[np.float64]
+    swf: str = field(default="inverse_skill")
+
+    @property
+    def n(self) -> int:
+        return int(self.hours.size)
+
+    def metrics(self) -> dict[str, float]:
+        """The scalar results as a plain dict (JSON-ready)."""
+        return {name: float(getattr(self, name)) for name in _SCALARS}
+
+    def income_share_by_bracket(self, schedule: TaxSchedule) -> NDArray[np.float64]:
+        """Share of agents whose pre-tax income falls in each bracket of ``schedule``, shape (k,), sums to 1.
+
+        An income exactly on a cut-off counts in the bracket above (as ``TaxSchedule.bracket_index``).
+        """
+        counts = np.bincount(schedule.bracket_index(self.income), minlength=schedule.n_brackets)
+        return counts / max(self.n, 1)
+
+
+def outcome(
+    population: Any,
+    schedule: TaxSchedule,
+    hours: ArrayLike,
+    swf: str = "inverse_skill",
+    *,
+    kappa: float | str = KAPPA,
+    delta: float = DELTA,
+    max_hours: float = MAX_HOURS,
+    atkinson_epsilon: float = 1.0,
+) -> Outcome:
+    """Evaluate one world step.
+
+    Parameters
+    ----------
+    population : Population or array_like, shape (n,)
+        Anything with a ``.skill`` array (and optionally ``.utility_type``), or the skill array itself
+        (then every agent is egotistical).
+    schedule : TaxSchedule
+    hours : array_like, shape (n,)
+        Weekly hours of each agent, within ``[0, max_hours]``.
+    swf : str
+        Social welfare function, one of ``economy.welfare.SWFS``.
+    kappa, delta : labor cost and curvature of ``u = c - kappa*l**delta`` (kappa may be a preset name).
+    max_hours : float
+        Upper bound that ``hours`` must respect.
+    atkinson_epsilon : float
+        Inequality aversion when ``swf="atkinson"``.
+
+    Returns
+    -------
+    Outcome
+    """
+    name = check_swf(swf)
+    if not isinstance(schedule, TaxSchedule):
+        raise ValueError(f"schedule must be a TaxSchedule, got {type(schedule).__name__}")
+    skill_arr = getattr(population, "skill", population)
+    v = _check_skill(skill_arr)
+    n = v.size
+    if n == 0:
+        raise ValueError("the population is empty: a world step needs at least one agent")
+    kappa_f = resolve_kappa(kappa)
+    delta_f = _check_delta(delta)
+    l = _check_hours(hours, n, float(max_hours))
+
+    z = v * l
+    t = _tax(schedule, z)
+    revenue = float(t.sum())
+    rebate = revenue / n
+    c = z - t + rebate
+    u = c - kappa_f * l**delta_f
+    w = social_welfare(u, skill=v, income=z, swf=name, atkinson_epsilon=atkinson_epsilon)
+    productivity = float(z.sum())
+    g = _consumption_gini(c, skill_arr)
+    objective = _objective(getattr(population, "utility_type", None), u, w, n)
+    for arr in (l, z, t, c, u, objective):
+        arr.setflags(write=False)
+    return Outcome(
+        hours=l,
+        income=z,
+        tax=t,
+        consumption=c,
+        utility=u,
+        rebate=rebate,
+        welfare=w,
+        revenue=revenue,
+        mean_hours=float(l.mean()),
+        productivity=productivity,
+        gini=g,
+        equality_x_productivity=(1.0 - g) * productivity,
+        objective=objective,
+        swf=name,
+    )
+
+
+def _check_hours(hours: ArrayLike, n: int, max_hours: float) -> NDArray[np.float64]:
+    # A private float64 copy: the Outcome freezes it, and the caller's array must stay writable.
+    l = np.array(hours, dtype=np.float64)
+    if l.ndim == 0:
+        l = l.reshape(1)
+    if l.ndim != 1 or l.size != n:
+        raise ValueError(f"hours has shape {l.shape} but the population has {n} agents (shape ({n},) expected)")
+    ok = (l >= 0) & (l <= max_hours)  # False for NaN
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"hours[{i}]={l[i]:g} is outside [0, {max_hours:g}]")
+    return l
+
+
+# Results derived from a read-only per-agent array, kept for the last such array of each kind. A
+# Population's arrays are read-only and live as long as it does, and an oracle or a simulation evaluates
+# the same population again and again: comparing a million type strings costs ~20 ms per type and
+# sorting a million skills ~60 ms, which would otherwise dominate every step.
+_cache: dict[str, tuple[weakref.ref, Any]] = {}
+
+
+def _derived(kind: str, arr: Any, compute: Callable[[NDArray[Any]], Any]) -> Any:
+    a = np.asarray(arr)
+    hit = _cache.get(kind)
+    if hit is not None and hit[0]() is a:
+        return hit[1]
+    value = compute(a)
+    if a is arr and _immutable(a):  # only arrays that nobody can change behind our back
+        try:
+            _cache[kind] = (weakref.ref(a), value)
+        except TypeError:  # not weak-referenceable: don't cache
+            pass
+    return value
+
+
+def _immutable(a: NDArray[Any]) -> bool:
+    """True if neither ``a`` nor any array it views is writable."""
+    x: Any = a
+    while isinstance(x, np.ndarray):
+        if x.flags.writeable:
+            return False
+        x = x.base
+    return x is None or isinstance(x, bytes)
+
+
+def _type_masks(types: NDArray[Any]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Boolean masks (egotistical, altruistic) of a utility-type array; the rest are adversarial."""
+    ego = types == "egotistical"
+    if ego.all():
+        return ego, np.zeros(types.size, dtype=bool)
+    alt = types == "altruistic"
+    bad = np.flatnonzero(~(ego | alt | (types == "adversarial")))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"utility_type[{i}]={str(types[i])!r} is not one of {list(UTILITY_TYPES)}")
+    return ego, alt
+
+
+def _consumption_gini(c: NDArray[np.float64], skill: Any) -> float:
+    """Gini of consumption, sorting by the (cached) skill order first.
+
+    Rational incomes are non-decreasing in skill (single crossing) and consumption in income (rates
+    <= 1), so in skill order consumption is usually already sorted (an O(n) check) or nearly sorted
+    (a stable sort, i.e. timsort, is then fast on its runs). The value is exactly ``gini(c)``.
+    """
+    if c.size and c.min() < 0:  # c = z - T + R >= 0 in exact arithmetic; drop rounding residue
+        c = np.maximum(c, 0.0)
+    if not (isinstance(skill, np.ndarray) and _immutable(skill)):
+        return gini(c)
+    order = _derived("skill_order", skill, lambda a: np.argsort(a, kind="stable"))
+    xs = c[order]
+    if not bool(np.all(xs[1:] >= xs[:-1])):
+        xs.sort(kind="stable")
+    return gini_of_sorted(xs)
+
+
+def _tax(schedule: TaxSchedule, z: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``schedule.tax(z)`` for ``z >= 0``, bit for bit, ~5x faster on large arrays.
+
+    The bracket index counts the cut-offs passed in one byte instead of a binary search (searchsorted
+    costs ~25 ns per income); the arithmetic is the same expression as ``TaxSchedule.tax``.
+    """
+    b = schedule.cutoffs
+    if b.size > 255 or z.size < 1024:
+        return schedule.tax(z)
+    j8 = np.zeros(z.size, dtype=np.uint8)
+    passed = np.empty(z.size, dtype=bool)
+    for bj in b[1:]:  # a loop over the brackets
+        np.greater_equal(z, bj, out=passed)
+        j8 += passed
+    j = j8.astype(np.intp)
+    base = schedule.tax(b)  # the tax owed at each cut-off, i.e. the schedule's cumulative base
+    return base.take(j) + schedule.rates.take(j) * (z - b.take(j))
+
+
+def _objective(types: Any, u: NDArray[np.float64], welfare: float, n: int) -> NDArray[np.float64]:
+    if types is None:
+        return u.copy()
+    t = np.asarray(types)
+    if t.shape != (n,):
+        raise ValueError(f"utility_type has shape {t.shape} but the population has {n} agents")
+    ego, alt = _derived("type_masks", types, _type_masks)
+    if ego.all():
+        return u.copy()
+    return np.where(ego, u, np.where(alt, welfare, -welfare))
