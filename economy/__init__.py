@@ -9,3 +9,10 @@ __all__ = [
     "PRESETS", "TaxSchedule", "resolve_cutoffs",
     "Population", "gb2_sample", "gb2_quantile", "gb2_cdf",
 ]
+
+from economy.labor import best_response, labor_utility
+from economy.welfare import SWFS, check_swf, gini, social_welfare, welfare_weights
+from economy.world import Outcome, outcome
+
+__all__ += ["best_response", "labor_utility", "SWFS", "check_swf", "gini", "social_welfare", "welfare_weights",
+            "Outcome", "outcome"]
