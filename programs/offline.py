@@ -88,6 +88,7 @@ _TRAILER = re.compile(r"\n\n(?:Respond with |Respond only with )", re.S)
 _XML_FIELD = re.compile(r"<(\w+)>\n?(.*?)\n?</\1>", re.S)
 _KV = re.compile(r"^\s*([A-Za-z][\w /-]*?)\s*[:=]\s*(.+?)\s*$")
 _WS = re.compile(r"\s+")
+_DECODER = json.JSONDecoder()
 
 
 # ───────────────────────────── prompt parsing ─────────────────────────────
@@ -120,7 +121,10 @@ def _value(text: str) -> Any:
         return ""
     if t[0] in "[{\"-0123456789tfn":
         try:
-            return json.loads(t)
+            # The first JSON value; text after it (a reminder DSPy appends, say) is ignored.
+            value, end = _DECODER.raw_decode(t)
+            if end == len(t) or t[0] in "[{":
+                return value
         except ValueError:
             pass
     if t == "None":
