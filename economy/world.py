@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
-from economy.labor import _check_delta, _check_skill
+from economy.labor import _check_delta, _check_skill, _tax
 from economy.tax import TaxSchedule
 from economy.welfare import check_swf, gini, gini_of_sorted, social_welfare
 
@@ -236,25 +236,6 @@ def _consumption_gini(c: NDArray[np.float64], skill: Any) -> float:
     if not bool(np.all(xs[1:] >= xs[:-1])):
         xs.sort(kind="stable")
     return gini_of_sorted(xs)
-
-
-def _tax(schedule: TaxSchedule, z: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``schedule.tax(z)`` for ``z >= 0``, bit for bit, ~5x faster on large arrays.
-
-    The bracket index counts the cut-offs passed in one byte instead of a binary search (searchsorted
-    costs ~25 ns per income); the arithmetic is the same expression as ``TaxSchedule.tax``.
-    """
-    b = schedule.cutoffs
-    if b.size > 255 or z.size < 1024:
-        return schedule.tax(z)
-    j8 = np.zeros(z.size, dtype=np.uint8)
-    passed = np.empty(z.size, dtype=bool)
-    for bj in b[1:]:  # a loop over the brackets
-        np.greater_equal(z, bj, out=passed)
-        j8 += passed
-    j = j8.astype(np.intp)
-    base = schedule.tax(b)  # the tax owed at each cut-off, i.e. the schedule's cumulative base
-    return base.take(j) + schedule.rates.take(j) * (z - b.take(j))
 
 
 def _objective(types: Any, u: NDArray[np.float64], welfare: float, n: int) -> NDArray[np.float64]:

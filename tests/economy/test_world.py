@@ -10,7 +10,8 @@ from economy.labor import best_response
 from economy.population import Population
 from economy.tax import TaxSchedule
 from economy.welfare import gini
-from economy.world import Outcome, _consumption_gini, _tax, outcome
+from economy.labor import _tax
+from economy.world import Outcome, _consumption_gini, outcome
 
 US_2024 = TaxSchedule.preset("us_federal_2024")
 
