@@ -261,7 +261,10 @@ def saez_schedule(
     for it in range(1, int(max_iter) + 1):
         schedule = TaxSchedule(c, rates)
         income = skill * best_response(skill, schedule, kappa=kappa, delta=delta)
-        target = saez_rates(income, welfare_weights(skill, swf, income=income), c, e, n_bins=n_bins)
+        tax = schedule.tax(income)
+        consumption = income - tax + tax.mean()  # budget-balanced lump-sum rebate
+        weights = welfare_weights(skill, swf, income=income, consumption=consumption)
+        target = saez_rates(income, weights, c, e, n_bins=n_bins)
         move = target - rates
         residual = float(np.max(np.abs(move)))
         if residual < tol:

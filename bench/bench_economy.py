@@ -1,0 +1,92 @@
+"""Timings of the economy's hot paths against their targets (a script, not a test).
+
+    python bench/bench_economy.py            # full sizes
+    python bench/bench_economy.py --quick    # sizes / 10 (the oracle on 1,000 agents), a smoke run; the
+                                             # ratios are then to the full-size targets
+
+Figures: one world step (rational best responses + outcome) for 1,000,000 agents on the 2024 brackets
+(target <= 0.3 s), Saez rates on 1,000,000 incomes (<= 1 s), and the oracle on 10,000 agents with the
+7 brackets of 2024 (<= 60 s). The fast ones report the best of 3 runs (time.perf_counter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from economy.labor import best_response  # noqa: E402
+from economy.oracle import oracle_schedule  # noqa: E402
+from economy.population import Population, gb2_sample  # noqa: E402
+from economy.saez import saez_rates  # noqa: E402
+from economy.tax import TaxSchedule  # noqa: E402
+from economy.constants import HOURS_REF  # noqa: E402
+from economy.welfare import welfare_weights  # noqa: E402
+from economy.world import outcome  # noqa: E402
+
+
+def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    """Fastest of ``repeat`` runs in seconds."""
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return float(best)
+
+
+def report(name: str, seconds: float, target: float, note: str = "") -> None:
+    ratio = seconds / target
+    verdict = "ok" if ratio <= 1 else "OVER TARGET"
+    print(f"{name:<44} {seconds:8.3f} s   target {target:5.1f} s   ratio {ratio:5.2f}  {verdict}  {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shrink every size by 10 (targets stay the full-size ones)")
+    args = parser.parse_args(argv)
+    scale = 10 if args.quick else 1
+    n_big = 1_000_000 // scale
+    n_oracle = 10_000 // scale
+
+    rng = np.random.default_rng(0)
+    skill = gb2_sample(n_big, rng) / HOURS_REF
+    schedule = TaxSchedule.preset("us_federal_2024")
+    print(f"economy benchmarks ({'quick: sizes / 10, targets for the full sizes' if args.quick else 'full sizes'})")
+
+    def world_step() -> None:
+        hours = best_response(skill, schedule)
+        outcome(skill, schedule, hours, "inverse_skill")
+
+    report(f"world step, best responses, {n_big:,} agents", best_of(world_step), 0.3)
+
+    incomes = skill * best_response(skill, schedule)
+    weights = welfare_weights(skill, "inverse_skill", income=incomes)
+    report(
+        f"saez_rates on {n_big:,} incomes",
+        best_of(lambda: saez_rates(incomes, weights, schedule, 0.4)),
+        1.0,
+    )
+
+    pop = Population.sample(n_oracle, seed=0)
+    t = time.perf_counter()
+    res = oracle_schedule(pop, "us_federal_2024", seed=0)
+    dt = time.perf_counter() - t
+    rates = ", ".join(f"{100 * r:.1f}" for r in res.schedule.rates)
+    report(
+        f"oracle, {n_oracle:,} agents, 7 brackets",
+        dt,
+        60.0,
+        f"({res.n_evaluations} evaluations, {1e3 * dt / res.n_evaluations:.1f} ms each; rates [{rates}]%)",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
