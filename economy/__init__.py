@@ -16,3 +16,8 @@ from economy.world import Outcome, outcome
 
 __all__ += ["best_response", "labor_utility", "SWFS", "check_swf", "gini", "social_welfare", "welfare_weights",
             "Outcome", "outcome"]
+
+from economy.saez import SaezInfo, estimate_elasticity, saez_rates, saez_schedule
+from economy.oracle import OracleResult, oracle_schedule
+
+__all__ += ["SaezInfo", "estimate_elasticity", "saez_rates", "saez_schedule", "OracleResult", "oracle_schedule"]
