@@ -28,7 +28,8 @@ DESCRIPTIONS: dict[str, str] = {
     "llm": "planner agent (ProposeTaxSchedule) learning in context over the tax years",
     "compiled": "the same planner agent with a compiled program (prompts/demonstrations from optimize.planner)",
     "democratic": "leaders elected by the workers set the schedule (democratic scenario)",
-    "oracle": "best rates on the chosen brackets under rational workers, found numerically (the ceiling)",
+    "oracle": "best rates on the chosen brackets under rational workers, found numerically (Optuna + local "
+              "refinement, warm-started from every other planner's schedule on these brackets: the ceiling)",
     "saez": "Saez (2001) optimal rates with the SWF's welfare weights, iterated to a fixed point",
     "us_federal": "US federal 2024 statutory rates (10/12/22/24/32/35/37%)",
     "flat": "best single rate on every bracket, found numerically",
