@@ -220,6 +220,12 @@ def describe_lm(
     return text
 
 
+def in_process(lm: dspy.BaseLM) -> bool:
+    """True for the embedded offline engine: CPU-bound Python in this process, so concurrent threads
+    only contend for the GIL and a batch runs fastest inline."""
+    return str(getattr(lm, "model", "")).startswith("offline/")
+
+
 def lm_label(lm: dspy.BaseLM) -> str:
     """Describe a built LM object (offline engine recognised by its model name)."""
     model = getattr(lm, "model", "?")

@@ -38,7 +38,7 @@ from economy.welfare import SWFS, social_welfare
 from economy.world import Outcome, outcome
 from programs.batch import BatchRunner, lm_config, rollout_id, round_robin
 from programs.electorate import METHODS, Electorate, ElectionResult, draw_candidates
-from programs.lm import ConfigError, build_lms, lm_label
+from programs.lm import ConfigError, build_lms, in_process, lm_label
 from programs.planner import Planner, PlannerAgent, planner_year
 from programs.satisfaction import SatisfactionRater, utility_scale
 from programs.worker import WorkerAgent, WorkerMemory, percent, worker_step
@@ -183,7 +183,9 @@ class Simulation:
         self.worker = WorkerAgent(module_type=c.module_type)
         self.electorate = Electorate(module_type=c.module_type, method=c.voting)
         self.rater = SatisfactionRater(module_type=c.module_type)
-        self.runner = BatchRunner(c.concurrency)
+        # The in-process offline engine is CPU-bound Python: threads would only contend for the GIL
+        # (measured ~1.8x slower at 4 threads on 2 cores), so its batches run inline.
+        self.runner = BatchRunner(1 if all(in_process(lm) for lm in self.lms) else c.concurrency)
         self.skill = np.asarray(self.population.skill, dtype=np.float64)
         self.personas = list(self.population.persona)
         self.reset()
