@@ -213,6 +213,11 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         if not planners:
             raise ConfigError("--planners is empty; choose from " + ", ".join(PLANNERS))
         planners = sorted(set(planners), key=PLANNERS.index)
+    if values["scenario"] == "democratic" and "llm" in planners and "democratic" in planners:
+        # The llm planner in the democratic scenario IS the democratic planner: run it once.
+        planners.remove("llm")
+        notes.append("--scenario democratic: the llm planner's simulation is the democratic scenario, reported as "
+                     "the 'democratic' row (not run twice).")
     if "compiled" in planners:
         if not args.planner_program:
             raise ConfigError("planner 'compiled' needs --planner-program PATH (a program from optimize.planner)")
@@ -334,7 +339,7 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
 
     os.makedirs(cfg.out, exist_ok=True)
-    labels = _labels(cfg) if learning else {}
+    labels = _labels(cfg, ctx.offline) if learning else {}
     df = summary_frame(runs, refs)
     csv_path = os.path.join(cfg.out, "summary.csv")
     df.to_csv(csv_path, index=False)
@@ -378,9 +383,9 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     return {"runs": runs, "summary": df, "aggregate": agg, "table": table, "refs": refs, "elapsed": elapsed}
 
 
-def _labels(cfg: CompareConfig) -> dict[str, str]:
+def _labels(cfg: CompareConfig, offline: bool) -> dict[str, str]:
     """Display names that say when the LM planners ran on the offline engine (never shown as LLM results)."""
-    if cfg.lm != "offline":
+    if not offline:
         return {}
     return {p: f"{p} (offline engine)" for p in LEARNING}
 

@@ -17,6 +17,7 @@ from economy import TaxSchedule
 from economy.tax import PRESETS
 from eval import baselines
 from eval.report import Run, YearRecord
+from programs.lm import OFFLINE_LABEL
 
 #: Fallback kinds that are not failures (a rate clamped into [0, 100] still yields a valid answer).
 _NOT_FAILURES = frozenset({"clamped"})
@@ -71,6 +72,22 @@ def check_learning_config(cfg: Any) -> None:
                               f"{cfg.brackets!r} has {want}")
 
 
+def _serves_offline_engine(api_base: str, timeout: float = 3.0) -> bool:
+    """Whether an OpenAI-compatible endpoint is ``programs.serve`` (its ``/models`` says so).
+
+    One GET of the model list, not an LM call; an unreachable endpoint or another server gives False.
+    """
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(api_base.rstrip("/") + "/models", timeout=timeout) as resp:  # noqa: S310
+            body = json.loads(resp.read(65536).decode("utf-8", "replace"))
+        return any("not a language model" in str(m.get("description", "")) for m in body.get("data", []))
+    except Exception:  # any failure: we simply cannot tell, and the label stays the model string
+        return False
+
+
 def _load_program(path: str):
     from programs.planner import PlannerAgent
 
@@ -85,6 +102,12 @@ class LearningContext:
 
         self.cfg = cfg
         self.lm_label = describe_lm(cfg.lm, cfg.api_base or None, temperature=cfg.temperature)
+        served = [b for b in cfg.api_base if _serves_offline_engine(b)]
+        if served:
+            # `programs.serve` answers under any model name: say what actually answered.
+            self.lm_label += (f" — the endpoint{'s' if len(served) > 1 else ''} serve{'' if len(served) > 1 else 's'} "
+                              f"the {OFFLINE_LABEL} over HTTP")
+        self.offline = cfg.lm == "offline" or bool(served)
         self._fallbacks: dict[str, int] = {}
         self._leaders: list[str] = []
 
@@ -119,7 +142,10 @@ class LearningContext:
         for k, v in fb.items():
             self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v
         if planner == "democratic" and summary.get("leader"):
-            self._leaders.append(f"seed {seed}: {summary['leader'].get('name')}")
+            lead = summary["leader"]
+            persona = " ".join(str(lead.get("persona", "")).split())
+            persona = persona if len(persona) <= 90 else persona[:89].rstrip() + "…"
+            self._leaders.append(f"seed {seed}: {lead.get('name')} (agent {lead.get('agent_id')}: {persona})")
         extra = {
             "welfare_sim": float(summary["final"].get("welfare") or math.nan),
             "fallbacks": float(sum(v for k, v in fb.items() if k not in _NOT_FAILURES)),

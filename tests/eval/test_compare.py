@@ -151,3 +151,12 @@ def test_three_brackets_us_federal_on_its_own_brackets_and_compiled_planner(tmp_
     code, err = _exit_line(["--brackets", "us_federal_2024", "--planners", "compiled", "--planner-program", str(prog),
                             "--out", str(tmp_path / "y")], capsys)
     assert code == 2 and "compiled for brackets" in err
+
+
+def test_democratic_scenario_is_not_run_twice_and_unknown_endpoints_are_not_labelled_offline():
+    from eval.learning import _serves_offline_engine
+
+    cfg = resolve_config(build_parser().parse_args(["--scenario", "democratic"]))
+    assert "llm" not in cfg.planners and "democratic" in cfg.planners and cfg.extra["notes"]
+    # Nothing listens on port 9 (discard): we cannot tell what it serves, so no offline label is claimed.
+    assert _serves_offline_engine("http://127.0.0.1:9/v1", timeout=0.5) is False
