@@ -168,3 +168,16 @@ def test_resume_refuses_other_settings_and_foreign_logs(tmp_path):
     records[1]["welfare"] += 1.0
     with pytest.raises(ValueError, match="welfare recomputes"):
         Simulation(load_config(**SMALL)).replay(records)
+
+
+def test_runs_keep_no_dspy_history_or_trace():
+    import dspy
+    from dspy.clients.base_lm import GLOBAL_HISTORY
+
+    before = len(GLOBAL_HISTORY)
+    trace_before = len(dspy.settings.trace)
+    sim = Simulation(load_config(**SMALL))
+    sim.run(progress=False)
+    assert sim.lms[0].history == [] and len(GLOBAL_HISTORY) == before
+    assert len(dspy.settings.trace) == trace_before
+    assert sim.worker.history == [] and sim.planner.history == []
