@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, resolve_cutoffs, resolve_kappa
+from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, write_report
 
@@ -97,7 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
             "is the ceiling. Runs offline by default: the LM planners use the offline engine, which is NOT a "
             "language model."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=(
+            "Outputs under --out: summary.csv (one row per planner x seed), report.md (means and 95% CIs, "
+            "schedules side by side, the LM, the exact command and configuration), config.json and the plots "
+            "welfare_by_year.png, schedules.png, income_by_bracket.png. The defaults (100 agents, 3 seeds, "
+            "8 tax years x 5 steps, LM workers on the offline engine) take about a minute on 2 cores. "
+            "A bad flag exits with status 2 and one line naming it, before any LM is called."
+        ),
     )
     d = DEFAULTS
     p.add_argument("--agents", type=int, default=None, help=f"agents per population (default {d['agents']})")
@@ -115,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brackets", default=None,
                    help=f"bracket preset ({', '.join(sorted(PRESETS))}) or comma-separated lower bounds in $ "
                         f"starting at 0 (default {d['brackets']})")
-    p.add_argument("--swf", default=None, help=f"social welfare function (default {d['swf']})")
+    p.add_argument("--swf", default=None,
+                   help=f"social welfare function: {', '.join(SWFS)} (default {d['swf']}; 'paper' is the reference's "
+                        "gameable one, kept for replication)")
     p.add_argument("--kappa", default=None,
                    help=f"labor cost: calibrated, paper (= {KAPPA_PAPER}) or a number > 0 (default {d['kappa']})")
     p.add_argument("--lm", default=None,
@@ -123,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "offline engine, a deterministic stand-in that is not a language model (default offline)")
     p.add_argument("--api-base", action="append", default=[],
                    help="OpenAI-compatible endpoint (vLLM, SGLang, Ollama); repeat to spread agents over several")
-    p.add_argument("--temperature", type=float, default=None, help="LM sampling temperature")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="LM sampling temperature in [0, 2] (default: the simulation's, 0.7)")
     p.add_argument("--workers", default=None, choices=WORKERS,
                    help="worker model inside the learning planners' simulations: llm (WorkerAgent, one LM call per "
                         "agent per step, in concurrent batches; the default, as in the paper) or rational (exact "
@@ -185,7 +195,6 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         raise ConfigError(str(e) if "--brackets" in str(e) else f"--brackets {brackets!r}: {e}") from None
 
     swf = str(values["swf"])
-    from economy.welfare import SWFS, check_swf
     try:
         swf = check_swf(swf)
     except ValueError:
