@@ -24,7 +24,7 @@ import numpy as np
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, resolve_cutoffs, resolve_kappa
 from economy.welfare import SWFS, check_swf
 from eval import baselines
-from eval.report import ORDER, Run, aggregate, format_table, summary_frame, write_report
+from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
 PLANNERS: tuple[str, ...] = ORDER
 BASELINES: tuple[str, ...] = ("oracle", "saez", "us_federal", "flat", "none")
@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
             "language model."
         ),
         epilog=(
-            "Outputs under --out: summary.csv (one row per planner x seed), report.md (means and 95% CIs, "
+            "Outputs under --out: summary.csv (one row per planner x seed), trajectory.csv (the learning planners' "
+            "welfare and rates per tax year), report.md (means and 95% CIs, "
             "schedules side by side, the LM, the exact command and configuration), config.json and the plots "
             "welfare_by_year.png, schedules.png, income_by_bracket.png. The defaults (100 agents, 3 seeds, "
             "8 tax years x 5 steps, LM workers on the offline engine) take about a minute on 2 cores. "
@@ -352,6 +353,8 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     df = summary_frame(runs, refs)
     csv_path = os.path.join(cfg.out, "summary.csv")
     df.to_csv(csv_path, index=False)
+    if learning:
+        trajectory_frame(runs).to_csv(os.path.join(cfg.out, "trajectory.csv"), index=False)
     agg = aggregate(df)
     table = format_table(agg, labels=labels)
     plots: list[str] = []

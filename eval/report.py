@@ -113,6 +113,22 @@ def summary_frame(runs: Sequence[Run], refs: Mapping[int, tuple[float, float]]) 
     return pd.DataFrame(rows)
 
 
+def trajectory_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per learning planner × seed × tax year (the content of ``trajectory.csv``).
+
+    Columns: planner, seed, year (1-based), welfare (that year's schedule, rational workers), welfare_sim
+    (the simulation's workers at the year's last step), rate_1_pct … rate_K_pct.
+    """
+    rows = []
+    for r in sorted(runs, key=lambda r: (_order(r.planner), r.seed)):
+        for y in r.years:
+            row: dict[str, Any] = {"planner": r.planner, "seed": r.seed, "year": y.year, "welfare": y.welfare,
+                                   "welfare_sim": y.welfare_sim}
+            row.update({f"rate_{j + 1}_pct": 100.0 * v for j, v in enumerate(y.rates)})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else ["planner", "seed", "year", "welfare", "welfare_sim"])
+
+
 def aggregate(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean and CI half-width of each metric per planner (columns ``<metric>`` and ``<metric>_ci``)."""
     out = []

@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory):
 
 def test_outputs_exist_with_the_documented_columns(tiny_run):
     out, df, _ = tiny_run
-    for name in ("summary.csv", "report.md", "config.json", "welfare_by_year.png", "schedules.png",
+    for name in ("summary.csv", "trajectory.csv", "report.md", "config.json", "welfare_by_year.png", "schedules.png",
                  "income_by_bracket.png"):
         assert (out / name).stat().st_size > 0, name
     for col in ("planner", "seed", "welfare", "pct_oracle_gain", "revenue", "revenue_per_agent", "mean_hours",
@@ -36,6 +36,12 @@ def test_outputs_exist_with_the_documented_columns(tiny_run):
     assert len(df) == 7 * 2
     assert sorted(df["planner"].unique()) == sorted(["llm", "democratic", *RATIONAL])
     assert sorted(df["seed"].unique()) == [0, 1]
+    traj = pd.read_csv(out / "trajectory.csv")
+    assert len(traj) == 2 * 2 * 2  # (llm, democratic) x 2 seeds x 2 tax years
+    # The reported welfare of a learning planner is its final tax year's schedule under rational workers.
+    last = traj[traj["year"] == 2].set_index(["planner", "seed"])["welfare"]
+    for _, row in df[df["planner"].isin(["llm", "democratic"])].iterrows():
+        assert row["welfare"] == pytest.approx(last[(row["planner"], row["seed"])], rel=1e-12)
 
 
 def test_oracle_is_the_best_rational_row_and_the_gain_is_normalised(tiny_run):
