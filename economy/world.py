@@ -15,13 +15,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
 from economy.labor import _check_delta, _check_skill, _tax
+from economy.population import UTILITY_TYPES  # whose welfare each agent's objective counts
 from economy.tax import TaxSchedule
 from economy.welfare import check_swf, gini, gini_of_sorted, social_welfare
 
 __all__ = ["UTILITY_TYPES", "Outcome", "outcome"]
 
-#: Utility types of the agents: whose welfare each agent's objective counts.
-UTILITY_TYPES: tuple[str, ...] = ("egotistical", "altruistic", "adversarial")
 
 _SCALARS = ("rebate", "welfare", "revenue", "mean_hours", "productivity", "gini", "equality_x_productivity")
 
