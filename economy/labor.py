@@ -313,7 +313,7 @@ def _grid_response(
     for s in range(0, g.size, step):
         gs = g[s : s + step]
         z = v[:, None] * gs
-        u = z - _tax(schedule, z)
+        u = z - schedule.tax(z)
         u -= cost[s : s + step]
         j = np.argmax(u, axis=1)
         uj = u[rows, j]
@@ -321,25 +321,6 @@ def _grid_response(
         best_u[better] = uj[better]
         best_h[better] = gs[j[better]]
     return best_h
-
-
-def _tax(schedule: TaxSchedule, z: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``schedule.tax(z)`` for ``z >= 0``, bit for bit, ~5x faster on large arrays (any shape).
-
-    The bracket index counts the cut-offs passed in one byte instead of a binary search (searchsorted
-    costs ~25 ns per income); the arithmetic is the same expression as ``TaxSchedule.tax``.
-    """
-    b = schedule.cutoffs
-    if b.size > 255 or z.size < 1024:
-        return schedule.tax(z)
-    j8 = np.zeros(z.shape, dtype=np.uint8)
-    passed = np.empty(z.shape, dtype=bool)
-    for bj in b[1:]:  # a loop over the brackets
-        np.greater_equal(z, bj, out=passed)
-        j8 += passed
-    j = j8.astype(np.intp)
-    base = schedule.tax(b)  # the tax owed at each cut-off, i.e. the schedule's cumulative base
-    return base.take(j) + schedule.rates.take(j) * (z - b.take(j))
 
 
 # -- validation ---------------------------------------------------------------------------------

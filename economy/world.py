@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
-from economy.labor import _check_delta, _check_skill, _tax
+from economy.labor import _check_delta, _check_skill
 from economy.population import UTILITY_TYPES  # whose welfare each agent's objective counts
 from economy.tax import TaxSchedule
 from economy.welfare import check_swf, gini, gini_of_sorted, social_welfare
@@ -132,7 +132,7 @@ def outcome(
     l = _check_hours(hours, n, float(max_hours))
 
     z = v * l
-    t = _tax(schedule, z)
+    t = schedule.tax(z)
     revenue = float(t.sum())
     rebate = revenue / n
     c = z - t + rebate

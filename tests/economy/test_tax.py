@@ -118,3 +118,13 @@ def test_unknown_preset_and_brackets():
         resolve_cutoffs("nope")
     with pytest.raises(ValueError, match="missing"):
         TaxSchedule.from_dict({"rates": [0.1]})
+
+
+def test_large_arrays_take_the_byte_count_path_bit_for_bit():
+    # Above 1,024 incomes the bracket index is counted, not binary-searched: same answers exactly.
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.lognormal(10.5, 1.2, 50_000), US2024.cutoffs, [0.0, 1e12]])
+    for s in (US2024, TaxSchedule.preset("three", [0.1, 0.5, 0.9]), TaxSchedule.flat(0.3)):
+        by_search = np.array([float(s.tax(x)) for x in z[:2000]])
+        np.testing.assert_array_equal(s.tax(z)[:2000], by_search)
+        np.testing.assert_array_equal(s.bracket_index(z), np.searchsorted(s.cutoffs, z, side="right") - 1)

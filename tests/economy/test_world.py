@@ -10,7 +10,6 @@ from economy.labor import best_response
 from economy.population import Population
 from economy.tax import TaxSchedule
 from economy.welfare import gini
-from economy.labor import _tax
 from economy.world import Outcome, _consumption_gini, outcome
 
 US_2024 = TaxSchedule.preset("us_federal_2024")
@@ -117,13 +116,6 @@ def test_arrays_are_frozen_copies() -> None:
     assert o.hours[0] == 40.0
     with pytest.raises(AttributeError):
         o.welfare = 0.0  # type: ignore[misc]
-
-
-def test_fast_tax_is_bit_identical_to_the_schedule() -> None:
-    rng = np.random.default_rng(0)
-    z = np.concatenate([rng.lognormal(10.5, 1.2, 50_000), US_2024.cutoffs, [0.0, 1e12]])
-    for s in (US_2024, TaxSchedule.preset("three", [0.1, 0.5, 0.9]), TaxSchedule.flat(0.3)):
-        np.testing.assert_array_equal(_tax(s, z), s.tax(z))
 
 
 def test_consumption_gini_with_a_cached_skill_order_is_exact() -> None:
