@@ -184,13 +184,13 @@ def schedules_table(runs: Sequence[Run], cutoffs: np.ndarray, *, markdown: bool 
     return _table(head, body, markdown=markdown, right=range(1, len(head)))
 
 
-def trajectory_table(runs: Sequence[Run], *, markdown: bool = True) -> str:
+def trajectory_table(runs: Sequence[Run], *, markdown: bool = True, labels: Mapping[str, str] | None = None) -> str:
     """Welfare per tax year (mean over seeds) of the learning planners."""
     learners = sorted({r.planner for r in runs if r.years}, key=_order)
     if not learners:
         return ""
     n_years = max(len(r.years) for r in runs if r.years)
-    head = ["tax year"] + learners
+    head = ["tax year"] + [(labels or {}).get(p, p) for p in learners]
     body = []
     for y in range(n_years):
         cells = [str(y + 1)]
@@ -243,7 +243,8 @@ def write_report(
         L += ["Welfare the simulation's own workers reached in the final tax year's last step "
               "(`welfare_sim` in summary.csv):", ""]
         for _, r in agg[agg["welfare_sim"].notna()].iterrows():
-            L.append(f"- `{r['planner']}`: {format_ci(r['welfare_sim'], r['welfare_sim_ci'])}")
+            name = (labels or {}).get(r["planner"], r["planner"])
+            L.append(f"- {name}: {format_ci(r['welfare_sim'], r['welfare_sim_ci'])}")
         L.append("")
     L += ["## Schedules side by side (marginal rate, %, mean ± 95% CI over seeds)", "",
           schedules_table(runs, cutoffs), ""]
@@ -251,7 +252,7 @@ def write_report(
     for p in sorted({r.planner for r in own}, key=_order):
         s = next(r.schedule for r in own if r.planner == p)
         L += [f"`{p}` on its own brackets:", "", "```", s.table(), "```", ""]
-    traj = trajectory_table(runs)
+    traj = trajectory_table(runs, labels=labels)
     if traj:
         L += ["## Learning planners: welfare per tax year (each year's schedule, rational workers; mean ± 95% CI)",
               "", traj, ""]
