@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from economy.constants import DELTA, GB2_SIGMA, GB2_TAU, KAPPA, resolve_kappa
-from economy.tax import CutoffsLike, TaxSchedule, resolve_cutoffs
+from economy.tax import CutoffsLike, TaxSchedule, _as_vector, resolve_cutoffs
 
 #: Pareto tail index of the GB2 income fit (``sigma * tau`` ≈ 2.36): the top bracket's ``a`` when no
 #: income lies above the top cut-off, so there is nothing to estimate ``m/(m - b_top)`` from.
@@ -73,8 +73,8 @@ def saez_rates(
     interpolated linearly between the occupied bins' midpoints (mass-preserving, see the code). Each bracket's rate is the width-weighted mean of the fine rates it
     overlaps. The top bracket uses ``a = m / (m - b_top)``, ``m`` the mean income above ``b_top``.
     """
-    z = _as_1d(incomes, "incomes")
-    g = _as_1d(weights, "weights")
+    z = _as_vector(incomes, "incomes")
+    g = _as_vector(weights, "weights")
     if z.size == 0:
         raise ValueError("incomes is empty; Saez rates need at least one income")
     if g.shape != z.shape:
@@ -305,8 +305,8 @@ def estimate_elasticity(incomes: ArrayLike, marginal_rates: ArrayLike) -> float:
         observed under two schedules; in one cross-section under a progressive schedule the rate is
         correlated with ability and the slope is biased.
     """
-    z = _as_1d(incomes, "incomes")
-    t = _as_1d(marginal_rates, "marginal_rates")
+    z = _as_vector(incomes, "incomes")
+    t = _as_vector(marginal_rates, "marginal_rates")
     if t.shape != z.shape:
         raise ValueError(f"marginal_rates has shape {t.shape} but incomes has shape {z.shape}")
     if np.any(~((t >= 0) & (t <= 1))):
@@ -358,20 +358,10 @@ def _check_elasticity(elasticity: float) -> float:
     return e
 
 
-def _as_1d(x: ArrayLike, name: str) -> NDArray[np.float64]:
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers") from None
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
-    return a
-
-
 def _skill_of(population: Any) -> NDArray[np.float64]:
     """Skills (n,) of a Population, or the array itself."""
     skill = getattr(population, "skill", population)
-    s = _as_1d(skill, "population skill")
+    s = _as_vector(skill, "population skill")
     if s.size == 0:
         raise ValueError("population is empty")
     if not np.all(np.isfinite(s)) or np.any(s < 0):

@@ -60,12 +60,7 @@ def plot_welfare_by_year(runs: Sequence[Run], path: str, labels: Mapping[str, st
     else:
         ax.set_xticks([])
     ax.set_title("Welfare per tax year (mean over seeds)")
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def plot_schedules(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
@@ -84,12 +79,7 @@ def plot_schedules(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
     ax.set_ylabel("marginal tax rate (%)")
     ax.set_ylim(-2, 102)
     ax.set_title("Tax schedules (mean rates over seeds) against Saez and US federal")
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def plot_income_by_bracket(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
@@ -114,15 +104,20 @@ def plot_income_by_bracket(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
     ax.set_ylabel("agents (%)")
     ax.set_xlabel("pre-tax income bracket")
     ax.set_title("Income distribution by bracket (mean over seeds)")
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, grid_axis="y")
 
 
 def _mean_schedule(runs: Sequence[Run]) -> TaxSchedule:
     s0 = runs[0].schedule
     same = [r.schedule.rates for r in runs if np.array_equal(r.schedule.cutoffs, s0.cutoffs)]
     return s0.with_rates(np.clip(np.mean(same, axis=0), 0.0, 1.0))
+
+
+def _finish(fig: plt.Figure, ax: plt.Axes, path: str, grid_axis: str = "both") -> str:
+    """Legend, grid, layout; write the PNG and free the figure (long runs make many plots)."""
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3, axis=grid_axis)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
