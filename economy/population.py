@@ -88,6 +88,10 @@ SeedLike = Union[int, np.integer, None]
 # GB2 income distribution
 # --------------------------------------------------------------------------------------------------
 
+#: Youngest age at which each education level beyond the first is reachable (index = level - 1).
+_EDU_AGE_FLOORS = np.array([18, 20, 22, 23, 25])
+
+
 def _check_n(n: Any, name: str = "n") -> int:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or int(n) < 1:
         raise ValueError(f"{name}={n!r} must be an integer >= 1")
@@ -409,7 +413,7 @@ class Population:
         )
 
         # Demographics: sex, age group (then an integer age within it), occupation given sex,
-        # education (independent; the Census table is for ages 25+ and is applied to all ages).
+        # education (independent of the rest but capped by age).
         sex = (r_demo.random(n) >= t["sex_p"][0]).astype(np.int8)  # 0 = first row of sex_shares.csv
         age_g = r_demo.choice(len(t["age_groups"]), size=n, p=t["age_p"]).astype(np.int8)
         age = r_demo.integers(t["age_min"][age_g], t["age_max"][age_g] + 1)
@@ -417,6 +421,10 @@ class Population:
         occ_cdf[:, -1] = 1.0
         occ = (r_demo.random(n)[:, None] >= occ_cdf[sex]).sum(axis=1).astype(np.int8)
         edu = r_demo.choice(len(t["educations"]), size=n, p=t["edu_p"]).astype(np.int8)
+        # The Census table is for ages 25+; below that, cap the level at what the age allows (no
+        # 17-year-old with an advanced degree): <18 less than high school, 18-19 high school,
+        # 20-21 some college, 22 associate, 23-24 bachelor's. Assumption, ours.
+        edu = np.minimum(edu, np.searchsorted(_EDU_AGE_FLOORS, age, side="right")).astype(np.int8)
 
         # Income draws: the exact GB2 marginal, sorted ascending.
         if stratified:

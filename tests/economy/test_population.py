@@ -151,7 +151,7 @@ def test_demographic_shares_match_tables(big: Population) -> None:
                        "55-64": 16.3, "65+": 7.0}.items():
         assert age[group] == pytest.approx(pct / 100.2, abs=0.01), group  # renormalised from 100.2
     assert share("sex")["male"] == pytest.approx(0.532, abs=0.01)
-    edu = share("education")
+    edu = f.loc[f["age"] >= 25, "education"].value_counts(normalize=True)  # the Census table is for 25+
     for level, pct in {"less than high school": 9, "high school graduate": 28, "some college, no degree": 15,
                        "associate degree": 10, "bachelor's degree": 23, "advanced degree": 14}.items():
         assert edu[level] == pytest.approx(pct / 99, abs=0.01), level  # renormalised from 99
@@ -168,6 +168,15 @@ def test_demographic_shares_match_tables(big: Population) -> None:
     bounds = f.groupby("age_group", observed=True)["age"].agg(["min", "max"])
     assert bounds.loc["16-19"].tolist() == [16, 19] and bounds.loc["65+"].tolist() == [65, 74]
     assert f["age"].between(16, 74).all()
+
+
+def test_education_is_capped_by_age(big: Population) -> None:
+    f = big.frame
+    level = f["education"].cat.codes
+    assert (level[f["age"] < 18] == 0).all()  # less than high school
+    assert (level[f["age"] < 20] <= 1).all()
+    assert not (f.loc[f["age"] < 25, "education"] == "advanced degree").any()
+    assert (f.loc[f["age"] >= 25, "education"] == "advanced degree").any()
 
 
 def test_income_is_linked_to_demographics(big: Population) -> None:
