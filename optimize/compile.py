@@ -1,0 +1,137 @@
+"""DSPy optimizers by name, run on planner situations under a call budget (DESIGN.md §5).
+
+``bootstrap`` = BootstrapFewShotWithRandomSearch, ``mipro`` = MIPROv2 (Optuna over instruction and
+demonstration candidates), ``copro`` = COPRO (instruction search), ``gepa`` = GEPA (reflective
+instruction evolution). Every optimizer scores candidates with ``optimize.metric.WelfareMetric`` on the
+validation situations and keeps the uncompiled program among its candidates, so what it returns scored
+at least as well as the uncompiled program *on validation*; held-out situations judge it afterwards.
+
+``mipro``, ``copro`` and ``gepa`` need an LM that writes instructions (``prompt_lm``). Without one the
+caller passes ``optimize.writer.writer_lm()``, the rule-based offline instruction writer.
+
+The compiled program is cleaned before it is saved: demonstrations keep only the signature's fields
+(situations carry bookkeeping such as the population seed) and no predictor carries an LM (so no
+endpoint or key can end up in the JSON).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import dspy
+
+from optimize.budget import BudgetPlan
+from optimize.metric import WelfareMetric
+
+__all__ = ["OPTIMIZERS", "INSTRUCTION_OPTIMIZERS", "DemoSettings", "build_optimizer", "compile_planner",
+           "evaluate_program", "clean_program"]
+
+OPTIMIZERS: tuple[str, ...] = ("bootstrap", "mipro", "gepa", "copro")
+#: Optimizers that ask an LM to write instructions.
+INSTRUCTION_OPTIMIZERS: tuple[str, ...] = ("mipro", "gepa", "copro")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Demonstration knobs (bootstrap and mipro).
+
+    Attributes
+    ----------
+    max_bootstrapped : most demonstrations bootstrapped from the program's own runs.
+    max_labeled : most labeled demonstrations (situations with the oracle's rates as the answer).
+    threshold : a bootstrapped run becomes a demonstration when its score is >= this (in (0, 1]).
+    """
+
+    max_bootstrapped: int = 4
+    max_labeled: int = 4
+    threshold: float = 0.5
+
+
+def build_optimizer(name: str, plan: BudgetPlan, metric: WelfareMetric, *, demos: DemoSettings,
+                    prompt_lm: dspy.BaseLM | None = None, task_lm: dspy.BaseLM | None = None,
+                    num_threads: int = 1, seed: int = 0, log: TextIO | None = None) -> Any:
+    """The DSPy teleprompter ``name`` with the knobs of ``plan`` (``log`` receives what it prints)."""
+    k = plan.knobs
+    if name == "bootstrap":
+        from dspy.teleprompt import BootstrapFewShotWithRandomSearch
+
+        with contextlib.redirect_stdout(log or sys.stderr):  # it prints its settings
+            return BootstrapFewShotWithRandomSearch(
+                metric=metric.as_float, max_bootstrapped_demos=demos.max_bootstrapped,
+                max_labeled_demos=demos.max_labeled, num_candidate_programs=k["num_candidate_programs"],
+                num_threads=num_threads, metric_threshold=demos.threshold)
+    if name == "mipro":
+        from dspy.teleprompt import MIPROv2
+
+        return MIPROv2(metric=metric.as_float, prompt_model=prompt_lm, task_model=task_lm,
+                       max_bootstrapped_demos=demos.max_bootstrapped, max_labeled_demos=demos.max_labeled,
+                       auto=None, num_candidates=k["num_candidates"], num_threads=num_threads, seed=seed,
+                       metric_threshold=demos.threshold, verbose=False, track_stats=False)
+    if name == "copro":
+        from dspy.teleprompt import COPRO
+
+        return COPRO(prompt_model=prompt_lm, metric=metric.as_float, breadth=k["breadth"], depth=k["depth"])
+    if name == "gepa":
+        from dspy.teleprompt import GEPA
+
+        return GEPA(metric=metric, max_metric_calls=k["max_metric_calls"], reflection_lm=prompt_lm,
+                    num_threads=num_threads, seed=seed, track_stats=False)
+    raise ValueError(f"optimizer={name!r} must be one of {', '.join(OPTIMIZERS)}")
+
+
+def compile_planner(student: dspy.Module, name: str, plan: BudgetPlan, trainset: Sequence[dspy.Example],
+                    valset: Sequence[dspy.Example], metric: WelfareMetric, *, task_lm: dspy.BaseLM,
+                    prompt_lm: dspy.BaseLM | None = None, demos: DemoSettings = DemoSettings(),
+                    num_threads: int = 1, seed: int = 0, log: TextIO | None = None) -> dspy.Module:
+    """Compile ``student`` (a PlannerAgent) with optimizer ``name``; returns a cleaned copy.
+
+    What the optimizers print goes to ``log`` (default stderr), so stdout carries only the caller's report.
+    """
+    opt = build_optimizer(name, plan, metric, demos=demos, prompt_lm=prompt_lm, task_lm=task_lm,
+                          num_threads=num_threads, seed=seed, log=log)
+    trainset, valset = list(trainset), list(valset)
+    with dspy.context(lm=task_lm), contextlib.redirect_stdout(log or sys.stderr):
+        if name == "bootstrap":
+            out = opt.compile(student, trainset=trainset, valset=valset)
+        elif name == "mipro":
+            out = opt.compile(student, trainset=trainset, valset=valset, num_trials=plan.knobs["num_trials"],
+                              minibatch=False, seed=seed)
+        elif name == "copro":
+            # COPRO scores candidates on the set it is given and has no validation set of its own.
+            out = opt.compile(student, trainset=trainset + valset,
+                              eval_kwargs={"num_threads": num_threads, "display_progress": False})
+        else:
+            out = opt.compile(student, trainset=trainset, valset=valset)
+    return clean_program(out)
+
+
+def clean_program(program: dspy.Module) -> dspy.Module:
+    """Keep only signature fields in demonstrations and drop per-predictor LMs (in place; returned)."""
+    for _, pred in program.named_predictors():
+        names = set(pred.signature.fields)
+        cleaned = []
+        for d in pred.demos:
+            keep = {k: v for k, v in (d.items() if hasattr(d, "items") else dict(d).items())
+                    if k in names or k == "augmented"}
+            ex = dspy.Example(**keep)
+            cleaned.append(ex.with_inputs(*[k for k in keep if k in pred.signature.input_fields]))
+        pred.demos = cleaned
+        pred.lm = None
+    for attr in ("candidate_programs", "mb_candidate_programs", "trial_logs", "detailed_results"):
+        if attr in program.__dict__:
+            delattr(program, attr)
+    return program
+
+
+def evaluate_program(program: dspy.Module, examples: Sequence[dspy.Example], metric: WelfareMetric, *,
+                     lm: dspy.BaseLM, num_threads: int = 1) -> list[float]:
+    """Score ``program`` on each situation (one planner call each); returns scores in input order."""
+    evaluate = dspy.Evaluate(devset=list(examples), metric=metric.as_float, num_threads=num_threads,
+                             display_progress=False, display_table=False, max_errors=len(examples) + 1)
+    with dspy.context(lm=lm), contextlib.redirect_stdout(sys.stderr):
+        result = evaluate(program)
+    return [float(score) for _, _, score in result.results]
