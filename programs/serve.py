@@ -13,6 +13,12 @@ short of its Content-Length); ``nonjson`` (a 200 whose body is not JSON); ``out_
 well-formed answer holding an invalid value: hours 250, a rate of 140%, a candidate not on the ballot,
 a satisfaction that is not a boolean). The draw is seeded by the server seed, the request body and how
 many times that body was seen before, so it replays under any interleaving and a retry is a new draw.
+``--retry-after-s`` sets the 429's ``Retry-After`` (a fraction such as 0.2 is sent as is, which some
+clients, DSPy's included, honour; whole seconds are the standard form).
+
+``GET /v1/stats`` reports what the server saw, for tests and benchmarks: chat requests, requests in flight
+and the most at once, injected faults by kind, responses by status, and which credentials were presented
+(as the first 12 hex digits of their SHA-256, never the key itself).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import asyncio
 import hashlib
 import json
 import threading
+import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,7 +53,7 @@ class ServeConfig:
     seed: int = 0
     faults: tuple[str, ...] = FAULTS
     hang_s: float = 30.0
-    retry_after_s: int = 1
+    retry_after_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fail_rate <= 1.0:
@@ -54,6 +62,8 @@ class ServeConfig:
             raise ValueError(f"latency_ms={self.latency_ms} must be >= 0")
         if self.hang_s < 0:
             raise ValueError(f"hang_s={self.hang_s} must be >= 0")
+        if not self.retry_after_s >= 0:
+            raise ValueError(f"retry_after_s={self.retry_after_s} must be >= 0")
         bad = [f for f in self.faults if f not in FAULTS]
         if bad or not self.faults:
             raise ValueError(f"faults={list(self.faults)} must be a non-empty subset of {list(FAULTS)}")
@@ -64,6 +74,27 @@ class _State:
     config: ServeConfig
     seen: dict[bytes, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    faults: Counter = field(default_factory=Counter)
+    status: Counter = field(default_factory=Counter)
+    credentials: Counter = field(default_factory=Counter)
+
+    def stats(self) -> dict:
+        return {"requests": self.requests, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
+                "faults": dict(sorted(self.faults.items())),
+                "status": {str(k): v for k, v in sorted(self.status.items())},
+                "credentials_sha256_12": dict(sorted(self.credentials.items()))}
+
+
+def _credential_tag(request: web.Request) -> str:
+    """What credential a request presented, as a hash prefix (the key itself is never kept)."""
+    auth = request.headers.get("Authorization", "") or request.headers.get("api-key", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else auth.strip()
+    if not token:
+        return "none"
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def _text(content) -> str:
@@ -162,7 +193,29 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
             {"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "llm-economist-dspy",
              "description": OFFLINE_LABEL}]})
 
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(state.stats())
+
     async def chat(request: web.Request) -> web.StreamResponse:
+        state.requests += 1
+        state.in_flight += 1
+        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        tag = _credential_tag(request)
+        if tag in state.credentials or len(state.credentials) < 64:
+            state.credentials[tag] += 1
+        status = 0
+        try:
+            resp = await _chat(request)
+            status = resp.status
+            return resp
+        except asyncio.CancelledError:
+            status = -1  # connection dropped (hang, truncated body) or the client went away
+            raise
+        finally:
+            state.in_flight -= 1
+            state.status[status] += 1
+
+    async def _chat(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw)
@@ -175,11 +228,14 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
         if cfg.latency_ms:
             await asyncio.sleep(cfg.latency_ms / 1000.0)
         fault = _draw_fault(state, raw)
+        if fault is not None:
+            state.faults[fault] += 1
         if fault == "http500":
             return _error(500, "internal server error", "server_error")
         if fault == "http429":
+            ra = cfg.retry_after_s
             return _error(429, "rate limit reached", "rate_limit_exceeded",
-                          headers={"Retry-After": str(cfg.retry_after_s)})
+                          headers={"Retry-After": str(int(ra)) if ra == math.floor(ra) else f"{ra:g}"})
         if fault == "hang":
             await asyncio.sleep(cfg.hang_s)
             return await _abort(request)
@@ -232,6 +288,8 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
     app.router.add_post("/chat/completions", chat)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/models", models)
+    app.router.add_get("/v1/stats", stats)
+    app.router.add_get("/stats", stats)
     return app
 
 
@@ -252,7 +310,7 @@ def serve_in_thread(
     seed: int = 0,
     faults: Sequence[str] | None = None,
     hang_s: float = 30.0,
-    retry_after_s: int = 1,
+    retry_after_s: float = 1.0,
 ) -> tuple[str, Callable[[], None]]:
     """Run the server on a background thread (for tests and notebooks).
 
@@ -308,11 +366,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--fail-rate", type=float, default=0.0, help="probability that a request is faulty, in [0, 1]")
     ap.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated fault kinds from {','.join(FAULTS)}")
     ap.add_argument("--hang-s", type=float, default=30.0, help="how long a 'hang' fault holds the connection")
+    ap.add_argument("--retry-after-s", type=float, default=1.0, help="Retry-After of an injected 429, in seconds")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     try:
         config = ServeConfig(latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed,
-                             faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), hang_s=args.hang_s)
+                             faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), hang_s=args.hang_s,
+                             retry_after_s=args.retry_after_s)
     except ValueError as exc:
         ap.error(str(exc))
 

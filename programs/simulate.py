@@ -6,7 +6,14 @@
 Writes ``DIR/config.json``, ``DIR/steps.jsonl`` (one line per step: schedule, hours, utilities, welfare,
 fallbacks) and ``DIR/summary.json``. ``--resume`` continues a stopped run in ``DIR`` (only ``--years``
 and ``--concurrency`` may change). A bad setting exits with status 2 and one line naming it, before
-any LM call. Keys are read from the environment only (e.g. OPENAI_API_KEY) and never written.
+any LM call; so does an ``--api-base`` that does not answer ``GET /models`` (the pre-flight). Keys are
+read from the environment only (e.g. OPENAI_API_KEY) and never written.
+
+A served model (``--lm openai/NAME --api-base http://HOST:PORT/v1``, repeatable to spread agents over
+several servers) gets at most ``--concurrency`` requests in flight per endpoint; a failed request (429,
+5xx, timeout, broken or non-JSON reply) is retried ``--num-retries`` times with doubling back-off from
+``--retry-backoff`` seconds (or the server's Retry-After), then the agent falls back to its last valid
+action. Every step's requests, retries and errors are logged and summed in ``summary.json["requests"]``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ from collections.abc import Sequence
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from programs.lm import OFFLINE, ConfigError, build_lms, check_lm_config, describe_lm  # noqa: E402
+from programs.lm import (  # noqa: E402
+    OFFLINE,
+    ConfigError,
+    build_lms,
+    check_endpoints,
+    check_lm_config,
+    describe_lm,
+)
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config  # noqa: E402
 
 
@@ -60,9 +74,14 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--api-base", action="append", default=None, metavar="URL",
                    help="OpenAI-compatible endpoint; repeat to spread agents over several")
     m.add_argument("--temperature", type=float, default=0.7)
-    m.add_argument("--concurrency", type=int, default=8, help="LM calls in flight")
-    m.add_argument("--num-retries", type=int, default=3)
-    m.add_argument("--timeout", type=float, default=60.0, help="seconds per LM request")
+    m.add_argument("--concurrency", type=int, default=8, help="LM requests in flight per endpoint")
+    m.add_argument("--num-retries", type=int, default=3, help="retries of a failed request (429, 5xx, timeout, "
+                   "broken or non-JSON reply) before the agent falls back to its last valid action")
+    m.add_argument("--retry-backoff", type=float, default=1.0, metavar="S",
+                   help="first back-off in seconds, doubling per retry (a server's Retry-After wins)")
+    m.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the server's next byte (per attempt)")
+    m.add_argument("--no-cache", action="store_true", help="do not use DSPy's response cache for a served model")
     o = p.add_argument_group("output")
     o.add_argument("--out", default="results/simulate", help="run directory")
     o.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
@@ -89,11 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                           voting=args.voting, module_type=args.module_type, temperature=args.temperature,
                           concurrency=args.concurrency)
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
-                        num_retries=args.num_retries, timeout=args.timeout)
+                        num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff)
     except ConfigError as exc:
         return _fail(str(exc))
     if args.planner is not None and not os.path.isfile(args.planner):
         return _fail(f"planner={args.planner!r}: no such file")
+    try:
+        # Pre-flight last (it is the only check that touches the network): an unreachable server is
+        # one line now rather than a run of fallbacks after minutes of retries.
+        check_endpoints(args.api_base or [], timeout=min(args.timeout, 5.0))
+    except ConfigError as exc:
+        return _fail(str(exc))
     label = describe_lm(args.lm, args.api_base, temperature=args.temperature)
 
     from programs.runlog import RunLog
@@ -123,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.close()
             return _fail(f"planner={args.planner!r}: {exc}")
     lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
-                    concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout)
+                    concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
+                    retry_backoff=args.retry_backoff, cache=False if args.no_cache else None)
     sim = Simulation(cfg, lms=lms, planner=planner)
     try:
         if records:
@@ -150,6 +176,12 @@ def _report(s: dict, out: str, seconds: float) -> None:
           f"{fmt(s['gap_median_first_by_year'])} / {fmt(s['gap_median_last_by_year'])}")
     print(f"final rates (%): {fmt(s['final']['rates_percent'])}")
     print(f"fallbacks: {s['fallbacks'] or 'none'}")
+    r = s.get("requests")
+    if r:
+        errors = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "none"
+        print(f"requests: {r['calls']} LM calls, {r['attempts']} attempts, {r['retries']} retries "
+              f"({r['backoff_s']:.1f} s backing off), {r['failed']} failed after retries; errors: {errors}; "
+              f"at most {r['max_in_flight']} in flight per endpoint")
     print(f"wrote {out}/config.json, steps.jsonl, summary.json ({seconds:.1f} s)")
 
 

@@ -36,9 +36,9 @@ from economy.population import UTILITY_TYPES, Population
 from economy.tax import PRESETS, TaxSchedule
 from economy.welfare import SWFS, social_welfare
 from economy.world import Outcome, outcome
-from programs.batch import BatchRunner, lm_config, rollout_id, round_robin
+from programs.batch import BatchRunner, FallbackCounter, lm_config, rollout_id, round_robin
 from programs.electorate import METHODS, Electorate, ElectionResult, draw_candidates
-from programs.lm import ConfigError, build_lms, in_process, lm_label
+from programs.lm import ConfigError, EndpointLM, build_lms, in_process, lm_label, request_stats, stats_delta, stats_sum
 from programs.planner import Planner, PlannerAgent, planner_year
 from programs.satisfaction import SatisfactionRater, utility_scale
 from programs.worker import WorkerAgent, WorkerMemory, percent, worker_step
@@ -184,8 +184,10 @@ class Simulation:
         self.electorate = Electorate(module_type=c.module_type, method=c.voting)
         self.rater = SatisfactionRater(module_type=c.module_type)
         # The in-process offline engine is CPU-bound Python: threads would only contend for the GIL
-        # (measured ~1.8x slower at 4 threads on 2 cores), so its batches run inline.
-        self.runner = BatchRunner(1 if all(in_process(lm) for lm in self.lms) else c.concurrency)
+        # (measured ~1.8x slower at 4 threads on 2 cores), so its batches run inline. Served LMs get
+        # `concurrency` threads per endpoint; each EndpointLM bounds its own requests in flight.
+        threads = 1 if all(in_process(lm) for lm in self.lms) else min(1024, c.concurrency * len(self.lms))
+        self.runner = BatchRunner(threads)
         self.skill = np.asarray(self.population.skill, dtype=np.float64)
         self.personas = list(self.population.persona)
         self.reset()
@@ -206,6 +208,8 @@ class Simulation:
         self.planner.reset_memory()
         self.years: list[dict[str, Any]] = []  # one summary per finished (or running) tax year
         self.fallback_totals: Counter[str] = Counter()
+        # Per endpoint: requests, retries and errors summed over the logged steps (None: in-process LM).
+        self.request_totals: list[dict[str, Any]] | None = None
         self._best_response: tuple[int, NDArray[np.float64]] | None = None
         self._last: dict[str, Any] | None = None
         return self.observation()
@@ -239,9 +243,17 @@ class Simulation:
         if year == 0:
             return {"kind": "initial", "rates": self.initial_schedule.rates.tolist()}
         persona = self.leader["persona"] if self.leader else None
+        counter = getattr(self.planner, "fallbacks", None)
+        before = counter.snapshot() if isinstance(counter, FallbackCounter) else {}
         new, fb = self.planner.propose_schedule(self.schedule, lm=self.lms[0], persona=persona,
                                                 rollout_id=rollout_id(c.seed, "plan", year))
-        return {"kind": "planner", "rates": new.rates.tolist(), "fallbacks": {fb: 1} if fb else {}}
+        fallbacks = {fb: 1} if fb else {}
+        # An out-of-range rate the planner clamped is logged like a worker's clamped hours.
+        after = counter.snapshot() if isinstance(counter, FallbackCounter) else {}
+        clamped = after.get("clamped", 0) - before.get("clamped", 0)
+        if clamped > 0:
+            fallbacks["clamped"] = clamped
+        return {"kind": "planner", "rates": new.rates.tolist(), "fallbacks": fallbacks}
 
     def _decide_election(self, year: int) -> dict[str, Any]:
         c = self.config
@@ -250,24 +262,26 @@ class Simulation:
         planner = self.planner
         current = self.schedule
 
-        def platform(cand: Any) -> tuple[list[float], str | None]:
+        def platform(cand: Any) -> tuple[list[float], str | None, int]:
             if isinstance(planner, PlannerAgent):
                 pred = planner(cutoffs=current.cutoffs.tolist(), current_rates_percent=percent(current.rates),
                                history=planner.prompt_history(), best=planner.prompt_best(),
                                lm=round_robin(self.lms, cand.agent_id), persona=cand.persona,
                                rollout_id=rollout_id(c.seed, "platform", year, cand.agent_id))
-                return list(pred.rates_percent), pred.fallback
+                return list(pred.rates_percent), pred.fallback, int(getattr(pred, "clamped", 0) or 0)
             sched, fb = planner.propose_schedule(current, persona=cand.persona)
-            return percent(sched.rates), fb
+            return percent(sched.rates), fb, 0
 
         fallbacks: Counter[str] = Counter()
         platforms = []
         for cand, res in zip(cands, self.runner.map(platform, cands)):
             if isinstance(res, BaseException):  # bug guard: the planner catches its own errors
-                res = (percent(current.rates), "lm_error")
-            rates, fb = res
+                res = (percent(current.rates), "lm_error", 0)
+            rates, fb, clamped = res
             if fb:
                 fallbacks[fb] += 1
+            if clamped:
+                fallbacks["clamped"] += clamped
             platforms.append(Platform(candidate=cand.name, rates_percent=rates, pitch=_pitch(cand.persona)))
         result = self.electorate.elect(self.memories, current.cutoffs.tolist(), platforms,
                                        [cand.agent_id for cand in cands], lms=self.lms, runner=self.runner,
@@ -325,6 +339,7 @@ class Simulation:
         if out is None:
             out = self._outcome(hours)
         self._count(rec.get("fallbacks") or {})
+        self._count_requests(rec.get("requests"))
         welfare = float(out.welfare)
         year_end = rec["k"] == c.steps_per_year - 1
         rows = self._rows(out)
@@ -368,6 +383,21 @@ class Simulation:
         for k, v in counts.items():
             self.fallback_totals[k] += int(v)
 
+    def _count_requests(self, per_endpoint: list[dict[str, Any]] | None) -> None:
+        if not per_endpoint:
+            return
+        totals = self.request_totals or []
+        out = []
+        for i in range(max(len(totals), len(per_endpoint))):
+            parts = [x[i] for x in (totals, per_endpoint) if i < len(x)]
+            row = stats_sum(parts)
+            row["max_in_flight"] = max(int(x.get("max_in_flight", 0)) for x in parts)
+            out.append(row)
+        self.request_totals = out
+
+    def _measure_requests(self) -> "_RequestMeter":
+        return _RequestMeter(self.lms)
+
     # ------------------------------------------------------------------------------------------
     # the public loop
     # ------------------------------------------------------------------------------------------
@@ -381,7 +411,7 @@ class Simulation:
             raise RuntimeError(f"the episode is over ({self.config.total_steps} steps); call reset()")
         c = self.config
         year, k = divmod(self.t, c.steps_per_year)
-        with _quiet_dspy():
+        with _quiet_dspy(), self._measure_requests() as meter:
             rec: dict[str, Any] = {"t": self.t, "year": year, "k": k, "event": None}
             if k == 0:
                 rec["event"] = self._decide_year_start(year)
@@ -396,6 +426,9 @@ class Simulation:
                 sat, sfb = self._decide_satisfaction(out, year)
                 rec["satisfaction"] = sat
                 rec["satisfaction_fallbacks"] = sfb
+            if meter.active:
+                # What the step cost on the wire (per endpoint): logged, so a resumed run's totals agree.
+                rec["requests"] = meter.read()
             return self._apply_step(rec, out)
 
     def replay(self, records: Sequence[dict[str, Any]]) -> None:
@@ -412,7 +445,7 @@ class Simulation:
             logged = rec.get("welfare")
             new = self._apply_step({key: rec.get(key) for key in
                                     ("t", "year", "k", "event", "hours", "fallbacks", "satisfaction",
-                                     "satisfaction_fallbacks")})
+                                     "satisfaction_fallbacks", "requests")})
             if logged is not None and new["welfare"] != logged:
                 raise ValueError(f"run log step {rec['t']}: welfare recomputes to {new['welfare']!r}, "
                                  f"the log says {logged!r}; it was written by another configuration or version")
@@ -460,8 +493,22 @@ class Simulation:
                       "mean_hours": float(np.mean(hours)), "median_hours": float(np.median(hours)),
                       "rebate": self.last_rebate, "gap_median": last.get("gap_median")},
             "fallbacks": dict(sorted(self.fallback_totals.items())),
+            "requests": self._request_summary(),
             "leader": self.leader,
         }
+
+    def _request_summary(self) -> dict[str, Any] | None:
+        """Requests, retries, failures and errors by kind over the run, in total and per endpoint.
+
+        None when no LM is served over the network (the in-process offline engine)."""
+        if self.request_totals is None:
+            return None
+        labels = [getattr(lm, "endpoint", lm_label(lm)) for lm in self.lms]
+        endpoints = [{"endpoint": labels[i] if i < len(labels) else f"endpoint {i}", **row}
+                     for i, row in enumerate(self.request_totals)]
+        total = stats_sum(self.request_totals)
+        total["max_in_flight"] = max((r["max_in_flight"] for r in self.request_totals), default=0)
+        return {**total, "endpoints": endpoints}
 
     def close(self) -> None:
         self.runner.close()
@@ -478,6 +525,34 @@ def _merge(*counts: dict[str, int]) -> dict[str, int]:
         for k, v in d.items():
             out[k] += int(v)
     return dict(sorted(out.items()))
+
+
+class _RequestMeter:
+    """Per-endpoint request counts of the ``EndpointLM`` objects during one step."""
+
+    def __init__(self, lms: Sequence[dspy.BaseLM]) -> None:
+        self.lms = list(lms)
+        self.active = any(isinstance(lm, EndpointLM) for lm in self.lms)
+
+    def __enter__(self) -> "_RequestMeter":
+        if self.active:
+            self.before = request_stats(self.lms)
+            for lm in self.lms:
+                if isinstance(lm, EndpointLM):
+                    lm.stats.take_max()  # the peak below is this step's
+        return self
+
+    def read(self) -> list[dict[str, Any]]:
+        after = request_stats(self.lms) or []
+        out = []
+        for lm, b, a in zip(self.lms, self.before or [], after):
+            d = stats_delta(b, a)
+            d["max_in_flight"] = lm.stats.take_max() if isinstance(lm, EndpointLM) else 0
+            out.append(d)
+        return out
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 class _quiet_dspy:
