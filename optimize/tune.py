@@ -22,9 +22,13 @@ sampler is unseeded, so parallel processes do not propose the same first trials.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dspy
@@ -109,17 +113,51 @@ def open_study(storage: str | None, study_name: str, seed: int | None) -> Any:
     """Create or load the study (maximising the end-to-end score)."""
     import optuna
 
-    if storage is None:
-        store: Any = None
-    else:
-        kwargs: dict[str, Any] = {}
-        if storage.startswith("sqlite"):
-            # Several processes write one file: wait for the lock rather than fail.
-            kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
-        store = optuna.storages.RDBStorage(storage, **kwargs)
     sampler = optuna.samplers.TPESampler(seed=seed if storage is None else None, n_startup_trials=5)
-    return optuna.create_study(study_name=study_name, storage=store, direction="maximize", sampler=sampler,
-                               load_if_exists=True)
+    if storage is None:
+        return optuna.create_study(study_name=study_name, direction="maximize", sampler=sampler)
+    kwargs: dict[str, Any] = {}
+    if storage.startswith("sqlite"):
+        # Several processes write one file: wait for SQLite's lock rather than fail.
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
+    # Two processes opening a *new* database race to create Optuna's schema (a table or the alembic
+    # version row "already exists"): serialise that on one machine with a lock file next to a SQLite
+    # database, and retry elsewhere (the loser finds the schema in place on its next attempt).
+    with _init_lock(storage):
+        for attempt in range(6):
+            try:
+                store = optuna.storages.RDBStorage(storage, **kwargs)
+                return optuna.create_study(study_name=study_name, storage=store, direction="maximize",
+                                           sampler=sampler, load_if_exists=True)
+            except Exception as exc:  # sqlalchemy OperationalError / IntegrityError from the race
+                if attempt == 5 or type(exc).__name__ not in ("OperationalError", "IntegrityError"):
+                    raise
+                time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _init_lock(storage: str) -> Iterator[None]:
+    """An exclusive lock on ``<database>.lock`` for a SQLite file (no-op for servers or without fcntl)."""
+    try:
+        import fcntl
+        from sqlalchemy.engine import make_url
+
+        u = make_url(storage)
+        path = u.database if u.get_backend_name() == "sqlite" else None
+    except Exception:
+        path = None
+    if not path or path == ":memory:":
+        yield
+        return
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def planner_with(settings: TuneSettings, history_len: int, n_demos: int) -> Any:
@@ -186,7 +224,7 @@ def run_study(settings: TuneSettings, *, trials: int, storage: str | None, study
         knobs = Knobs(
             history_len=trial.suggest_int("history_len", *map(int, KNOBS["history_len"])),
             steps_per_year=trial.suggest_int("steps_per_year", *map(int, KNOBS["steps_per_year"])),
-            temperature=round(trial.suggest_float("temperature", *KNOBS["temperature"]), 3),
+            temperature=round(trial.suggest_float("temperature", *KNOBS["temperature"], step=0.05), 2),
             n_demos=trial.suggest_int("n_demos", 0, pool_max),
         )
         scores = []

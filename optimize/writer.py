@@ -27,7 +27,9 @@ LMs (``--lm`` and ``--reflection-lm``).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import textwrap
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -76,7 +78,8 @@ _TRAILER = re.compile(r"\n\n(?:Respond with |Respond only with )", re.S)
 _BEST = re.compile(r"Best-known rates for this economy \(percent per bracket\): \[([0-9.,\s-]+)\]")
 _YOURS = re.compile(r"Your rates \(percent per bracket\): \[([0-9.,\s-]+)\]")
 _SCORE = re.compile(r"\(score ([0-9.]+)\)")
-_ATTEMPT = re.compile(r"Instruction #(\d+): (.*?)(?=\\n|\n|\", \"|', '|$)", re.S)
+_ITEM = re.compile(r"^\[\d+\] «««\n(.*?)\n[ \t]*»»»", re.S | re.M)
+_ATTEMPT = re.compile(r"^Instruction #(\d+): (.*)$", re.S)
 _MARK = "\n\nStrategy:"
 _LESSONS = "\n\nLessons from evaluated proposals"
 
@@ -149,6 +152,29 @@ def _lessons(text: str) -> str | None:
     return " ".join(parts)
 
 
+def _attempts(text: str) -> list[tuple[int, str]]:
+    """``(k, instruction)`` for each ``Instruction #k: ...`` item of COPRO's attempts list.
+
+    DSPy's adapters show a list either as JSON or as ``[i] «««`` blocks (indented, possibly multi-line).
+    """
+    items: list[str] = []
+    t = text.strip()
+    if t.startswith("["):
+        try:
+            value = json.loads(t)
+            items = [str(v) for v in value] if isinstance(value, list) else []
+        except ValueError:
+            items = []
+    if not items:
+        items = [textwrap.dedent(m.group(1)) for m in _ITEM.finditer(text)]
+    out = []
+    for item in items:
+        m = _ATTEMPT.match(item.strip())
+        if m:
+            out.append((int(m.group(1)), m.group(2).strip()))
+    return out
+
+
 def write_instruction(fields: dict[str, str], text: str, variant: int) -> dict[str, str]:
     """Instruction-writer answers for the output ``fields`` of one prompt (name -> type).
 
@@ -164,9 +190,9 @@ def write_instruction(fields: dict[str, str], text: str, variant: int) -> dict[s
         elif name == "proposed_instruction":
             base = _base(inp.get("basic_instruction", ""))
             if not base and "attempted_instructions" in inp:
-                tries = _ATTEMPT.findall(inp["attempted_instructions"])
-                if tries:  # listed in increasing order of score: the last is the best
-                    base = _base(max(tries, key=lambda t: int(t[0]))[1].encode().decode("unicode_escape", "ignore"))
+                tries = _attempts(inp["attempted_instructions"])
+                if tries:  # listed in increasing order of score: the highest number is the best
+                    base = _base(max(tries)[1])
             base = base or _default_instruction()
             out[name] = base + "\n\n" + GUIDANCE[variant % len(GUIDANCE)]
         elif name == "observations":

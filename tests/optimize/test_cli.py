@@ -1,0 +1,132 @@
+"""``python -m optimize.planner``: bad settings exit 2 with one line before any LM call; a tiny offline
+compile writes a program eval.compare loads and a summary with both held-out figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import optimize.planner as cli
+from programs.planner import PlannerAgent
+
+TINY = ["--agents", "12", "--years", "3", "--train-seeds", "0-2", "--val-seeds", "3-4", "--heldout-seeds", "100-103",
+        "--oracle-trials", "20", "--oracle-refine", "100", "--quiet"]
+
+
+@pytest.fixture
+def no_run(monkeypatch):
+    """Fail the test if anything past validation runs (no LM built, no situation drawn)."""
+    import optimize.situations
+    import programs.lm
+
+    def boom(*a, **k):
+        raise AssertionError("ran past validation")
+
+    for mod, name in ((cli, "run_compile"), (cli, "run_tune"), (programs.lm, "build_lms"),
+                      (optimize.situations, "draw_situations")):
+        monkeypatch.setattr(mod, name, boom)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--optimizer", "simba"], "--optimizer='simba' must be one of bootstrap, mipro, gepa, copro"),
+    (["--budget", "0"], "--budget=0 must be >= 1"),
+    (["--budget", "10"], "--budget 10 is too small for bootstrap on 18 training and 9 validation situations"),
+    (["--optimizer", "gepa", "--budget", "20"], "too small for gepa"),
+    (["--agents", "0"], "--agents=0 must be an integer in [1, 100000]"),
+    (["--agents", "abc"], "argument --agents: invalid int value: 'abc'"),
+    (["--brackets", "nope"], "--brackets='nope' must be one of"),
+    (["--years", "1"], "--years=1 must be an integer in [2, 200]"),
+    (["--train-seeds", "0-3", "--heldout-seeds", "3-5"], "--train-seeds and --heldout-seeds share seed(s) [3]"),
+    (["--val-seeds", "x"], "--val-seeds='x' must be seeds like"),
+    (["--lm", "gpt4"], "lm='gpt4' must be 'offline' or 'provider/model'"),
+    (["--lm", "openai/gpt-4o-mini"], "needs OPENAI_API_KEY set in the environment"),
+    (["--temperature", "3"], "temperature=3.0 is outside [0, 2]"),
+    (["--reflection-lm", "offline"], "--optimizer bootstrap does not use it"),
+    (["--optimizer", "gepa", "--reflection-lm", "hosted_vllm/llama"], "give its URL with --api-base"),
+    (["--out", "planner.txt"], "--out='planner.txt' must end in .json"),
+    (["--demo-threshold", "0"], "--demo-threshold=0.0 must be in (0, 1]"),
+    (["--module", "react"], "--module='react' must be predict or cot"),
+    (["--storage", "sqlite:///x.db"], "--storage and --program are tuning settings: add --tune"),
+    (["--tune", "--storage", "not a url"], "--storage='not a url' is not a database URL"),
+    (["--tune", "--storage", "redis://localhost/0"], "backend 'redis' is not supported"),
+    (["--tune", "--storage", "sqlite://"], "names no file"),
+    (["--tune", "--trials", "0"], "--trials=0 must be >= 1"),
+    (["--tune", "--program", "missing.json"], "--program='missing.json': no such file"),
+])
+def test_bad_settings_exit_2_with_one_line(argv, needle, capsys, monkeypatch, no_run, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("python -m optimize.planner: error: ")
+    assert needle in err
+
+
+def test_program_for_other_brackets_is_refused(tmp_path, capsys, no_run):
+    prog = tmp_path / "three.json"
+    PlannerAgent("three").save(str(prog))
+    assert cli.main(["--tune", "--program", str(prog), "--out", str(tmp_path / "p.json")]) == 2
+    assert "was compiled for brackets [0.0, 90000.0, 159100.0]" in capsys.readouterr().err
+
+
+def test_module_entry_point_exits_2_in_a_subprocess():
+    r = subprocess.run([sys.executable, "-m", "optimize.planner", "--optimizer", "simba"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        "python -m optimize.planner: error: --optimizer='simba' must be one of bootstrap, mipro, gepa, copro"]
+
+
+def test_tiny_offline_compile_end_to_end(tmp_path, capsys):
+    out = tmp_path / "compiled" / "planner.json"
+    assert cli.main([*TINY, "--budget", "120", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "compiled" / "planner.summary.json").read_text())
+    h = summary["heldout"]
+    # Both figures, printed and saved; the compiled planner is not below the uncompiled one.
+    assert f"held-out mean score: uncompiled {h['before']['mean']:.4f} -> compiled {h['after']['mean']:.4f}" in printed
+    assert h["after"]["mean"] >= h["before"]["mean"]
+    assert len(h["per_situation"]) == 8 and h["per_situation"][0]["situation"] == "seed100/year1"
+    assert summary["optimizer"] == "bootstrap"
+    assert summary["lm"] == "offline engine (not a language model)"
+    assert summary["budget"]["compile_calls"] <= summary["budget"]["plan"]["max_calls"] <= 120
+    assert summary["budget"]["by_lm"] == {"offline engine (not a language model)":
+                                          summary["budget"]["compile_calls"] + summary["budget"]["evaluation_calls"]}
+    assert summary["instruction_lm"] is None and summary["program"]["demos"] >= 1
+    # The program loads as a PlannerAgent, passes eval.compare's --planner-program check, and plans a simulation
+    # the way eval.compare's 'compiled' planner does (planner=PlannerAgent.load(path)).
+    agent = PlannerAgent.load(out)
+    assert agent.history_len == 5 and agent.best_k == 3 and len(agent.propose.demos) == summary["program"]["demos"]
+    from eval.compare import build_parser, resolve_config
+    from eval.learning import check_learning_config
+    from programs.simulation import Simulation, load_config
+
+    cfg = resolve_config(build_parser().parse_args(["--planners", "compiled", "--planner-program", str(out)]))
+    check_learning_config(cfg)
+    sim = Simulation(load_config(agents=12, years=3, steps_per_year=1, workers="rational", seed=200),
+                     planner=PlannerAgent.load(out))
+    res = sim.run(progress=False)
+    assert res["fallbacks"] == {} and len(res["welfare_by_year"]) == 3
+    # Year 1 starts from the compiled program's first demonstration (the offline engine's policy).
+    assert res["rates_percent_by_year"][1] == pytest.approx(
+        [r / 1.0 for r in agent.propose.demos[0]["rates_percent"]], abs=0.051)
+
+
+def test_keys_are_never_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-123")
+    out = tmp_path / "p.json"
+    assert cli.main([*TINY, "--budget", "60", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for f in (out, tmp_path / "p.summary.json"):
+        assert "SECRET" not in f.read_text()
+
+
+def test_redacted_command_line_hides_storage_password():
+    assert cli._redact_storage("postgresql://bob:hunter2@db.example/optuna") == "postgresql://bob:***@db.example/optuna"
