@@ -50,3 +50,170 @@ def test_descriptions_hide_credentials():
     text = describe_lm("openai/m", ["https://user:pw@host:8000/v1?key=abc", "http://b/v1"], temperature=0.2)
     assert text == "openai/m via 2 endpoints (https://host:8000/v1, http://b/v1), temperature 0.2"
     assert "pw" not in text and "abc" not in text
+
+
+# ---------------------------------------------------------------------------------------------------
+# EndpointLM: counted retries with back-off, per-endpoint concurrency, safe saved state, pre-flight
+# ---------------------------------------------------------------------------------------------------
+import copy  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import dspy  # noqa: E402
+
+from programs.lm import (  # noqa: E402
+    EndpointLM,
+    check_endpoints,
+    error_kind,
+    known_provider,
+    stats_delta,
+    stats_sum,
+)
+from programs.serve import serve_in_thread  # noqa: E402
+
+
+def served(**kw):
+    url, stop = serve_in_thread(**kw)
+    return url, stop
+
+
+def stats_of(url):
+    with urllib.request.urlopen(url + "/stats", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_retry_after_is_honoured_and_every_attempt_counted(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    url, stop = served(fail_rate=1.0, faults=["http429"], retry_after_s=0.2)
+    try:
+        [lm] = build_lms("openai/offline", url, num_retries=2, retry_backoff=5.0, cache=False, timeout=5)
+        t0 = time.perf_counter()
+        with pytest.raises(dspy.utils.exceptions.LMRateLimitError):
+            lm("hello")
+        elapsed = time.perf_counter() - t0
+        seen = stats_of(url)
+    finally:
+        stop()
+    # Two back-offs of exactly the server's 0.2 s (not the 5 s exponential default).
+    assert 0.4 <= elapsed < 2.0
+    assert lm.stats.snapshot() == {"calls": 1, "attempts": 3, "retries": 2, "failed": 1,
+                                   "errors": {"rate_limited": 3}, "backoff_s": 0.4}
+    assert seen["requests"] == 3 and seen["faults"] == {"http429": 3}
+
+
+@pytest.mark.parametrize("fault, kind", [("http500", "server_error"), ("truncated", "transport"),
+                                         ("nonjson", "bad_body"), ("hang", "timeout")])
+def test_each_fault_is_a_retryable_kind(fault, kind, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    url, stop = served(fail_rate=1.0, faults=[fault], hang_s=2.0)
+    try:
+        [lm] = build_lms("openai/offline", url, num_retries=1, retry_backoff=0.01, cache=False, timeout=0.3)
+        with pytest.raises(dspy.utils.exceptions.LMError) as err:
+            lm("hello")
+    finally:
+        stop()
+    assert error_kind(err.value) == kind
+    s = lm.stats.snapshot()
+    assert (s["attempts"], s["retries"], s["failed"], s["errors"]) == (2, 1, 1, {kind: 2})
+
+
+def test_a_flaky_server_is_survived_by_retries(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    url, stop = served(fail_rate=0.5, faults=["http500", "truncated", "nonjson"], seed=7)
+    try:
+        [lm] = build_lms("openai/offline", url, num_retries=8, retry_backoff=0.001, cache=False, timeout=2)
+        outs = [lm(f"question {i}") for i in range(12)]
+        seen = stats_of(url)
+    finally:
+        stop()
+    s = lm.stats.snapshot()
+    assert len(outs) == 12 and s["failed"] == 0 and s["retries"] > 0
+    assert s["attempts"] == seen["requests"] == 12 + s["retries"] == 12 + sum(seen["faults"].values())
+
+
+def test_backoff_doubles_with_jitter_and_is_capped():
+    lm = EndpointLM("openai/x", api_base="http://127.0.0.1:9/v1", api_key="k", retry_backoff=0.5, max_backoff=3.0)
+    exc = RuntimeError("no hint")
+    for attempt, full in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 3.0), (8, 3.0)]:
+        delays = [lm._delay(exc, attempt) for _ in range(50)]
+        assert all(full / 2 <= d <= full for d in delays) and max(delays) - min(delays) > 0
+    assert error_kind(ValueError("a bug")) is None  # not retried
+
+
+def test_concurrency_is_bounded_per_endpoint(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    url, stop = served(latency_ms=80)
+    try:
+        [lm] = build_lms("openai/offline", url, concurrency=3, cache=False, timeout=5)
+        twin = copy.deepcopy(lm)  # a copy is the same endpoint: it shares the bound
+        with ThreadPoolExecutor(12) as ex:
+            list(ex.map(lambda i: (lm if i % 2 else twin)(f"q{i}"), range(12)))
+        seen = stats_of(url)
+    finally:
+        stop()
+    assert twin.limiter is lm.limiter and lm.stats.take_max() == 3
+    assert seen["max_in_flight"] == 3 and seen["requests"] == 12
+
+
+def test_saved_state_has_no_key_and_is_a_plain_lm(tmp_path):
+    lm = EndpointLM("openai/x", api_base="http://127.0.0.1:9/v1", api_key="sk-planted-in-test", num_retries=5)
+    state = lm.dump_state()
+    assert "sk-planted" not in json.dumps(state) and state["num_retries"] == 5
+    assert state["_dspy_lm_class"] == "dspy.clients.lm.LM"
+    assert isinstance(dspy.BaseLM.load_state(state), dspy.LM)
+    pred = dspy.Predict("question -> answer")
+    pred.lm = lm
+    pred.save(str(tmp_path / "p.json"))
+    assert "sk-planted" not in (tmp_path / "p.json").read_text()
+    assert lm.copy(num_retries=1).retries == 1 and lm.copy().stats is lm.stats
+
+
+def test_preflight_names_the_unreachable_endpoint():
+    url, stop = served()
+    try:
+        check_endpoints([url, url.replace("/v1", "/no/such/path")])  # any HTTP answer counts as reachable
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = f"http://user:pw@127.0.0.1:{s.getsockname()[1]}/v1"
+        with pytest.raises(ConfigError) as err:
+            check_lm_config("openai/m", [url, dead], probe=True, probe_timeout=2)
+    finally:
+        stop()
+    msg = str(err.value)
+    assert msg.startswith("api_base[1]='http://127.0.0.1:") and "unreachable" in msg
+    assert "\n" not in msg and "pw" not in msg
+
+
+def test_providers_and_retry_settings():
+    assert known_provider("openai") and known_provider("ollama_chat") and known_provider("hosted_vllm")
+    assert not known_provider("nosuchprovider")
+    with pytest.raises(ConfigError, match="unknown provider 'nosuchprovider'"):
+        check_lm_config("nosuchprovider/m", "http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match=r"retry_backoff=-1 must be"):
+        check_lm_config("openai/m", "http://127.0.0.1:9/v1", retry_backoff=-1)
+
+
+def test_stats_arithmetic():
+    a = {"calls": 2, "attempts": 3, "retries": 1, "failed": 0, "errors": {"timeout": 1}, "backoff_s": 0.5}
+    b = {"calls": 5, "attempts": 8, "retries": 3, "failed": 1, "errors": {"timeout": 2, "server_error": 2},
+         "backoff_s": 1.75}
+    d = stats_delta(a, b)
+    assert d == {"calls": 3, "attempts": 5, "retries": 2, "failed": 1, "errors": {"server_error": 2, "timeout": 1},
+                 "backoff_s": 1.25}
+    assert stats_sum([a, d]) == b | {"errors": {"server_error": 2, "timeout": 2}}
+
+
+def test_metadata_misses_are_remembered():
+    import dspy.clients.costs as costs
+    import dspy.clients.model_metadata as metadata
+
+    EndpointLM("openai/some-served-model", api_base="http://127.0.0.1:9/v1", api_key="k")
+    assert costs.model_info is metadata.model_info and metadata.model_info._memoized_misses
+    assert metadata.model_info("openai", "some-served-model") == {}
+    hit = metadata.model_info("openai", "gpt-4o-mini")
+    hit["mutated"] = True  # each caller still gets its own dict
+    assert "mutated" not in metadata.model_info("openai", "gpt-4o-mini")

@@ -203,3 +203,36 @@ def test_cli_prints_its_address_and_serves():
     bad = subprocess.run([sys.executable, "-m", "programs.serve", "--fail-rate", "2"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "fail_rate=2.0 is outside [0, 1]" in bad.stderr
+
+
+def test_stats_endpoint_counts_requests_faults_and_credentials():
+    import hashlib
+
+    url, stop = serve_in_thread(latency_ms=100, fail_rate=0.5, faults=["http500", "http429"], seed=4,
+                                retry_after_s=0.25)
+    try:
+        def one(i):
+            body = json.dumps({"model": "m", "messages": worker_messages(f"s{i}")}).encode()
+            req = urllib.request.Request(url + "/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": "Bearer sk-stat-test"})
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, None
+            except urllib.error.HTTPError as e:
+                return e.code, e.headers.get("Retry-After")
+
+        with ThreadPoolExecutor(6) as ex:
+            results = list(ex.map(one, range(12)))
+        with urllib.request.urlopen(url + "/stats", timeout=5) as r:
+            stats = json.loads(r.read())
+    finally:
+        stop()
+    codes = [c for c, _ in results]
+    assert stats["requests"] == 12 and stats["in_flight"] == 0 and 2 <= stats["max_in_flight"] <= 6
+    assert sum(stats["faults"].values()) == 12 - codes.count(200)
+    assert stats["faults"].get("http429", 0) == codes.count(429)
+    assert stats["status"] == {str(c): codes.count(c) for c in sorted(set(codes))}
+    assert {ra for c, ra in results if c == 429} <= {"0.25"}  # a fractional Retry-After is sent as is
+    tag = hashlib.sha256(b"sk-stat-test").hexdigest()[:12]
+    assert stats["credentials_sha256_12"] == {tag: 12}  # a hash prefix, never the key
