@@ -466,12 +466,20 @@ class EndpointLM(dspy.LM):
             time.sleep(delay)
             attempt += 1
 
+    async def _aacquire(self) -> None:
+        # Not `to_thread(limiter.acquire)`: waiters blocked in the default executor would starve the
+        # executor threads DSPy's own acall needs (a deadlock once waiters outnumber its threads).
+        wait = 0.001
+        while not self.limiter.acquire(blocking=False):
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 0.025)
+
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         self.stats.add("calls")
         attempt = 0
         while True:
             self.stats.add("attempts")
-            await asyncio.to_thread(self.limiter.acquire)
+            await self._aacquire()
             self.stats.enter()
             try:
                 return await super().acall(prompt, messages=messages, **kwargs)

@@ -217,3 +217,24 @@ def test_metadata_misses_are_remembered():
     hit = metadata.model_info("openai", "gpt-4o-mini")
     hit["mutated"] = True  # each caller still gets its own dict
     assert "mutated" not in metadata.model_info("openai", "gpt-4o-mini")
+
+
+def test_async_calls_are_bounded_and_counted(monkeypatch):
+    import asyncio
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    url, stop = served(latency_ms=50, fail_rate=0.3, faults=["http500"], seed=1)
+    try:
+        [lm] = build_lms("openai/offline", url, concurrency=2, num_retries=6, retry_backoff=0.01, cache=False)
+
+        async def main():
+            return await asyncio.gather(*(lm.acall(f"q{i}") for i in range(8)))
+
+        outs = asyncio.run(main())
+        seen = stats_of(url)
+    finally:
+        stop()
+    s = lm.stats.snapshot()
+    assert len(outs) == 8 and s["calls"] == 8 and s["failed"] == 0
+    assert s["attempts"] == seen["requests"] == 8 + s["retries"] and s["errors"].get("server_error", 0) == s["retries"]
+    assert seen["max_in_flight"] <= 2
