@@ -371,8 +371,6 @@ def _common(cfg: Config) -> dict[str, Any]:
 
 def _redacted_argv(cfg: Config) -> list[str]:
     """The command line as run, with storage/endpoint credentials hidden."""
-    from programs.lm import describe_lm
-
     out, skip = [], False
     argv = list(getattr(cfg.args, "_argv", []) or [])
     for i, tok in enumerate(argv):
@@ -384,11 +382,23 @@ def _redacted_argv(cfg: Config) -> list[str]:
             if not eq:
                 val = argv[i + 1] if i + 1 < len(argv) else ""
                 skip = True
-            val = _redact_storage(val) if flag == "--storage" else describe_lm("x/y", val).split(" (", 1)[-1].rstrip(")")
+            val = _redact_storage(val) if flag == "--storage" else _redact_url(val)
             out.append(f"{flag}={val}")
         else:
             out.append(tok)
     return out
+
+
+def _redact_url(url: str) -> str:
+    """An endpoint URL without user-info, query or fragment (where credentials may hide)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        p = urlsplit(url)
+        host = (p.hostname or "") + (f":{p.port}" if p.port else "")
+        return urlunsplit((p.scheme, host, p.path, "", ""))
+    except ValueError:
+        return "<url>"
 
 
 def _redact_storage(url: str) -> str:

@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import dspy
-import numpy as np
 
 from economy.constants import resolve_kappa
 from economy.labor import best_response
@@ -203,7 +202,8 @@ class SituationSpec:
         if self.workers not in ("rational", "llm"):
             raise ValueError(f"workers={self.workers!r} must be 'rational' or 'llm'")
         if not 0 <= self.history_len <= 1000 or not 0 <= self.best_k <= 100:
-            raise ValueError(f"history_len={self.history_len} must be in [0, 1000] and best_k={self.best_k} in [0, 100]")
+            raise ValueError(f"history_len={self.history_len} must be in [0, 1000] and "
+                             f"best_k={self.best_k} in [0, 100]")
         if not 0.0 <= self.temperature <= 2.0:
             raise ValueError(f"temperature={self.temperature} is outside [0, 2]")
 
@@ -290,13 +290,3 @@ def parse_seeds(text: str | Sequence[int], name: str = "seeds") -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"{name}={text!r} repeats a seed")
     return seeds
-
-
-def situation_table(examples: Sequence[dspy.Example]) -> list[str]:
-    """Situation ids, in order (for reports)."""
-    return [str(getattr(e, "situation", f"#{i}")) for i, e in enumerate(examples)]
-
-
-def rates_array(rates_percent: Sequence[float]) -> np.ndarray:
-    """Percent rates (k,) as fractions in [0, 1] (k,)."""
-    return np.clip(np.asarray(rates_percent, dtype=np.float64) / 100.0, 0.0, 1.0)

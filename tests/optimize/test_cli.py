@@ -130,3 +130,11 @@ def test_keys_are_never_written(tmp_path, monkeypatch, capsys):
 
 def test_redacted_command_line_hides_storage_password():
     assert cli._redact_storage("postgresql://bob:hunter2@db.example/optuna") == "postgresql://bob:***@db.example/optuna"
+
+
+def test_command_line_in_the_summary_hides_credentials():
+    args = cli.parser().parse_args([])
+    args._argv = ["--tune", "--storage", "postgresql://bob:hunter2@db/optuna", "--api-base=http://u:pw@h:8000/v1?key=x"]
+    cfg = cli.Config(args, None, None, None, [], [], [], [], None, None)
+    assert cli._redacted_argv(cfg) == ["--tune", "--storage=postgresql://bob:***@db/optuna",
+                                       "--api-base=http://h:8000/v1"]

@@ -36,8 +36,9 @@ def test_score_is_the_share_of_the_oracle_gain(gold):
     e = economy_for(0, SMALL)
     rates = [10.0, 12.0, 22.0, 24.0, 32.0, 35.0, 37.0]
     w = e.rational_welfare(TaxSchedule(SMALL.cutoffs, np.asarray(rates) / 100), SMALL.swf)
-    assert m(gold, dspy.Prediction(rates_percent=rates)).score == pytest.approx((w - e.w_none) / (e.w_oracle - e.w_none))
-    assert m.as_float(gold, dspy.Prediction(rates_percent=rates)) == pytest.approx((w - e.w_none) / (e.w_oracle - e.w_none))
+    share = (w - e.w_none) / (e.w_oracle - e.w_none)
+    assert m(gold, dspy.Prediction(rates_percent=rates)).score == pytest.approx(share)
+    assert m.as_float(gold, dspy.Prediction(rates_percent=rates)) == pytest.approx(share)
 
 
 def test_unusable_answer_scores_the_rates_in_force(gold):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dspy
-import pytest
 from dspy.teleprompt.copro_optimizer import BasicGenerateInstruction, GenerateInstructionGivenAttempts
 from dspy.teleprompt.gepa.instruction_proposal import ProposeInstruction
 
