@@ -106,7 +106,28 @@ def compile_planner(student: dspy.Module, name: str, plan: BudgetPlan, trainset:
                               eval_kwargs={"num_threads": num_threads, "display_progress": False})
         else:
             out = opt.compile(student, trainset=trainset, valset=valset)
+    restore_unusable_instructions(out, student)
     return clean_program(out)
+
+
+#: Shortest instruction taken as written by an LM; anything shorter ("N/A", "") is an unusable answer.
+MIN_INSTRUCTION_CHARS = 40
+
+
+def restore_unusable_instructions(program: dspy.Module, original: dspy.Module) -> list[str]:
+    """Put back the original instructions of predictors whose new ones are unusable; returns their names.
+
+    A model that cannot write instructions (say the offline engine served over HTTP, which answers "N/A")
+    could otherwise leave "N/A" as the planner's instruction when it happened to score well.
+    """
+    before = dict(original.named_predictors())
+    restored = []
+    for name, pred in program.named_predictors():
+        text = (pred.signature.instructions or "").strip()
+        if len(text) < MIN_INSTRUCTION_CHARS and name in before:
+            pred.signature = pred.signature.with_instructions(before[name].signature.instructions)
+            restored.append(name)
+    return restored
 
 
 def clean_program(program: dspy.Module) -> dspy.Module:

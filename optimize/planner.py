@@ -159,7 +159,7 @@ class Config:
 
 def _check_int(name: str, value: int, lo: int, hi: int | None = None) -> None:
     if value < lo or (hi is not None and value > hi):
-        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
         raise ConfigError(f"--{name}={value} must be {rng}")
 
 
@@ -208,7 +208,9 @@ def resolve(args: argparse.Namespace) -> Config:
     try:
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency)
         if args.reflection_lm is not None:
-            if args.optimizer not in INSTRUCTION_OPTIMIZERS and not args.tune:
+            if args.tune:
+                raise ConfigError("--reflection-lm writes instructions when compiling; --tune does not use it")
+            if args.optimizer not in INSTRUCTION_OPTIMIZERS:
                 raise ConfigError(f"--reflection-lm writes instructions for {', '.join(INSTRUCTION_OPTIMIZERS)}; "
                                   f"--optimizer {args.optimizer} does not use it")
             if args.reflection_lm.strip() != "offline":

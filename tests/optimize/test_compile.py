@@ -83,3 +83,16 @@ def test_unknown_optimizer_name():
 
     with pytest.raises(ValueError, match="optimizer='simba'"):
         build_optimizer("simba", plan_budget("bootstrap", 100, 2, 2), WelfareMetric(SMALL), demos=DemoSettings())
+
+
+def test_unusable_instructions_are_restored():
+    from optimize.compile import restore_unusable_instructions
+
+    original = PlannerAgent("three")
+    prog = original.deepcopy()
+    prog.propose.signature = prog.propose.signature.with_instructions("N/A")
+    assert restore_unusable_instructions(prog, original) == ["propose"]
+    assert prog.propose.signature.instructions == original.propose.signature.instructions
+    good = original.deepcopy()
+    good.propose.signature = good.propose.signature.with_instructions("Propose rates that raise welfare. " * 3)
+    assert restore_unusable_instructions(good, original) == []
