@@ -268,9 +268,13 @@ def _resolve_budget(cfg: Config) -> None:
 
 
 def _resolve_tune(cfg: Config) -> None:
-    from optimize.tune import check_storage
+    from optimize.tune import TuneSettings, check_storage, max_calls_per_trial
 
     a = cfg.args
+    workers = a.workers if getattr(a, "_explicit_workers", False) else "llm"
+    most = max_calls_per_trial(TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers))
+    if a.budget is not None and most > a.budget:
+        raise ConfigError(f"--budget {a.budget} is too small for one tuning trial, which can make up to {most} LM calls")
     if a.storage is not None:
         try:
             check_storage(a.storage)
@@ -510,8 +514,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
     from optimize.budget import CallCounter
     from optimize.compile import clean_program
     from optimize.situations import draw_situations
-    from optimize.tune import (Knobs, TuneSettings, heldout_scores, knobs_of, max_calls_per_trial, planner_with,
-                               run_study, study_summary)
+    from optimize.tune import Knobs, TuneSettings, heldout_scores, knobs_of, planner_with, run_study, study_summary
     from programs.lm import describe_lm
 
     a = cfg.args
@@ -531,9 +534,6 @@ def run_tune(cfg: Config) -> dict[str, Any]:
     settings = TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers,
                             best_k=a.best_k, module_type=a.module_type, lm=a.lm, api_base=a.api_base,
                             demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
-    if a.budget is not None and max_calls_per_trial(settings) > a.budget:
-        raise ConfigError(f"--budget {a.budget} is too small for one tuning trial, which can make up to "
-                          f"{max_calls_per_trial(settings)} LM calls")
     counter = CallCounter()
     _say(cfg, f"study {a.study_name!r}: adding {a.trials} trial(s)"
               + (f" to {_redact_storage(a.storage)}" if a.storage else " (in memory)"))

@@ -138,3 +138,9 @@ def test_command_line_in_the_summary_hides_credentials():
     cfg = cli.Config(args, None, None, None, [], [], [], [], None, None)
     assert cli._redacted_argv(cfg) == ["--tune", "--storage=postgresql://bob:***@db/optuna",
                                        "--api-base=http://h:8000/v1"]
+
+
+def test_tune_budget_below_one_trial_is_refused_before_anything_runs(capsys, no_run):
+    # 50 agents x 10 steps x 4 years + 4 planner calls, for each of 3 tuning seeds = 6012 calls at most.
+    assert cli.main(["--tune", "--budget", "100"]) == 2
+    assert "--budget 100 is too small for one tuning trial, which can make up to 6012 LM calls" in capsys.readouterr().err
