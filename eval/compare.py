@@ -24,6 +24,7 @@ import numpy as np
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, resolve_cutoffs, resolve_kappa
 from economy.welfare import SWFS, check_swf
 from eval import baselines
+from eval.errors import ConfigError
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
 PLANNERS: tuple[str, ...] = ORDER
@@ -41,10 +42,6 @@ DEFAULTS: dict[str, Any] = {
     "brackets": "us_federal_2024", "swf": "inverse_skill", "kappa": "calibrated", "lm": "offline",
     "workers": "llm", "oracle_trials": None, "oracle_refine": None, "out": "results",
 }
-
-
-class ConfigError(ValueError):
-    """A bad flag value; reported as one line and exit status 2."""
 
 
 @dataclass
@@ -73,6 +70,9 @@ class CompareConfig:
     preset: str | None
     plots: bool = True
     progress: bool = True
+    concurrency: int = 8
+    timeout: float = 60.0
+    num_retries: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "agent per step, in concurrent batches; the default, as in the paper) or rational (exact "
                         "best response, much faster with a real LM). Whatever it is, every final schedule is also "
                         "scored with rational workers, the model the baselines and the oracle use")
+    p.add_argument("--concurrency", type=int, default=8,
+                   help="LM requests in flight per endpoint (default 8)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per LM request (default 60)")
+    p.add_argument("--num-retries", type=int, default=3,
+                   help="retries of a failed LM request, with back-off (default 3)")
     p.add_argument("--planners", default=None,
                    help=f"comma list from {', '.join(PLANNERS)} (default: all; 'compiled' only with "
                         "--planner-program). No tax and the oracle are always computed, as the references of "
@@ -241,6 +246,12 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         raise ConfigError(f"--oracle-refine={values['oracle_refine']} must be >= 0")
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise ConfigError(f"--temperature={args.temperature} is outside [0, 2]")
+    if args.concurrency < 1:
+        raise ConfigError(f"--concurrency={args.concurrency} must be >= 1")
+    if not args.timeout > 0:
+        raise ConfigError(f"--timeout={args.timeout} must be > 0 seconds")
+    if args.num_retries < 0:
+        raise ConfigError(f"--num-retries={args.num_retries} must be >= 0")
     lm = str(values["lm"]).strip()
     if not lm:
         raise ConfigError("--lm is empty; give a model string such as openai/gpt-4o-mini, or 'offline'")
@@ -251,7 +262,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         kappa=kappa, kappa_name=kappa_name, lm=lm, api_base=list(args.api_base), temperature=args.temperature,
         workers=values["workers"], planners=planners, planner_program=args.planner_program,
         oracle_trials=values["oracle_trials"], oracle_refine=values["oracle_refine"], out=values["out"], preset=args.preset,
-        plots=not args.no_plots, progress=not args.no_progress, extra={"notes": notes},
+        plots=not args.no_plots, progress=not args.no_progress,
+        concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries, extra={"notes": notes},
     )
 
 

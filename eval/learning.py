@@ -23,10 +23,6 @@ from programs.lm import OFFLINE_LABEL
 _NOT_FAILURES = frozenset({"clamped"})
 
 
-class LearningConfigError(ValueError):
-    """A configuration the learning planners cannot run; one line."""
-
-
 def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
     scenario = "democratic" if planner == "democratic" else cfg.scenario
     kappa: Any = cfg.kappa_name if cfg.kappa_name in ("calibrated", "paper") else cfg.kappa
@@ -34,7 +30,16 @@ def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
                     workers=cfg.workers, brackets=cfg.brackets, swf=cfg.swf, kappa=kappa, seed=seed)
     if cfg.temperature is not None:
         settings["temperature"] = cfg.temperature
+    settings["concurrency"] = cfg.concurrency
     return settings
+
+
+def _lm_options(cfg: Any) -> dict[str, Any]:
+    """The client settings shared by the pre-flight check and the LMs it admits."""
+    kw: dict[str, Any] = dict(concurrency=cfg.concurrency, timeout=cfg.timeout, num_retries=cfg.num_retries)
+    if cfg.temperature is not None:
+        kw["temperature"] = cfg.temperature
+    return kw
 
 
 def check_learning_config(cfg: Any) -> None:
@@ -44,7 +49,7 @@ def check_learning_config(cfg: Any) -> None:
     runs on preset brackets), a bad ``--lm``/``--api-base``/``--temperature``, a simulation setting out of
     range, or a compiled program that does not load or was compiled for other brackets.
     """
-    from eval.compare import ConfigError
+    from eval.errors import ConfigError
     from programs.lm import ConfigError as LMConfigError
     from programs.lm import check_lm_config
     from programs.simulation import load_config
@@ -54,8 +59,8 @@ def check_learning_config(cfg: Any) -> None:
         raise ConfigError(f"planners {', '.join(learning)} simulate on a bracket preset ({', '.join(sorted(PRESETS))}), "
                           f"not on custom --brackets {cfg.brackets!r}; choose a preset or drop them from --planners")
     try:
-        kw = {} if cfg.temperature is None else {"temperature": cfg.temperature}
-        check_lm_config(cfg.lm, cfg.api_base or None, **kw)
+        # probe: one GET {base}/models per endpoint, so an unreachable server fails here, not mid-run.
+        check_lm_config(cfg.lm, cfg.api_base or None, probe=True, **_lm_options(cfg))
         for p in learning:
             load_config(**_sim_settings(cfg, p, cfg.seeds[0]))
     except LMConfigError as e:
@@ -114,8 +119,7 @@ class LearningContext:
     def _lms(self, seed: int) -> list:
         from programs.lm import build_lms
 
-        kw = {} if self.cfg.temperature is None else {"temperature": self.cfg.temperature}
-        return build_lms(self.cfg.lm, self.cfg.api_base or None, seed=seed, **kw)
+        return build_lms(self.cfg.lm, self.cfg.api_base or None, seed=seed, **_lm_options(self.cfg))
 
     def run(self, planner: str, population: Any, seed: int) -> Run:
         """Simulate ``planner`` on ``population`` for the configured tax years; score its schedules."""

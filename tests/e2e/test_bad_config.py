@@ -37,13 +37,14 @@ CMP_CASES = {
     "swf": (["--swf", "happiest", "--lm", "openai/offline", "--api-base", "LIVE"], "--swf 'happiest'"),
     "agents_zero": (["--agents", "0", "--lm", "openai/offline", "--api-base", "LIVE"], "--agents=0"),
 }
-# Refused with the right line, but as a traceback with status 1: under `python -m eval.compare` the module is
-# __main__, and eval.learning raises eval.compare.ConfigError, a second copy of the class that main() does
-# not catch. An unreachable --api-base is not pre-flighted by eval.compare yet (it would run on fallbacks).
+# LM settings are checked by eval.learning (raising eval.errors.ConfigError, one class even when eval.compare
+# runs as __main__), with a pre-flight GET of each endpoint's /models.
 CMP_LM_CASES = {
     "lm_no_provider": (["--lm", "gpt-4o-mini"], "provider/model"),
     "lm_unknown_provider": (["--lm", "nosuchprovider/model-x", "--api-base", "LIVE"], "unknown provider 'nosuchprovider'"),
     "missing_key": (["--lm", "openai/gpt-4o-mini"], "OPENAI_API_KEY"),
+    "unreachable": (["--lm", "openai/offline", "--api-base", "CLOSED", "--timeout", "2"], "is unreachable"),
+    "bad_concurrency": (["--concurrency", "0"], "--concurrency=0 must be >= 1"),
 }
 
 
@@ -90,8 +91,6 @@ def test_eval_compare_refuses_bad_configuration(tmp_path: Path, env: dict[str, s
     assert seen["requests"] == 0
 
 
-@pytest.mark.xfail(reason="eval.compare: ConfigError raised by eval.learning escapes main() under python -m "
-                          "(exit 1 with a traceback); owned by eval", strict=False)
 def test_eval_compare_refuses_bad_lm_settings(tmp_path: Path, env: dict[str, str]):
     with serve(tmp_path / "srv") as server:
         results = run_all("eval.compare", CMP_BASE, CMP_LM_CASES, tmp_path, env, server.url)
