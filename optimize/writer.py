@@ -38,7 +38,7 @@ import dspy
 import numpy as np
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
 
-from programs.offline import OfflineEngine, answer_fields, format_answer
+from programs.offline import OfflineEngine, answer_fields, format_answer, request_texts
 
 __all__ = ["WRITER_LABEL", "GUIDANCE", "OfflineInstructionWriter", "writer_lm", "write_instruction"]
 
@@ -207,22 +207,6 @@ WRITER_FIELDS = frozenset({"new_instruction", "improved_instruction", "proposed_
                            *_FIXED})
 
 
-def _request_texts(request: Request) -> tuple[str, list[tuple[str, str]]]:
-    system = request.system
-    if system is not None and not isinstance(system, str):
-        system = "".join(getattr(p, "text", "") for p in system)
-    messages = []
-    for m in request.messages:
-        if m.role == "developer" and not system:
-            system = m.text or ""
-            continue
-        text = m.text
-        if text is None:
-            text = "\n".join(getattr(p, "text", "") for p in m.parts if isinstance(p, TextPart))
-        messages.append((m.role, text))
-    return system or "", messages
-
-
 class OfflineInstructionWriter(OfflineEngine):
     """DSPy engine: the rule-based instruction writer, the offline engine for every other prompt.
 
@@ -249,7 +233,7 @@ class OfflineInstructionWriter(OfflineEngine):
         return int.from_bytes(key[:4], "little") + i
 
     def complete(self, request: Request) -> Response:
-        system, messages = _request_texts(request)
+        system, messages = request_texts(request)
         fields, values, fmt = answer_fields(system, messages, seed=self.seed, temperature=request.config.temperature,
                                             json_mode=request.config.response_format is not None)
         names = {n for n, _ in fields}

@@ -613,7 +613,8 @@ def answer(
     return format_answer(*answer_fields(system, messages, seed=seed, temperature=temperature, json_mode=json_mode))
 
 
-def _request_texts(request: Request) -> tuple[str, list[tuple[str, str]]]:
+def request_texts(request: Request) -> tuple[str, list[tuple[str, str]]]:
+    """The system text and the (role, text) messages of a request, as the prompt reads."""
     system = request.system
     if system is not None and not isinstance(system, str):
         system = "".join(getattr(p, "text", "") for p in system)
@@ -631,7 +632,7 @@ def _request_texts(request: Request) -> tuple[str, list[tuple[str, str]]]:
 
 def answer_request(request: Request, seed: int = 0) -> str:
     """``answer`` for a ``dspy.lm15.Request`` (JSON when the request asks for a response format)."""
-    system, messages = _request_texts(request)
+    system, messages = request_texts(request)
     return answer(system, messages, seed=seed, temperature=request.config.temperature,
                   json_mode=request.config.response_format is not None)
 
@@ -651,7 +652,7 @@ class OfflineEngine:
         self.seed = int(seed)
 
     def complete(self, request: Request) -> Response:
-        system, messages = _request_texts(request)
+        system, messages = request_texts(request)
         text = answer(system, messages, seed=self.seed, temperature=request.config.temperature,
                       json_mode=request.config.response_format is not None)
         n_in = (len(system) + sum(len(t) for _, t in messages)) // 4
