@@ -40,6 +40,14 @@ KAPPA_PAPER: float = 0.0005
 KAPPA_PRESETS: dict[str, float] = {"calibrated": KAPPA, "paper": KAPPA_PAPER}
 
 
+def parse_kappa(text: str) -> float | str:
+    """Command-line text to a labor cost: a number, or a preset name kept as its name (checked by ``resolve_kappa``)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def resolve_kappa(kappa: float | str) -> float:
     """Return a labor-cost value from a number or a preset name (``calibrated`` or ``paper``)."""
     if isinstance(kappa, str):

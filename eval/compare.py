@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from economy import KAPPA_PAPER, PRESETS, TaxSchedule, resolve_cutoffs, resolve_kappa
+from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_kappa, resolve_cutoffs, resolve_kappa
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.errors import ConfigError
@@ -208,7 +208,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
 
     kappa_name = str(values["kappa"])
     try:
-        kappa = resolve_kappa(float(kappa_name) if _is_number(kappa_name) else kappa_name)
+        kappa = resolve_kappa(parse_kappa(kappa_name))
     except ValueError as e:
         raise ConfigError(f"--kappa: {e}") from None
 
@@ -286,14 +286,6 @@ def parse_seeds(text: str) -> list[int]:
     if n <= 0:
         raise ConfigError(f"--seeds={n} must be a positive count (or a comma list of seeds)")
     return list(range(n))
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from typing import Any, NoReturn
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from economy import parse_kappa  # noqa: E402
+
 PROG = "python -m optimize.planner"
 DEFAULT_BUDGET = 300
 
@@ -54,13 +56,6 @@ class ConfigError(ValueError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not the usage block
         self.exit(2, f"{PROG}: error: {message}\n")
-
-
-def _kappa(text: str) -> float | str:
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def parser() -> argparse.ArgumentParser:
@@ -97,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--agents", type=int, default=50, help="workers per population")
     s.add_argument("--brackets", default="us_federal_2024", help="bracket preset")
     s.add_argument("--swf", default="inverse_skill", help="social welfare function")
-    s.add_argument("--kappa", type=_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
+    s.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
     s.add_argument("--years", type=int, default=4,
                    help="tax years simulated per population; situations are the starts of years 1..years-1")
     s.add_argument("--train-seeds", default="0-5", help="population seeds of the training situations")

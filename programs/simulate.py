@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from economy import parse_kappa  # noqa: E402
 from programs.lm import (  # noqa: E402
     OFFLINE,
     ConfigError,
@@ -35,13 +36,6 @@ from programs.lm import (  # noqa: E402
     describe_lm,
 )
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config  # noqa: E402
-
-
-def _kappa(text: str) -> float | str:
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--initial-rates", type=float, nargs="+", default=None, metavar="PCT",
                    help="year-0 marginal rates in percent, one per bracket (default: the preset's)")
     g.add_argument("--swf", default="inverse_skill", help="social welfare function")
-    g.add_argument("--kappa", type=_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
+    g.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
     g.add_argument("--utility-mix", nargs=3, type=float, default=None, metavar=("EGO", "ALT", "ADV"),
                    help="shares of egotistical, altruistic, adversarial workers")
     g.add_argument("--seed", type=int, default=0)
