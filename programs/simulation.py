@@ -90,6 +90,14 @@ class SimulationConfig(BaseModel):
             raise ValueError(f"must be one of {list(SWFS)}")
         return v
 
+    @field_validator("kappa", mode="before")
+    @classmethod
+    def _kappa_name_ok(cls, v: Any) -> Any:
+        # Before the union parses it, so an unknown name is named as such, not as a failed float.
+        if isinstance(v, str) and v not in ("calibrated", "paper"):
+            raise ValueError("must be a number > 0 or a preset ('calibrated', 'paper')")
+        return v
+
     @field_validator("kappa")
     @classmethod
     def _kappa_ok(cls, v: float | str) -> float | str:
