@@ -34,7 +34,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from typing import Any, NoReturn
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from economy import parse_kappa  # noqa: E402
+from programs.runlog import replace_atomic, write_atomic  # noqa: E402
 
 PROG = "python -m optimize.planner"
 DEFAULT_BUDGET = 300
@@ -333,31 +333,9 @@ def _scores_block(scores: Sequence[float]) -> dict[str, Any]:
             "max": round(float(arr.max()), 6), "n": int(arr.size)}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_program(program: Any, path: Path) -> None:
     """Save as DSPy JSON atomically (processes sharing a study may write the same path)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
-    os.close(fd)
-    try:
-        program.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_atomic(path, program.save, suffix=".json")
 
 
 def _common(cfg: Config) -> dict[str, Any]:
@@ -497,7 +475,7 @@ def run_compile(cfg: Config) -> dict[str, Any]:
         "elapsed_seconds": round(time.time() - t0, 2),
         **_common(cfg),
     }
-    _atomic_write_text(cfg.summary_path, json.dumps(summary, indent=2) + "\n")
+    write_atomic(cfg.summary_path, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -575,7 +553,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
         "elapsed_seconds": round(time.time() - t0, 2),
         **_common(cfg),
     }
-    _atomic_write_text(cfg.summary_path, json.dumps(summary, indent=2) + "\n")
+    write_atomic(cfg.summary_path, json.dumps(summary, indent=2) + "\n")
     return summary
 
 

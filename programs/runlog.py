@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,34 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def replace_atomic(path: Path, write: Callable[[str], None], *, suffix: str | None = None) -> None:
+    """Have ``write(tmp)`` fill a unique temporary file beside ``path``, then rename it over ``path``.
+
+    Readers never see a partial file, and processes writing the same path (a shared Optuna study)
+    never write into each other's temporary file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix if suffix is None else suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically and durably (fsynced before the rename)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    replace_atomic(path, write)
 
 
 def read_steps(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
@@ -143,7 +166,7 @@ class RunLog:
         return log, records
 
     def _write_config(self, config: dict[str, Any], lm: str) -> None:
-        _write_atomic(self.config_path, json.dumps({"config": config, "lm": lm}, indent=2) + "\n")
+        write_atomic(self.config_path, json.dumps({"config": config, "lm": lm}, indent=2) + "\n")
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one step's record as one line, flushed and fsynced."""
@@ -155,7 +178,7 @@ class RunLog:
         self.n_steps += 1
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        _write_atomic(self.summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        write_atomic(self.summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
     def read_summary(self) -> dict[str, Any]:
         return json.loads(self.summary_path.read_text())
