@@ -24,10 +24,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-from economy import parse_kappa  # noqa: E402
-from programs.lm import (  # noqa: E402
+from economy import parse_kappa
+from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
     OFFLINE,
     ConfigError,
     build_lms,
@@ -35,7 +33,7 @@ from programs.lm import (  # noqa: E402
     check_lm_config,
     describe_lm,
 )
-from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config  # noqa: E402
+from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 
 
 def parser() -> argparse.ArgumentParser:
