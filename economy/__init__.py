@@ -19,5 +19,6 @@ __all__ += ["best_response", "labor_utility", "SWFS", "check_swf", "gini", "soci
 
 from economy.saez import SaezInfo, estimate_elasticity, saez_rates, saez_schedule
 from economy.oracle import OracleResult, oracle_schedule
+from economy.saez_v1 import saez_v1_schedule
 
-__all__ += ["SaezInfo", "estimate_elasticity", "saez_rates", "saez_schedule", "OracleResult", "oracle_schedule"]
+__all__ += ["SaezInfo", "estimate_elasticity", "saez_rates", "saez_schedule", "OracleResult", "oracle_schedule", "saez_v1_schedule"]
