@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dspy  # noqa: E402
 
-from programs.batch import BatchRunner  # noqa: E402
+from programs.agents.batch import BatchRunner  # noqa: E402
 from programs.lm import OFFLINE_LABEL, build_lms  # noqa: E402
 from programs.simulation import Simulation, load_config  # noqa: E402
-from programs.worker import percent  # noqa: E402
+from programs.agents.worker import percent  # noqa: E402
 from signatures import ChooseLabor, Schedule  # noqa: E402
 
 
@@ -61,16 +61,9 @@ def bare(batches, lm, concurrency: int) -> tuple[float, int]:
     predict = dspy.Predict(ChooseLabor)
     n = 0
     with ThreadPoolExecutor(max_workers=concurrency) as pool, dspy.context(disable_history=True, trace=None):
-        from dspy.dsp.utils.settings import thread_local_overrides
+        from programs.lm.compat import carry_context
 
-        parent = thread_local_overrides.get().copy()
-
-        def one(kw):
-            token = thread_local_overrides.set(parent.copy())
-            try:
-                return predict(**kw, lm=lm).hours
-            finally:
-                thread_local_overrides.reset(token)
+        one = carry_context(lambda kw: predict(**kw, lm=lm).hours)
 
         t0 = time.perf_counter()
         for batch in batches:

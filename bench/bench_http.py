@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import dspy  # noqa: E402
 
-from programs.batch import BatchRunner  # noqa: E402
+from programs.agents.batch import BatchRunner  # noqa: E402
 from programs.lm import build_lms  # noqa: E402
-from programs.worker import WorkerAgent, WorkerMemory  # noqa: E402
+from programs.agents.worker import WorkerAgent, WorkerMemory  # noqa: E402
 from signatures import Schedule  # noqa: E402
 
 SCHEDULE = Schedule(cutoffs=[0.0, 11600.0, 47150.0], rates_percent=[10.0, 12.0, 22.0])

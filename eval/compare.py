@@ -24,7 +24,8 @@ import numpy as np
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_kappa, resolve_cutoffs, resolve_kappa
 from economy.welfare import SWFS, check_swf
 from eval import baselines
-from eval.errors import ConfigError
+from programs.cli import SEEDS_HELP, OneLineParser, parse_seeds
+from programs.errors import ConfigError
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
 PLANNERS: tuple[str, ...] = ORDER
@@ -38,7 +39,7 @@ PAPER_PRESET: dict[str, Any] = {"brackets": "three", "swf": "paper", "steps_per_
 
 #: Defaults chosen so that ``python -m eval.compare`` finishes offline on 2 cores in under 3 minutes.
 DEFAULTS: dict[str, Any] = {
-    "agents": 100, "years": 8, "steps_per_year": 5, "seeds": "3", "scenario": "rational",
+    "agents": 100, "years": 8, "steps_per_year": 5, "seeds": "0-2", "scenario": "rational",
     "brackets": "us_federal_2024", "swf": "inverse_skill", "kappa": "calibrated", "lm": "offline",
     "workers": "llm", "oracle_trials": None, "oracle_refine": None, "out": "results",
 }
@@ -81,15 +82,8 @@ class CompareConfig:
         return d
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports an error as one line (and exit status 2) instead of usage + message."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"eval.compare: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m eval.compare",
         description=(
             "Compare tax planners (LLM planner, compiled planner, democratic leaders, Saez, US federal, flat, "
@@ -116,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "workers to settle within half an hour of their best response; the paper uses 25). Rational "
                         "workers best-respond exactly at every step")
     p.add_argument("--seeds", default=None,
-                   help=f"a count N (seeds 0..N-1) or a comma list such as 0,1,2 (default {d['seeds']})")
+                   help=f"{SEEDS_HELP} (default {d['seeds']})")
     p.add_argument("--scenario", default=None,
                    help=f"scenario of the llm/compiled planners' simulation: {', '.join(SCENARIOS)} "
                         f"(default {d['scenario']}); the democratic planner always runs the democratic scenario")
@@ -182,7 +176,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         raise ConfigError(f"--years={values['years']} must be a positive integer")
     if values["steps_per_year"] <= 0:
         raise ConfigError(f"--steps-per-year={values['steps_per_year']} must be a positive integer")
-    seeds = parse_seeds(str(values["seeds"]))
+    seeds = parse_seeds(values["seeds"] if isinstance(values["seeds"], (str, int)) else list(values["seeds"]))
     if values["scenario"] not in SCENARIOS:
         raise ConfigError(f"unknown --scenario {values['scenario']!r}; choose one of {', '.join(SCENARIOS)}")
 
@@ -267,25 +261,6 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     )
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"3"`` -> [0, 1, 2]; ``"0,5,7"`` -> [0, 5, 7] (a single seed: ``"4,"``)."""
-    text = text.strip()
-    try:
-        if "," in text:
-            seeds = [int(x) for x in text.split(",") if x.strip()]
-            if not seeds:
-                raise ValueError
-            if any(s < 0 for s in seeds):
-                raise ConfigError(f"--seeds {text!r}: seeds must be >= 0")
-            if len(set(seeds)) != len(seeds):
-                raise ConfigError(f"--seeds {text!r} repeats a seed")
-            return seeds
-        n = int(text)
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r} must be a count (e.g. 3) or a comma list of seeds (e.g. 0,1,2)") from None
-    if n <= 0:
-        raise ConfigError(f"--seeds={n} must be a positive count (or a comma list of seeds)")
-    return list(range(n))
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def check_learning_config(cfg: Any) -> None:
     runs on preset brackets), a bad ``--lm``/``--api-base``/``--temperature``, a simulation setting out of
     range, or a compiled program that does not load or was compiled for other brackets.
     """
-    from eval.errors import ConfigError
+    from programs.errors import ConfigError
     from programs.lm import ConfigError as LMConfigError
     from programs.lm import check_lm_config
     from programs.simulation import load_config
@@ -94,7 +94,7 @@ def _serves_offline_engine(api_base: str, timeout: float = 3.0) -> bool:
 
 
 def _load_program(path: str):
-    from programs.planner import PlannerAgent
+    from programs.agents.tax_planner import PlannerAgent
 
     return PlannerAgent.load(path)
 

@@ -7,7 +7,7 @@ validation situations and keeps the uncompiled program among its candidates, so 
 at least as well as the uncompiled program *on validation*; held-out situations judge it afterwards.
 
 ``mipro``, ``copro`` and ``gepa`` need an LM that writes instructions (``prompt_lm``). Without one the
-caller passes ``optimize.writer.writer_lm()``, the rule-based offline instruction writer.
+caller passes ``programs.lm.writer.writer_lm()``, the rule-based offline instruction writer.
 
 The compiled program is cleaned before it is saved: demonstrations keep only the signature's fields
 (situations carry bookkeeping such as the population seed) and no predictor carries an LM (so no

@@ -5,7 +5,7 @@ proposed schedule on the situation's population after the workers respond, ``W_n
 tax and ``W_oracle`` the oracle's (both under rational workers, ``optimize.situations.Economy``).
 
 Workers respond rationally by default (``economy.best_response``, exact and free). With
-``workers="llm"`` they are LLM workers (``programs.worker.WorkerAgent``) living one tax year of
+``workers="llm"`` they are LLM workers (``programs.agents.worker.WorkerAgent``) living one tax year of
 ``steps_per_year`` steps under the proposal, and ``W`` is the welfare at the end of that year: this costs
 ``agents * steps_per_year`` LM calls per metric call, counted like every other call.
 
@@ -85,7 +85,7 @@ class WelfareMetric:
         return self._llm_welfare(econ, schedule)
 
     def _llm_welfare(self, econ: Economy, schedule: TaxSchedule) -> float:
-        from programs.planner import FixedPlanner
+        from programs.agents.tax_planner import FixedPlanner
         from programs.simulation import Simulation, load_config
 
         cfg = load_config(agents=self.econ.agents, years=1, steps_per_year=self.steps_per_year, workers="llm",
@@ -104,7 +104,7 @@ class WelfareMetric:
     def __call__(self, gold: Any, pred: Any, trace: Any = None, pred_name: str | None = None,
                  pred_trace: Any = None) -> dspy.Prediction:
         """GEPA-style metric: ``dspy.Prediction(score, feedback)`` for one situation and one proposal."""
-        from programs.planner import validate_rates
+        from programs.agents.tax_planner import validate_rates
 
         with self._lock:
             self.calls += 1

@@ -22,7 +22,7 @@ best knobs to ``--out`` and the study summary beside it, with held-out end-to-en
 knobs and of the best ones.
 
 The default LM is the offline engine, a numeric stand-in that is not a language model; mipro, copro and
-gepa then get their instructions from the rule-based offline instruction writer (``optimize.writer``),
+gepa then get their instructions from the rule-based offline instruction writer (``programs.lm.writer``),
 also not a language model. A bad setting exits with status 2 and one line naming it, before any LM call.
 API keys are read from the environment only and never written.
 """
@@ -43,23 +43,16 @@ from typing import Any, NoReturn
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from economy import parse_kappa  # noqa: E402
-from programs.runlog import replace_atomic, write_atomic  # noqa: E402
+from programs.cli import SEEDS_HELP, OneLineParser, parse_seeds  # noqa: E402
+from programs.errors import ConfigError  # noqa: E402
+from programs.simulation.runlog import replace_atomic, write_atomic  # noqa: E402
 
 PROG = "python -m optimize.planner"
 DEFAULT_BUDGET = 300
 
 
-class ConfigError(ValueError):
-    """A bad setting; reported as one line and exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not the usage block
-        self.exit(2, f"{PROG}: error: {message}\n")
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0],
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     o = p.add_argument_group("optimizer")
     o.add_argument("--optimizer", default="bootstrap", help="bootstrap | mipro | gepa | copro")
@@ -95,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
     s.add_argument("--years", type=int, default=4,
                    help="tax years simulated per population; situations are the starts of years 1..years-1")
-    s.add_argument("--train-seeds", default="0-5", help="population seeds of the training situations")
+    s.add_argument("--train-seeds", default="0-5", help="population seeds of the training situations; " + SEEDS_HELP)
     s.add_argument("--val-seeds", default="6-8", help="population seeds the optimizer selects on")
     s.add_argument("--heldout-seeds", default="100-107", help="population seeds of the held-out situations")
     s.add_argument("--workers", default="rational",
@@ -161,7 +154,7 @@ def _check_int(name: str, value: int, lo: int, hi: int | None = None) -> None:
 def resolve(args: argparse.Namespace) -> Config:
     """Validate every flag without building or calling any LM; raise ConfigError (one line)."""
     from optimize.compile import INSTRUCTION_OPTIMIZERS, OPTIMIZERS, DemoSettings
-    from optimize.situations import EconomySpec, SituationSpec, parse_seeds
+    from optimize.situations import EconomySpec, SituationSpec
     from programs.lm import ConfigError as LMConfigError
     from programs.lm import check_lm_config
 
@@ -281,7 +274,7 @@ def _resolve_tune(cfg: Config) -> None:
         if not os.path.isfile(a.program):
             raise ConfigError(f"--program={a.program!r}: no such file")
         try:
-            from programs.planner import PlannerAgent
+            from programs.agents.tax_planner import PlannerAgent
 
             agent = PlannerAgent.load(a.program)
         except Exception as exc:  # a broken file: say which and why, in one line
@@ -312,7 +305,7 @@ def _task_lms(cfg: Config, temperature: float | None = None) -> list:
 def _prompt_lm(cfg: Config) -> tuple[Any, str | None]:
     """The LM that writes instructions (mipro/copro/gepa) and its label; (None, None) for bootstrap."""
     from optimize.compile import INSTRUCTION_OPTIMIZERS
-    from optimize.writer import WRITER_LABEL, writer_lm
+    from programs.lm.writer import WRITER_LABEL, writer_lm
     from programs.lm import build_lms, describe_lm
 
     a = cfg.args
@@ -399,7 +392,7 @@ def run_compile(cfg: Config) -> dict[str, Any]:
     from optimize.metric import WelfareMetric
     from optimize.situations import draw_situations
     from programs.lm import describe_lm
-    from programs.planner import PlannerAgent
+    from programs.agents.tax_planner import PlannerAgent
 
     a = cfg.args
     t0 = time.time()
@@ -495,7 +488,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
     workers = a.workers if getattr(a, "_explicit_workers", False) else "llm"
     pool: list = []
     if a.program:
-        from programs.planner import PlannerAgent
+        from programs.agents.tax_planner import PlannerAgent
 
         prog = PlannerAgent.load(a.program)
         pool = list(next(iter(prog.named_predictors()))[1].demos)

@@ -21,7 +21,6 @@ looks the population and its normalisers up by ``seed`` (``economy_for``).
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -44,7 +43,6 @@ __all__ = [
     "SituationSpec",
     "economy_for",
     "draw_situations",
-    "parse_seeds",
     "situation_id",
 ]
 
@@ -223,8 +221,8 @@ def draw_situations(seeds: Iterable[int], econ: EconomySpec, spec: SituationSpec
     list of dspy.Example, ``len(seeds) * (spec.years - 1)`` long, ordered by seed then year; inputs
     ``INPUTS``; also ``rates_percent`` (the oracle's, when ``spec.labels``), ``seed``, ``year``, ``situation``.
     """
-    from programs.offline import offline_lm
-    from programs.planner import PlannerAgent
+    from programs.lm.offline import offline_lm
+    from programs.agents.tax_planner import PlannerAgent
     from programs.simulation import Simulation, load_config
 
     out: list[dspy.Example] = []
@@ -257,36 +255,3 @@ def draw_situations(seeds: Iterable[int], econ: EconomySpec, spec: SituationSpec
     return out
 
 
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-|\.\.)\s*(\d+)\s*$")
-
-
-def parse_seeds(text: str | Sequence[int], name: str = "seeds") -> list[int]:
-    """Seeds from ``"0-5"``, ``"0..5"``, ``"1,4,9"`` or a mix (``"0-2,10"``); a sequence passes through.
-
-    Raises ValueError naming ``name`` on an empty, negative, reversed or duplicated list.
-    """
-    if not isinstance(text, str):
-        seeds = [int(s) for s in text]
-    else:
-        seeds = []
-        for part in text.split(","):
-            if not part.strip():
-                continue
-            m = _RANGE.match(part)
-            if m:
-                a, b = int(m.group(1)), int(m.group(2))
-                if b < a:
-                    raise ValueError(f"{name}={text!r}: range {a}-{b} is reversed")
-                seeds.extend(range(a, b + 1))
-                continue
-            try:
-                seeds.append(int(part))
-            except ValueError:
-                raise ValueError(f"{name}={text!r} must be seeds like '0-5' or '1,4,9'") from None
-    if not seeds:
-        raise ValueError(f"{name} is empty; give seeds like '0-5' or '1,4,9'")
-    if any(s < 0 or s > 2**32 - 1 for s in seeds):
-        raise ValueError(f"{name}={text!r}: seeds must be in [0, 2**32-1]")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"{name}={text!r} repeats a seed")
-    return seeds

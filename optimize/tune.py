@@ -162,7 +162,7 @@ def _init_lock(storage: str) -> Iterator[None]:
 
 def planner_with(settings: TuneSettings, history_len: int, n_demos: int) -> Any:
     """A PlannerAgent with these knobs: the base program's instructions (if any) and the pool's first demos."""
-    from programs.planner import PlannerAgent
+    from programs.agents.tax_planner import PlannerAgent
 
     if settings.base_program:
         agent = PlannerAgent.load(settings.base_program, history_len=history_len, best_k=settings.best_k)

@@ -6,7 +6,7 @@ import dspy
 import pytest
 
 from optimize.budget import BudgetError, CallCounter, minimum_budget, plan_budget
-from programs.offline import offline_lm
+from programs.lm.offline import offline_lm
 
 
 def test_bootstrap_plan_by_hand():

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import optimize.planner as cli
-from programs.planner import PlannerAgent
+from programs.agents.tax_planner import PlannerAgent
 
 TINY = ["--agents", "12", "--years", "3", "--train-seeds", "0-2", "--val-seeds", "3-4", "--heldout-seeds", "100-103",
         "--oracle-trials", "20", "--oracle-refine", "100", "--quiet"]
@@ -40,7 +40,7 @@ def no_run(monkeypatch):
     (["--brackets", "nope"], "--brackets='nope' must be one of"),
     (["--years", "1"], "--years=1 must be an integer in [2, 200]"),
     (["--train-seeds", "0-3", "--heldout-seeds", "3-5"], "--train-seeds and --heldout-seeds share seed(s) [3]"),
-    (["--val-seeds", "x"], "--val-seeds='x' must be seeds like"),
+    (["--val-seeds", "x"], "--val-seeds='x': 'x' is not a seed"),
     (["--lm", "gpt4"], "lm='gpt4' must be 'offline' or 'provider/model'"),
     (["--lm", "openai/gpt-4o-mini"], "needs OPENAI_API_KEY set in the environment"),
     (["--temperature", "3"], "temperature=3.0 is outside [0, 2]"),

@@ -11,9 +11,9 @@ import pytest
 from optimize.budget import CallCounter, plan_budget
 from optimize.compile import DemoSettings, clean_program, compile_planner, evaluate_program
 from optimize.metric import WelfareMetric
-from optimize.writer import writer_lm
-from programs.offline import offline_lm
-from programs.planner import PlannerAgent
+from programs.lm.writer import writer_lm
+from programs.lm.offline import offline_lm
+from programs.agents.tax_planner import PlannerAgent
 from tests.optimize.conftest import SMALL
 
 

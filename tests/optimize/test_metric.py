@@ -12,7 +12,7 @@ from economy import TaxSchedule
 from optimize.budget import CallCounter
 from optimize.metric import WelfareMetric
 from optimize.situations import economy_for
-from programs.offline import offline_lm
+from programs.lm.offline import offline_lm
 from tests.optimize.conftest import SMALL
 
 

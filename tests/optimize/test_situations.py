@@ -6,21 +6,8 @@ import numpy as np
 import pytest
 
 from economy import TaxSchedule, best_response, outcome
-from optimize.situations import INPUTS, EconomySpec, SituationSpec, draw_situations, economy_for, parse_seeds
+from optimize.situations import INPUTS, EconomySpec, SituationSpec, draw_situations, economy_for
 from tests.optimize.conftest import SIT, SMALL
-
-
-@pytest.mark.parametrize("text, seeds", [("0-3", [0, 1, 2, 3]), ("0..2", [0, 1, 2]), ("1,4,9", [1, 4, 9]),
-                                         ("0-1,10", [0, 1, 10]), ([5, 6], [5, 6])])
-def test_parse_seeds(text, seeds):
-    assert parse_seeds(text) == seeds
-
-
-@pytest.mark.parametrize("text, msg", [("", "empty"), ("3-1", "reversed"), ("1,1", "repeats"), ("a", "seeds like"),
-                                       ("-1", r"must be in \[0, 2\*\*32-1\]")])
-def test_parse_seeds_rejects(text, msg):
-    with pytest.raises(ValueError, match=msg):
-        parse_seeds(text, "--train-seeds")
 
 
 @pytest.mark.parametrize("kw, msg", [({"agents": 0}, "agents=0"), ({"brackets": "nope"}, "brackets="),

@@ -100,7 +100,7 @@ def test_tune_cli_in_memory_reports_both_heldout_figures(tmp_path, capsys):
     h = s["heldout"]
     assert f"given knobs {h['before']['mean']:.4f} -> best knobs {h['after']['mean']:.4f}" in printed
     assert s["workers"] == "llm" and s["storage"] is None and s["study"]["by_state"] == {"COMPLETE": 2}
-    from programs.planner import PlannerAgent
+    from programs.agents.tax_planner import PlannerAgent
 
     agent = PlannerAgent.load(out)
     assert agent.history_len == s["program"]["history_len"] and len(agent.propose.demos) == s["program"]["demos"]

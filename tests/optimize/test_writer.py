@@ -6,7 +6,7 @@ import dspy
 from dspy.teleprompt.copro_optimizer import BasicGenerateInstruction, GenerateInstructionGivenAttempts
 from dspy.teleprompt.gepa.instruction_proposal import ProposeInstruction
 
-from optimize.writer import GUIDANCE, WRITER_LABEL, writer_lm
+from programs.lm.writer import GUIDANCE, WRITER_LABEL, writer_lm
 from signatures import PlannerYear, ProposeTaxSchedule
 
 BASE = ProposeTaxSchedule.instructions

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import dspy
 from dspy.lm15 import Message, Request, Response, TextPart, Usage
 
-from programs.offline import answer_request
+from programs.lm.offline import answer_request
 
 _HOURS = re.compile(r"(\[\[ ## hours ## \]\]\n)([^\n]*)")
 

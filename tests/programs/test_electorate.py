@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from programs.batch import BatchRunner
-from programs.electorate import Electorate, draw_candidates, match_candidate
+from programs.agents.batch import BatchRunner
+from programs.agents.electorate import Electorate, draw_candidates, match_candidate
 from programs.simulation import Simulation, load_config
-from programs.worker import WorkerMemory
+from programs.agents.worker import WorkerMemory
 from signatures import Platform
 from tests.programs.fakes import FunctionEngine, lm
 

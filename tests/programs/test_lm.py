@@ -71,7 +71,7 @@ from programs.lm import (  # noqa: E402
     stats_delta,
     stats_sum,
 )
-from programs.serve import serve_in_thread  # noqa: E402
+from programs.lm.server import serve_in_thread  # noqa: E402
 
 
 def served(**kw):

@@ -8,7 +8,7 @@ import dspy
 import numpy as np
 import pytest
 
-from programs.offline import (
+from programs.lm.offline import (
     OFFLINE_LABEL,
     AsyncOfflineEngine,
     OfflineEngine,
@@ -285,8 +285,8 @@ def test_engine_stream_async_and_saved_state(tmp_path):
     path = tmp_path / "worker.json"
     prog.save(str(path))
     state = json.loads(path.read_text())
-    assert state["lm"]["engine"] == {"class": "programs.offline:OfflineEngine", "state": {"seed": 5}}
-    assert state["lm"]["async_engine"]["class"] == "programs.offline:AsyncOfflineEngine"
+    assert state["lm"]["engine"] == {"class": "programs.lm.offline:OfflineEngine", "state": {"seed": 5}}
+    assert state["lm"]["async_engine"]["class"] == "programs.lm.offline:AsyncOfflineEngine"
     loaded = dspy.Predict(ChooseLabor)
     loaded.load(str(path), allow_unsafe_lm_state=True)
     with dspy.context(lm=offline_lm(seed=99)):  # the program's own LM wins over the context's

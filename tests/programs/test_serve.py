@@ -14,8 +14,8 @@ from pathlib import Path
 import dspy
 import pytest
 
-from programs.offline import MODEL_NAME, OFFLINE_LABEL
-from programs.serve import FAULTS, ServeConfig, serve_in_thread
+from programs.lm.offline import MODEL_NAME, OFFLINE_LABEL
+from programs.lm.server import FAULTS, ServeConfig, serve_in_thread
 from signatures import ChooseLabor, ProposeTaxSchedule, Schedule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def test_dspy_client_through_http(server):
 
 
 def test_served_answers_match_the_in_process_engine(server):
-    from programs.offline import offline_lm
+    from programs.lm.offline import offline_lm
 
     http_lm = dspy.LM("openai/offline", api_base=server, api_key="x", cache=False, temperature=1.0)
     assert labor(http_lm, "worker A") == labor(offline_lm(seed=0, temperature=1.0), "worker A")

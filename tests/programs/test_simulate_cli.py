@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from programs import simulate
+from programs.simulation import cli as simulate
 from programs.lm import OFFLINE_LABEL
 
 ROOT = Path(__file__).resolve().parents[2]

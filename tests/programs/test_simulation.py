@@ -10,7 +10,7 @@ from dspy.utils.dummies import DummyLM
 
 from economy.welfare import social_welfare
 from programs.lm import ConfigError
-from programs.runlog import RunLog, read_steps
+from programs.simulation.runlog import RunLog, read_steps
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from tests.programs.fakes import FunctionEngine, garbage_engine, lm
 
@@ -102,7 +102,7 @@ def test_dummy_lm_that_never_answers_properly():
 
 
 def test_bounded_scenario_halves_unsatisfied_utility_in_the_planners_reward():
-    from programs.offline import answer_request
+    from programs.lm.offline import answer_request
 
     def fn(request):
         if "`satisfied`" in (request.system or ""):  # RateSatisfaction: nobody is ever satisfied

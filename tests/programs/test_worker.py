@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from dspy.utils.dummies import DummyLM
 
-from programs.batch import BatchRunner, rollout_id
+from programs.agents.batch import BatchRunner, rollout_id
 from programs.lm import build_lms
-from programs.worker import DEFAULT_HOURS, WorkerAgent, WorkerMemory, validate_hours, worker_step
+from programs.agents.worker import DEFAULT_HOURS, WorkerAgent, WorkerMemory, validate_hours, worker_step
 from signatures import Schedule
 from tests.programs.fakes import FunctionEngine, garbage_engine, lm, offline_counting_engine, slow_engine
 
@@ -121,7 +121,7 @@ def test_batch_threads_inherit_dspy_context():
 
     def fn(request):
         seen.append("JSON object" in (request.system or ""))
-        from programs.offline import answer_request
+        from programs.lm.offline import answer_request
         return answer_request(request)
 
     with dspy.context(adapter=dspy.JSONAdapter()):

@@ -3,7 +3,7 @@
 import dspy
 import pytest
 
-from programs.offline import offline_lm
+from programs.lm.offline import offline_lm
 from signatures import (
     ChooseLabor,
     Platform,

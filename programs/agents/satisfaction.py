@@ -13,8 +13,8 @@ import dspy
 import numpy as np
 from numpy.typing import NDArray
 
-from programs.batch import BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin
-from programs.worker import WorkerMemory
+from programs.agents.batch import BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin
+from programs.agents.worker import WorkerMemory
 from signatures import RateSatisfaction, WorkerStep
 
 __all__ = ["SatisfactionRater", "SATISFIED_SCALE", "UNSATISFIED_SCALE", "utility_scale"]

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import dspy
-from dspy.dsp.utils.settings import thread_local_overrides
+
+from programs.lm.compat import carry_context
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -120,16 +121,8 @@ class BatchRunner:
         items = list(items)
         if self.concurrency == 1 or len(items) <= 1:
             return [_safe(fn, x) for x in items]
-        parent = thread_local_overrides.get().copy()
-
-        def run(x: T) -> R | BaseException:
-            # Carry the caller's dspy.context() overrides into the pool thread, as dspy.Parallel does.
-            token = thread_local_overrides.set(parent.copy())
-            try:
-                return _safe(fn, x)
-            finally:
-                thread_local_overrides.reset(token)
-
+        # The caller's dspy.context() overrides follow each item into the pool thread.
+        run = carry_context(lambda x: _safe(fn, x))
         return list(self._executor().map(run, items))
 
     def close(self) -> None:

@@ -23,8 +23,8 @@ import dspy
 import numpy as np
 
 from economy.tax import TaxSchedule, resolve_cutoffs
-from programs.batch import FallbackCounter, classify_error, lm_config, make_predictor
-from programs.worker import percent
+from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
+from programs.agents.worker import percent
 from signatures import PlannerYear, ProposeTaxSchedule
 
 __all__ = ["PlannerAgent", "FixedPlanner", "Planner", "validate_rates", "planner_year"]

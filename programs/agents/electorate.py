@@ -26,8 +26,8 @@ from typing import Any
 import dspy
 import numpy as np
 
-from programs.batch import BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin
-from programs.worker import WorkerMemory
+from programs.agents.batch import BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin
+from programs.agents.worker import WorkerMemory
 from signatures import Platform, Vote, WorkerStep
 
 __all__ = ["Candidate", "Electorate", "ElectionResult", "METHODS", "draw_candidates", "match_candidate"]

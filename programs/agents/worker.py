@@ -20,7 +20,7 @@ import dspy
 import numpy as np
 from numpy.typing import NDArray
 
-from programs.batch import (
+from programs.agents.batch import (
     BatchRunner,
     FallbackCounter,
     classify_error,

@@ -38,7 +38,7 @@ import dspy
 import numpy as np
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
 
-from programs.offline import OfflineEngine, answer_fields, format_answer, request_texts
+from programs.lm.offline import OfflineEngine, answer_fields, format_answer, request_texts
 
 __all__ = ["WRITER_LABEL", "GUIDANCE", "OfflineInstructionWriter", "writer_lm", "write_instruction"]
 

@@ -1,0 +1,181 @@
+"""Command line: run one simulation and write its run directory.
+
+    python -m programs.simulate --agents 100 --years 5 --steps-per-year 25 --scenario rational \\
+        --workers llm --lm offline --seed 0 --out results/run1 [--resume]
+
+Writes ``DIR/config.json``, ``DIR/steps.jsonl`` (one line per step: schedule, hours, utilities, welfare,
+fallbacks) and ``DIR/summary.json``. ``--resume`` continues a stopped run in ``DIR`` (only ``--years``
+and ``--concurrency`` may change). A bad setting exits with status 2 and one line naming it, before
+any LM call; so does an ``--api-base`` that does not answer ``GET /models`` (the pre-flight). Keys are
+read from the environment only (e.g. OPENAI_API_KEY) and never written.
+
+A served model (``--lm openai/NAME --api-base http://HOST:PORT/v1``, repeatable to spread agents over
+several servers) gets at most ``--concurrency`` requests in flight per endpoint; a failed request (429,
+5xx, timeout, broken or non-JSON reply) is retried ``--num-retries`` times with doubling back-off from
+``--retry-backoff`` seconds (or the server's Retry-After), then the agent falls back to its last valid
+action. Every step's requests, retries and errors are logged and summed in ``summary.json["requests"]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from economy import parse_kappa
+from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
+    OFFLINE,
+    ConfigError,
+    build_lms,
+    check_endpoints,
+    check_lm_config,
+    describe_lm,
+)
+from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m programs.simulate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("economy")
+    g.add_argument("--agents", type=int, default=100, help="number of workers")
+    g.add_argument("--years", type=int, default=5, help="tax years")
+    g.add_argument("--steps-per-year", type=int, default=25, help="worker steps per tax year")
+    g.add_argument("--scenario", default="rational", help="rational | bounded | democratic")
+    g.add_argument("--workers", default="llm", help="llm (LM agents) | rational (exact best response)")
+    g.add_argument("--brackets", default="us_federal_2024", help="bracket preset")
+    g.add_argument("--initial-rates", type=float, nargs="+", default=None, metavar="PCT",
+                   help="year-0 marginal rates in percent, one per bracket (default: the preset's)")
+    g.add_argument("--swf", default="inverse_skill", help="social welfare function")
+    g.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
+    g.add_argument("--utility-mix", nargs=3, type=float, default=None, metavar=("EGO", "ALT", "ADV"),
+                   help="shares of egotistical, altruistic, adversarial workers")
+    g.add_argument("--seed", type=int, default=0)
+    a = p.add_argument_group("agents")
+    a.add_argument("--module", dest="module_type", default="predict", help="predict | cot")
+    a.add_argument("--history-len", type=int, default=5, help="recent steps/years shown in prompts")
+    a.add_argument("--best-k", type=int, default=3, help="best past entries shown in prompts")
+    a.add_argument("--election-every", type=int, default=2, help="years between elections (democratic)")
+    a.add_argument("--candidates", dest="n_candidates", type=int, default=3, help="candidates per election")
+    a.add_argument("--voting", default="plurality", help="plurality | irv")
+    a.add_argument("--planner", default=None, metavar="JSON", help="a saved/compiled PlannerAgent program")
+    m = p.add_argument_group("language model")
+    m.add_argument("--lm", default=OFFLINE, help="offline | provider/model (DSPy/LiteLLM model string)")
+    m.add_argument("--api-base", action="append", default=None, metavar="URL",
+                   help="OpenAI-compatible endpoint; repeat to spread agents over several")
+    m.add_argument("--temperature", type=float, default=0.7)
+    m.add_argument("--concurrency", type=int, default=8, help="LM requests in flight per endpoint")
+    m.add_argument("--num-retries", type=int, default=3, help="retries of a failed request (429, 5xx, timeout, "
+                   "broken or non-JSON reply) before the agent falls back to its last valid action")
+    m.add_argument("--retry-backoff", type=float, default=1.0, metavar="S",
+                   help="first back-off in seconds, doubling per retry (a server's Retry-After wins)")
+    m.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the server's next byte (per attempt)")
+    m.add_argument("--no-cache", action="store_true", help="do not use DSPy's response cache for a served model")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default="results/simulate", help="run directory")
+    o.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    mix = None
+    if args.utility_mix is not None:
+        mix = dict(zip(("egotistical", "altruistic", "adversarial"), args.utility_mix))
+    try:
+        cfg = load_config(agents=args.agents, years=args.years, steps_per_year=args.steps_per_year,
+                          scenario=args.scenario, workers=args.workers, brackets=args.brackets,
+                          initial_rates=args.initial_rates, swf=args.swf, kappa=args.kappa, utility_mix=mix,
+                          history_len=args.history_len, best_k=args.best_k, seed=args.seed,
+                          election_every=args.election_every, n_candidates=args.n_candidates,
+                          voting=args.voting, module_type=args.module_type, temperature=args.temperature,
+                          concurrency=args.concurrency)
+        check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
+                        num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if args.planner is not None and not os.path.isfile(args.planner):
+        return _fail(f"planner={args.planner!r}: no such file")
+    try:
+        # Pre-flight last (it is the only check that touches the network): an unreachable server is
+        # one line now rather than a run of fallbacks after minutes of retries.
+        check_endpoints(args.api_base or [], timeout=min(args.timeout, 5.0))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    label = describe_lm(args.lm, args.api_base, temperature=args.temperature)
+
+    from programs.simulation.runlog import RunLog
+
+    try:
+        if args.resume:
+            log, records = RunLog.open_resume(args.out, cfg.model_dump(), lm=label, resumable=RESUMABLE_CHANGES)
+        else:
+            log, records = RunLog.create(args.out, cfg.model_dump(), lm=label), []
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"out={args.out!r}: {exc.strerror or exc}")
+    if len(records) > cfg.total_steps:
+        log.close()
+        return _fail(f"years={cfg.years}: the log in {args.out} already holds {len(records)} steps, more than "
+                     f"{cfg.total_steps} = years x steps-per-year")
+
+    print(f"LM: {label}")
+    planner = None
+    if args.planner is not None:
+        from programs.agents.tax_planner import PlannerAgent
+
+        try:
+            planner = PlannerAgent.load(args.planner, history_len=cfg.history_len, best_k=cfg.best_k)
+        except (ValueError, KeyError, OSError) as exc:
+            log.close()
+            return _fail(f"planner={args.planner!r}: {exc}")
+    lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
+                    concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
+                    retry_backoff=args.retry_backoff, cache=False if args.no_cache else None)
+    sim = Simulation(cfg, lms=lms, planner=planner)
+    try:
+        if records:
+            sim.replay(records)
+            print(f"resumed at step {sim.t} of {cfg.total_steps} (year {sim.year})")
+        t0 = time.perf_counter()
+        summary = sim.run(progress=not args.no_progress, log=log)
+        dt = time.perf_counter() - t0
+    except ValueError as exc:
+        return _fail(str(exc))
+    finally:
+        log.close()
+        sim.close()
+    _report(summary, args.out, dt)
+    return 0
+
+
+def _report(s: dict, out: str, seconds: float) -> None:
+    def fmt(xs: list) -> str:
+        return ", ".join("-" if x is None else f"{x:.4g}" for x in xs)
+
+    print(f"welfare by tax year: {fmt(s['welfare_by_year'])}")
+    print(f"median |hours - best response| after the first / last step of each year: "
+          f"{fmt(s['gap_median_first_by_year'])} / {fmt(s['gap_median_last_by_year'])}")
+    print(f"final rates (%): {fmt(s['final']['rates_percent'])}")
+    print(f"fallbacks: {s['fallbacks'] or 'none'}")
+    r = s.get("requests")
+    if r:
+        errors = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "none"
+        print(f"requests: {r['calls']} LM calls, {r['attempts']} attempts, {r['retries']} retries "
+              f"({r['backoff_s']:.1f} s backing off), {r['failed']} failed after retries; errors: {errors}; "
+              f"at most {r['max_in_flight']} in flight per endpoint")
+    print(f"wrote {out}/config.json, steps.jsonl, summary.json ({seconds:.1f} s)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

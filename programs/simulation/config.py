@@ -1,0 +1,130 @@
+"""What determines a run: ``SimulationConfig``, validated with one-line errors naming the field."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from economy.population import UTILITY_TYPES
+from economy.tax import PRESETS
+from economy.welfare import SWFS
+from programs.errors import ConfigError
+
+__all__ = ["SimulationConfig", "load_config", "config_error_line", "RESUMABLE_CHANGES"]
+
+#: Settings that may change when a stopped run is resumed (they do not change any result).
+RESUMABLE_CHANGES = frozenset({"years", "concurrency"})
+
+
+class SimulationConfig(BaseModel):
+    """Everything that determines a run (with the LM). Invalid values raise naming the field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: int = Field(100, ge=1, le=1_000_000, description="number of workers")
+    years: int = Field(5, ge=1, description="tax years in the episode")
+    steps_per_year: int = Field(25, ge=1, description="worker steps per tax year (the reference's 25)")
+    scenario: Literal["rational", "bounded", "democratic"] = "rational"
+    workers: Literal["llm", "rational"] = "llm"
+    brackets: str = Field("us_federal_2024", description="bracket preset (economy.tax.PRESETS)")
+    initial_rates: list[float] | None = Field(None, description="year-0 rates in percent (default: the preset's)")
+    swf: str = Field("inverse_skill", description="social welfare function (economy.welfare.SWFS)")
+    kappa: float | Literal["calibrated", "paper"] = "calibrated"
+    utility_mix: dict[str, float] | None = None
+    history_len: int = Field(5, ge=0, le=1000, description="recent steps (workers) / years (planner) in prompts")
+    best_k: int = Field(3, ge=0, le=100, description="best past entries shown in prompts")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    election_every: int = Field(2, ge=1, description="years between elections (democratic)")
+    n_candidates: int = Field(3, ge=1, le=26)
+    voting: Literal["plurality", "irv"] = "plurality"
+    module_type: Literal["predict", "cot"] = "predict"
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    concurrency: int = Field(8, ge=1, le=1024)
+    stratified: bool = True
+
+    @field_validator("brackets")
+    @classmethod
+    def _brackets_ok(cls, v: str) -> str:
+        if v not in PRESETS:
+            raise ValueError(f"must be one of {sorted(PRESETS)}")
+        return v
+
+    @field_validator("swf")
+    @classmethod
+    def _swf_ok(cls, v: str) -> str:
+        if v not in SWFS:
+            raise ValueError(f"must be one of {list(SWFS)}")
+        return v
+
+    @field_validator("kappa", mode="before")
+    @classmethod
+    def _kappa_name_ok(cls, v: Any) -> Any:
+        # Before the union parses it, so an unknown name is named as such, not as a failed float.
+        if isinstance(v, str) and v not in ("calibrated", "paper"):
+            raise ValueError("must be a number > 0 or a preset ('calibrated', 'paper')")
+        return v
+
+    @field_validator("kappa")
+    @classmethod
+    def _kappa_ok(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and not (math.isfinite(v) and v > 0):
+            raise ValueError("must be > 0 or a preset ('calibrated', 'paper')")
+        return v
+
+    @field_validator("utility_mix")
+    @classmethod
+    def _mix_ok(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
+        bad = sorted(set(v) - set(UTILITY_TYPES))
+        if bad:
+            raise ValueError(f"unknown utility types {bad}; allowed {list(UTILITY_TYPES)}")
+        if any(not (math.isfinite(x) and x >= 0) for x in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("shares must be >= 0 and sum to more than 0")
+        return v
+
+    @field_validator("initial_rates")
+    @classmethod
+    def _rates_ok(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        for i, r in enumerate(v):
+            if not (0.0 <= r <= 100.0):
+                raise ValueError(f"initial_rates[{i}]={r:g} is outside [0, 100] (percent)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SimulationConfig":
+        k = len(PRESETS[self.brackets][0])
+        if self.initial_rates is not None and len(self.initial_rates) != k:
+            raise ValueError(f"initial_rates has {len(self.initial_rates)} entries but brackets="
+                             f"{self.brackets!r} has {k} (one rate per bracket)")
+        if self.scenario == "democratic" and self.n_candidates > self.agents:
+            raise ValueError(f"n_candidates={self.n_candidates} exceeds agents={self.agents}")
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        return self.years * self.steps_per_year
+
+
+def config_error_line(exc: ValidationError) -> str:
+    """One line naming the first bad field, its value and the allowed range."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = err.get("msg", "invalid").removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return f"{loc}: unknown setting"
+    if loc:
+        return f"{loc}={err.get('input')!r}: {msg}"
+    return msg
+
+
+def load_config(**settings: Any) -> SimulationConfig:
+    """``SimulationConfig(**settings)`` raising ``ConfigError`` with one line naming the problem."""
+    try:
+        return SimulationConfig(**settings)
+    except ValidationError as exc:
+        raise ConfigError(config_error_line(exc)) from None
