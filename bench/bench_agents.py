@@ -29,7 +29,7 @@ import dspy  # noqa: E402
 from programs.agents.batch import BatchRunner  # noqa: E402
 from programs.lm import OFFLINE_LABEL, build_lms  # noqa: E402
 from programs.simulation import Simulation, load_config  # noqa: E402
-from programs.agents.worker import percent  # noqa: E402
+from economy.tax import to_percent  # noqa: E402
 from signatures import ChooseLabor, Schedule  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def captured_inputs(cfg, lms, records) -> list[list[dict]]:
     for rec in records:
         if rec["k"] == 0:
             sim._apply_year_start(rec["event"])
-        sched = Schedule(cutoffs=sim.schedule.cutoffs.tolist(), rates_percent=percent(sim.schedule.rates))
+        sched = Schedule(cutoffs=sim.schedule.cutoffs.tolist(), rates_percent=to_percent(sim.schedule.rates))
         batches.append([dict(persona=m.persona, skill=m.skill, schedule=sched, last_rebate=sim.last_rebate,
                              history=list(m.history), best=list(m.best)) for m in sim.memories])
         sim._apply_step({k: rec.get(k) for k in ("t", "year", "k", "event", "hours", "fallbacks", "satisfaction")})

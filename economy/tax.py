@@ -206,6 +206,19 @@ class TaxSchedule:
 CutoffsLike = Union[str, Sequence[float], NDArray[np.float64], TaxSchedule]
 
 
+def to_percent(rates: ArrayLike) -> list[float]:
+    """Rates as fractions -> percent, as prompts and reports show them.
+
+    Rounded to 1e-6 so that 0.22 shows as 22.0, not 22.000000000000004.
+    """
+    return [round(100.0 * float(r), 6) for r in np.asarray(rates, dtype=np.float64).reshape(-1)]
+
+
+def to_fraction(rates_percent: ArrayLike) -> NDArray[np.float64]:
+    """Rates in percent -> fractions, shape (k,), as ``TaxSchedule`` takes them."""
+    return np.asarray(rates_percent, dtype=np.float64).reshape(-1) / 100.0
+
+
 def resolve_cutoffs(cutoffs: CutoffsLike) -> NDArray[np.float64]:
     """Bracket lower bounds from a preset name, a sequence or a schedule (validated)."""
     if isinstance(cutoffs, TaxSchedule):

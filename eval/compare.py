@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+
 import os
 import shlex
 import sys

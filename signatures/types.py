@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from economy.constants import MAX_HOURS
+from economy.tax import TaxSchedule, to_fraction
+
 __all__ = [
     "MAX_HOURS",
     "Schedule",
@@ -21,9 +24,6 @@ __all__ = [
     "check_hours",
     "check_rates_percent",
 ]
-
-#: Upper bound of a weekly-hours choice (mirrors economy.constants.MAX_HOURS; signatures import no economy).
-MAX_HOURS: float = 100.0
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -122,14 +122,11 @@ class Schedule(BaseModel):
 
     def tax(self, income: float) -> float:
         """Tax owed in $/year on a pre-tax ``income`` (negative income pays nothing)."""
-        z = max(float(income), 0.0)
-        owed = 0.0
-        for j, lo in enumerate(self.cutoffs):
-            if z <= lo:
-                break
-            hi = self.cutoffs[j + 1] if j + 1 < len(self.cutoffs) else math.inf
-            owed += (min(z, hi) - lo) * self.rates_percent[j] / 100.0
-        return owed
+        return float(self.to_tax_schedule().tax(float(income)))
+
+    def to_tax_schedule(self) -> TaxSchedule:
+        """The economy's schedule (rates as fractions): the one implementation of the piecewise tax."""
+        return TaxSchedule(self.cutoffs, to_fraction(self.rates_percent))
 
 
 class WorkerStep(BaseModel):

@@ -22,9 +22,8 @@ from typing import Any, Protocol
 import dspy
 import numpy as np
 
-from economy.tax import TaxSchedule, resolve_cutoffs
+from economy.tax import TaxSchedule, resolve_cutoffs, to_fraction, to_percent
 from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
-from programs.agents.worker import percent
 from signatures import PlannerYear, ProposeTaxSchedule
 
 __all__ = ["PlannerAgent", "FixedPlanner", "Planner", "validate_rates", "planner_year"]
@@ -157,10 +156,10 @@ class PlannerAgent(dspy.Module):
                          rollout_id: int | None = None, persona: str | None = None
                          ) -> tuple[TaxSchedule, str | None]:
         """Next year's schedule from the recorded years; the current one on a fallback."""
-        pred = self(cutoffs=current.cutoffs.tolist(), current_rates_percent=percent(current.rates),
+        pred = self(cutoffs=current.cutoffs.tolist(), current_rates_percent=to_percent(current.rates),
                     history=self.prompt_history(), best=self.prompt_best(), lm=lm, rollout_id=rollout_id,
                     persona=persona)
-        return current.with_rates(np.asarray(pred.rates_percent) / 100.0), pred.fallback
+        return current.with_rates(to_fraction(pred.rates_percent)), pred.fallback
 
     # -- persistence ----------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -268,6 +267,6 @@ def planner_year(year: int, schedule: TaxSchedule, welfare: float, revenue: floa
                  income: np.ndarray) -> PlannerYear:
     """The record of one finished tax year (``income`` shape (n,): the agents' pre-tax incomes)."""
     counts = np.bincount(schedule.bracket_index(income), minlength=schedule.n_brackets)
-    return PlannerYear(year=int(year), rates_percent=percent(schedule.rates), welfare=round(float(welfare), 4),
+    return PlannerYear(year=int(year), rates_percent=to_percent(schedule.rates), welfare=round(float(welfare), 4),
                        revenue=round(float(revenue), 2), mean_hours=round(min(max(float(mean_hours), 0.0), 100.0), 2),
                        agents_per_bracket=[int(c) for c in counts])

@@ -20,6 +20,7 @@ import dspy
 import numpy as np
 from numpy.typing import NDArray
 
+from economy.constants import HOURS_REF, MAX_HOURS
 from programs.agents.batch import (
     BatchRunner,
     FallbackCounter,
@@ -31,12 +32,11 @@ from programs.agents.batch import (
 )
 from signatures import ChooseLabor, Schedule, WorkerStep
 
-__all__ = ["WorkerAgent", "WorkerMemory", "WorkerDecisions", "DEFAULT_HOURS", "MAX_HOURS", "worker_step", "percent",
+__all__ = ["WorkerAgent", "WorkerMemory", "WorkerDecisions", "DEFAULT_HOURS", "worker_step",
            "validate_hours"]
 
-MAX_HOURS = 100.0
 #: Hours a worker falls back to before it has made any valid choice (full time).
-DEFAULT_HOURS = 40.0
+DEFAULT_HOURS = HOURS_REF
 
 
 class WorkerMemory:
@@ -244,6 +244,3 @@ def worker_step(
                       utility=round(float(utility), 4))
 
 
-def percent(rates: NDArray[np.float64] | Sequence[float]) -> list[float]:
-    """Rates as fractions -> percent for prompts, rounded to 1e-6 (22.0, not 22.000000000000004)."""
-    return [round(100.0 * float(r), 6) for r in rates]

@@ -33,9 +33,7 @@ stateless and holds no global counters; regexes are compiled once.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import math
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -45,6 +43,10 @@ import numpy as np
 
 import dspy
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
+
+from economy.constants import HOURS_REF, MAX_HOURS
+from economy.tax import TaxSchedule, to_fraction
+from programs.lm.prompts import assistant_fields, format_fields, parse_system, parse_value, request_texts, sections
 
 __all__ = [
     "OFFLINE_LABEL",
@@ -62,8 +64,7 @@ OFFLINE_LABEL = "offline engine (not a language model)"
 #: Model id the engine reports (and the HTTP server lists).
 MODEL_NAME = "offline-engine"
 
-MAX_HOURS = 100.0
-EXPLORE_HOURS = 40.0
+EXPLORE_HOURS = HOURS_REF  # where a worker with nothing observed starts
 # Worker search knobs (hours per week).
 _PROBE_STEP = 8.0  # second probe away from the first observed hours
 _TRUST0 = 20.0  # largest move toward a fitted optimum; shrinks with the number of observations
@@ -74,95 +75,16 @@ _SIGMA0 = 8.0
 _SIGMA_MIN, _SIGMA_MAX = 0.5, 30.0
 _ALPHA = 1.5  # 1/5 rule: x alpha per success, x alpha**(-1/4) per failure
 
-# Fallback cut-offs by bracket count when a voter's prompt shows none (US federal 2024, the paper's three).
-_DEFAULT_CUTOFFS = {
-    7: [0.0, 11600.0, 47150.0, 100525.0, 191950.0, 243725.0, 609350.0],
-    3: [0.0, 90000.0, 159100.0],
-    1: [0.0],
-}
-
-_SECTION = re.compile(r"^\[\[ ## (\w+) ## \]\][ \t]*$", re.M)
-_FIELD_LIST = re.compile(r"Your (input|output) fields are:\n(.*?)(?=\nYour output fields are:|\nAll interactions|\Z)", re.S)
-_FIELD_LINE = re.compile(r"^\d+\. `(\w+)` \(([^\n]*?)\)(?::|$)", re.M)
-_TRAILER = re.compile(r"\n\n(?:Respond with |Respond only with )", re.S)
-_XML_FIELD = re.compile(r"<(\w+)>\n?(.*?)\n?</\1>", re.S)
 _KV = re.compile(r"^\s*([A-Za-z][\w /-]*?)\s*[:=]\s*(.+?)\s*$")
 _WS = re.compile(r"\s+")
-_DECODER = json.JSONDecoder()
 
 
 # ───────────────────────────── prompt parsing ─────────────────────────────
 
 
-@functools.lru_cache(maxsize=256)
-def _parse_system(system: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], str]:
-    """Input fields, output fields (name, type) and the answer format read from a system message."""
-    inputs: tuple[tuple[str, str], ...] = ()
-    outputs: tuple[tuple[str, str], ...] = ()
-    for kind, block in _FIELD_LIST.findall(system):
-        fields = tuple(_FIELD_LINE.findall(block))
-        if kind == "input":
-            inputs = fields
-        else:
-            outputs = fields
-    if "Outputs will be a JSON object" in system:
-        fmt = "json"
-    elif outputs and "[[ ## " not in system and f"<{outputs[0][0]}>" in system:
-        fmt = "xml"
-    else:
-        fmt = "chat"
-    return inputs, outputs, fmt
-
-
-def _value(text: str) -> Any:
-    """A field's value: JSON when it parses (pydantic models, lists, numbers), else the stripped text."""
-    t = text.strip()
-    if not t:
-        return ""
-    if t[0] in "[{\"-0123456789tfn":
-        try:
-            # The first JSON value; text after it (a reminder DSPy appends, say) is ignored.
-            value, end = _DECODER.raw_decode(t)
-            if end == len(t) or t[0] in "[{":
-                return value
-        except ValueError:
-            pass
-    if t == "None":
-        return None
-    return t
-
-
-def _sections(text: str) -> dict[str, Any]:
-    """``[[ ## name ## ]]`` sections (or ``<name>`` tags) of a message, values parsed."""
-    heads = list(_SECTION.finditer(text))
-    if not heads:
-        return {m.group(1): _value(m.group(2)) for m in _XML_FIELD.finditer(text)}
-    out: dict[str, Any] = {}
-    for i, m in enumerate(heads):
-        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        body = text[m.end() : end]
-        if i + 1 == len(heads):
-            cut = _TRAILER.search(body)  # the adapter's "Respond with ..." reminder closes the last user message
-            if cut:
-                body = body[: cut.start()]
-        out[m.group(1)] = _value(body)
-    return out
-
-
-def _assistant_fields(text: str) -> dict[str, Any]:
-    t = text.strip()
-    if t.startswith("{"):
-        try:
-            d = json.loads(t)
-            return d if isinstance(d, dict) else {}
-        except ValueError:
-            return {}
-    return _sections(t)
-
-
 def _floats(x: Any) -> list[float] | None:
     if isinstance(x, str):
-        x = _value(x)
+        x = parse_value(x)
     if not isinstance(x, list):
         return None
     try:
@@ -182,36 +104,22 @@ def _num(x: Any, default: float = math.nan) -> float:
 
 def _rows(x: Any) -> list[dict]:
     if isinstance(x, str):
-        x = _value(x)
+        x = parse_value(x)
     if isinstance(x, dict):
         x = [x]
     return [r for r in x if isinstance(r, dict)] if isinstance(x, list) else []
 
 
-def _tax(z: float, cutoffs: Sequence[float], rates_percent: Sequence[float]) -> float:
-    """Tax in $/year on income ``z`` under marginal rates in percent (top bracket open-ended)."""
-    owed = 0.0
-    k = min(len(cutoffs), len(rates_percent))
-    for j in range(k):
-        lo = cutoffs[j]
-        if z <= lo:
-            break
-        hi = cutoffs[j + 1] if j + 1 < k else math.inf
-        owed += (min(z, hi) - lo) * rates_percent[j] / 100.0
-    return owed
+def _schedule_tax(z: np.ndarray, cutoffs: Sequence[float], rates_percent: Sequence[float]) -> np.ndarray:
+    """Tax on incomes ``z`` under a schedule read from a prompt; NaN when the prompt's schedule is unusable.
 
-
-def _tax_vec(z: np.ndarray, cutoffs: Sequence[float], rates_percent: Sequence[float]) -> np.ndarray:
-    """``_tax`` over an array of incomes (loop over brackets only)."""
-    owed = np.zeros_like(z)
-    k = min(len(cutoffs), len(rates_percent))
-    for j in range(k):
-        hi = cutoffs[j + 1] if j + 1 < k else np.inf
-        owed += np.maximum(np.minimum(z, hi) - cutoffs[j], 0.0) * (rates_percent[j] / 100.0)
-    return owed
-
-
-# ───────────────────────────── policies ─────────────────────────────
+    The economy's ``TaxSchedule`` is the one implementation of the piecewise tax; a schedule a prompt
+    garbles (lengths differ, cut-offs not increasing from 0) prices nothing rather than something wrong.
+    """
+    try:
+        return TaxSchedule(cutoffs, to_fraction(rates_percent)).tax(z)
+    except ValueError:
+        return np.full(np.shape(z), np.nan)
 
 
 def _noise_scale(temperature: float | None) -> float:
@@ -239,12 +147,12 @@ def _worker(inp: dict, demos: list, rng: np.random.Generator, temperature: float
     cons = np.array([_num(r.get("consumption"), np.nan) for r in rows])
     if not math.isfinite(skill) or skill <= 0:
         ok = (h > 0) & np.isfinite(z)
-        skill = float(np.median(z[ok] * 40.0 / h[ok])) if ok.any() else math.nan
+        skill = float(np.median(z[ok] * HOURS_REF / h[ok])) if ok.any() else math.nan
 
     # Rows taxed as the current schedule would tax them were lived under it; others under an old one.
     if have_schedule and len(rows):
         zz = np.nan_to_num(z)
-        t_now = _tax_vec(zz, cutoffs, rates)
+        t_now = _schedule_tax(zz, cutoffs, rates)
         current = ~np.isfinite(tax) | (np.abs(t_now - tax) <= np.maximum(2.0, 0.005 * np.maximum(t_now, tax)))
     else:
         current = np.ones(len(rows), bool)
@@ -271,8 +179,8 @@ def _worker(inp: dict, demos: list, rng: np.random.Generator, temperature: float
 
     def value_now(hours: np.ndarray) -> np.ndarray:
         """Own utility net of the rebate at ``hours`` under the current schedule (needs ``fit``)."""
-        inc = skill * hours / 40.0
-        t = _tax_vec(inc, cutoffs, rates) if have_schedule else 0.0
+        inc = skill * hours / HOURS_REF
+        t = _schedule_tax(inc, cutoffs, rates) if have_schedule else 0.0
         return inc - t - fit[0] * hours ** fit[1]
 
     def argmax_now() -> float:
@@ -432,9 +340,8 @@ def _voter(inp: dict, demos: list, rng: np.random.Generator, temperature: float 
     scores = []
     for c in cands:
         rates = _floats(c.get("rates_percent")) or []
-        cut = _floats(c.get("cutoffs")) or shared or _DEFAULT_CUTOFFS.get(len(rates)) or \
-            [i * 50_000.0 for i in range(len(rates))]
-        scores.append(z - _tax(z, cut, rates) + rebate)
+        cut = _floats(c.get("cutoffs")) or shared or []
+        scores.append(z - float(_schedule_tax(np.array([z]), cut, rates)[0]) + rebate)
     i = int(np.argmax(scores))
     why = (f"At my recent income of ${z:,.0f} a year, {cands[i]['candidate']}'s rates leave me "
            f"${scores[i]:,.0f} after tax, the most of any platform.")
@@ -514,19 +421,6 @@ def _default(type_name: str) -> Any:
 # ───────────────────────────── answering ─────────────────────────────
 
 
-def _format(outputs: list[tuple[str, str]], values: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps({name: values[name] for name, _ in outputs}, ensure_ascii=False, indent=2)
-    parts = []
-    for name, _ in outputs:
-        v = values[name]
-        s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-        parts.append(f"<{name}>\n{s}\n</{name}>" if fmt == "xml" else f"[[ ## {name} ## ]]\n{s}")
-    if fmt == "chat":
-        parts.append("[[ ## completed ## ]]")
-    return "\n\n".join(parts)
-
-
 def _rng(seed: int, temperature: float | None, system: str, messages: Sequence[tuple[str, str]]) -> np.random.Generator:
     h = hashlib.blake2b(digest_size=8)
     h.update(f"{int(seed)}|{temperature!r}|".encode())
@@ -549,7 +443,7 @@ def answer_fields(
     Parameters are those of ``answer``. The format is ``"chat"``, ``"json"`` or ``"xml"``; the output
     field list is empty when the prompt is not a DSPy prompt.
     """
-    _, out_fields, fmt = _parse_system(system or "")
+    _, out_fields, fmt = parse_system(system or "")
     if json_mode:
         fmt = "json"
     users = [i for i, (role, _) in enumerate(messages) if role == "user"]
@@ -558,11 +452,11 @@ def answer_fields(
         fmt = "json"
     if not out_fields:
         return [], {}, fmt
-    inp = _sections(last)
+    inp = sections(last)
     demos = []
     for i in users[:-1]:
         if i + 1 < len(messages) and messages[i + 1][0] == "assistant":
-            demos.append((_sections(messages[i][1]), _assistant_fields(messages[i + 1][1])))
+            demos.append((sections(messages[i][1]), assistant_fields(messages[i + 1][1])))
     names = [n for n, _ in out_fields]
     rng = _rng(seed, temperature, system or "", messages)
     values: dict[str, Any] = {}
@@ -583,7 +477,7 @@ def format_answer(fields: Sequence[tuple[str, str]], values: dict[str, Any], fmt
     """Render output values in the adapter's format (``chat``, ``json`` or ``xml``)."""
     if not fields:
         return f"This is the {OFFLINE_LABEL}; it answers the project's DSPy signatures only."
-    return _format(list(fields), values, fmt)
+    return format_fields(list(fields), values, fmt)
 
 
 def answer(
@@ -611,23 +505,6 @@ def answer(
     str : the completion text, in the adapter's format.
     """
     return format_answer(*answer_fields(system, messages, seed=seed, temperature=temperature, json_mode=json_mode))
-
-
-def request_texts(request: Request) -> tuple[str, list[tuple[str, str]]]:
-    """The system text and the (role, text) messages of a request, as the prompt reads."""
-    system = request.system
-    if system is not None and not isinstance(system, str):
-        system = "".join(getattr(p, "text", "") for p in system)
-    messages = []
-    for m in request.messages:
-        if m.role == "developer" and not system:
-            system = m.text or ""
-            continue
-        text = m.text
-        if text is None:
-            text = "\n".join(getattr(p, "text", "") for p in m.parts if isinstance(p, TextPart))
-        messages.append((m.role, text))
-    return system or "", messages
 
 
 def answer_request(request: Request, seed: int = 0) -> str:

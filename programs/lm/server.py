@@ -38,6 +38,7 @@ import numpy as np
 from aiohttp import web
 
 from programs.lm.offline import MODEL_NAME, OFFLINE_LABEL, answer_fields, format_answer
+from programs.lm.prompts import openai_content_text, split_messages
 
 __all__ = ["FAULTS", "ServeConfig", "make_app", "serve_in_thread", "main"]
 
@@ -95,28 +96,6 @@ def _credential_tag(request: web.Request) -> str:
     if not token:
         return "none"
     return hashlib.sha256(token.encode()).hexdigest()[:12]
-
-
-def _text(content) -> str:
-    """OpenAI message content: a string or a list of parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
-    return str(content)
-
-
-def _split(messages: Sequence[dict]) -> tuple[str, list[tuple[str, str]]]:
-    system_parts, chat = [], []
-    for m in messages:
-        role = m.get("role", "user")
-        if role in ("system", "developer") and not chat:
-            system_parts.append(_text(m.get("content")))
-        else:
-            chat.append((role, _text(m.get("content"))))
-    return "\n\n".join(system_parts), chat
 
 
 def _draw_fault(state: _State, body: bytes) -> str | None:
@@ -243,7 +222,8 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
             return web.Response(status=200, text="<html><body>502 Bad Gateway</body></html>",
                                 content_type="application/json")
 
-        system, chat_messages = _split(messages)
+        system, chat_messages = split_messages(
+            (m.get("role", "user"), openai_content_text(m.get("content"))) for m in messages)
         rf = body.get("response_format") or {}
         json_mode = isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema")
         seed = body.get("seed")

@@ -32,13 +32,13 @@ import re
 import textwrap
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import dspy
 import numpy as np
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
 
-from programs.lm.offline import OfflineEngine, answer_fields, format_answer, request_texts
+from programs.lm.offline import OfflineEngine, answer_fields, format_answer
+from programs.lm.prompts import request_texts, sections
 
 __all__ = ["WRITER_LABEL", "GUIDANCE", "OfflineInstructionWriter", "writer_lm", "write_instruction"]
 
@@ -73,8 +73,6 @@ _FIXED: dict[str, str] = {
                 "years with their welfare; the answer is one marginal rate per bracket in percent."),
 }
 
-_SECTION = re.compile(r"^\[\[ ## (\w+) ## \]\][ \t]*$", re.M)
-_TRAILER = re.compile(r"\n\n(?:Respond with |Respond only with )", re.S)
 _BEST = re.compile(r"Best-known rates for this economy \(percent per bracket\): \[([0-9.,\s-]+)\]")
 _YOURS = re.compile(r"Your rates \(percent per bracket\): \[([0-9.,\s-]+)\]")
 _SCORE = re.compile(r"\(score ([0-9.]+)\)")
@@ -82,20 +80,6 @@ _ITEM = re.compile(r"^\[\d+\] «««\n(.*?)\n[ \t]*»»»", re.S | re.M)
 _ATTEMPT = re.compile(r"^Instruction #(\d+): (.*)$", re.S)
 _MARK = "\n\nStrategy:"
 _LESSONS = "\n\nLessons from evaluated proposals"
-
-
-def _sections(text: str) -> dict[str, str]:
-    heads = list(_SECTION.finditer(text))
-    out: dict[str, str] = {}
-    for i, m in enumerate(heads):
-        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        body = text[m.end(): end]
-        if i + 1 == len(heads):
-            cut = _TRAILER.search(body)
-            if cut:
-                body = body[: cut.start()]
-        out[m.group(1)] = body.strip()
-    return out
 
 
 def _base(instruction: str) -> str:
@@ -180,7 +164,7 @@ def write_instruction(fields: dict[str, str], text: str, variant: int) -> dict[s
 
     ``text`` is the prompt's last user message; ``variant`` picks the guidance paragraph.
     """
-    inp = _sections(text)
+    inp = sections(text, parse=False)
     out: dict[str, str] = {}
     for name in fields:
         if name in ("new_instruction", "improved_instruction"):

@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from economy.constants import resolve_kappa
 from economy.labor import best_response
 from economy.population import UTILITY_TYPES, Population
-from economy.tax import PRESETS, TaxSchedule
+from economy.constants import HOURS_REF
+from economy.tax import PRESETS, TaxSchedule, to_fraction, to_percent
 from economy.welfare import SWFS, social_welfare
 from economy.world import Outcome, outcome
 from programs.agents.batch import BatchRunner, FallbackCounter, lm_config, rollout_id, round_robin
@@ -43,7 +44,7 @@ from programs.lm.compat import quiet_history
 from programs.lm import EndpointLM, build_lms, in_process, lm_label, request_stats, stats_delta, stats_sum
 from programs.agents.tax_planner import Planner, PlannerAgent, planner_year
 from programs.agents.satisfaction import SatisfactionRater, utility_scale
-from programs.agents.worker import WorkerAgent, WorkerMemory, percent, worker_step
+from programs.agents.worker import WorkerAgent, WorkerMemory, worker_step
 from signatures import Platform, Schedule
 
 from programs.simulation.config import SimulationConfig
@@ -72,7 +73,7 @@ class Simulation:
         if self.population.n != c.agents:
             raise ConfigError(f"population has {self.population.n} agents but agents={c.agents}")
         self.kappa = resolve_kappa(c.kappa)
-        rates = None if c.initial_rates is None else np.asarray(c.initial_rates) / 100.0
+        rates = None if c.initial_rates is None else to_fraction(c.initial_rates)
         self.initial_schedule = TaxSchedule.preset(c.brackets, rates=rates)
         self.planner: Planner = planner if planner is not None else PlannerAgent(
             self.initial_schedule, module_type=c.module_type, history_len=c.history_len, best_k=c.best_k)
@@ -96,7 +97,7 @@ class Simulation:
         c = self.config
         self.t = 0
         self.schedule = self.initial_schedule
-        self.memories = [WorkerMemory(i, self.personas[i], 40.0 * float(self.skill[i]), c.history_len, c.best_k)
+        self.memories = [WorkerMemory(i, self.personas[i], HOURS_REF * float(self.skill[i]), c.history_len, c.best_k)
                          for i in range(c.agents)]
         self.hours: NDArray[np.float64] | None = None
         self.last_rebate = 0.0
@@ -160,19 +161,19 @@ class Simulation:
 
         def platform(cand: Any) -> tuple[list[float], str | None, int]:
             if isinstance(planner, PlannerAgent):
-                pred = planner(cutoffs=current.cutoffs.tolist(), current_rates_percent=percent(current.rates),
+                pred = planner(cutoffs=current.cutoffs.tolist(), current_rates_percent=to_percent(current.rates),
                                history=planner.prompt_history(), best=planner.prompt_best(),
                                lm=round_robin(self.lms, cand.agent_id), persona=cand.persona,
                                rollout_id=rollout_id(c.seed, "platform", year, cand.agent_id))
                 return list(pred.rates_percent), pred.fallback, int(getattr(pred, "clamped", 0) or 0)
             sched, fb = planner.propose_schedule(current, persona=cand.persona)
-            return percent(sched.rates), fb, 0
+            return to_percent(sched.rates), fb, 0
 
         fallbacks: Counter[str] = Counter()
         platforms = []
         for cand, res in zip(cands, self.runner.map(platform, cands)):
             if isinstance(res, BaseException):  # bug guard: the planner catches its own errors
-                res = (percent(current.rates), "lm_error", 0)
+                res = (to_percent(current.rates), "lm_error", 0)
             rates, fb, clamped = res
             if fb:
                 fallbacks[fb] += 1
@@ -183,7 +184,7 @@ class Simulation:
                                        [cand.agent_id for cand in cands], lms=self.lms, runner=self.runner,
                                        rng=rng, seed=c.seed, key=(year,))
         fallbacks.update({f"vote_{k}": v for k, v in result.fallbacks.items()})
-        rates = (np.asarray(result.winner_platform.rates_percent) / 100.0).tolist()
+        rates = to_fraction(result.winner_platform.rates_percent).tolist()
         return {"kind": "election", "rates": rates, "election": result.to_dict(),
                 "fallbacks": dict(sorted(fallbacks.items()))}
 
@@ -191,7 +192,7 @@ class Simulation:
         c = self.config
         if c.workers == "rational":
             return self.best_response().tolist(), {}
-        sched = Schedule(cutoffs=self.schedule.cutoffs.tolist(), rates_percent=percent(self.schedule.rates))
+        sched = Schedule(cutoffs=self.schedule.cutoffs.tolist(), rates_percent=to_percent(self.schedule.rates))
         d = self.worker.decide_batch(self.memories, sched, self.last_rebate, lms=self.lms, runner=self.runner,
                                      seed=c.seed, step=self.t)
         return d.hours.tolist(), d.counts()
@@ -208,7 +209,7 @@ class Simulation:
         self.schedule = self.initial_schedule.with_rates(event["rates"])
         self._count(event.get("fallbacks") or {})
         year_rec: dict[str, Any] = {"year": self.year, "kind": event["kind"],
-                                    "rates_percent": percent(self.schedule.rates)}
+                                    "rates_percent": to_percent(self.schedule.rates)}
         if event["kind"] == "election":
             res = ElectionResult.from_dict(event["election"])
             aid = res.winner_agent
@@ -385,7 +386,7 @@ class Simulation:
             "gap_median_first_by_year": [y.get("gap_median_first") for y in self.years],
             "gap_median_last_by_year": [y.get("gap_median_last") for y in finished],
             "years": self.years,
-            "final": {"rates_percent": percent(self.schedule.rates), "welfare": last.get("welfare"),
+            "final": {"rates_percent": to_percent(self.schedule.rates), "welfare": last.get("welfare"),
                       "mean_hours": float(np.mean(hours)), "median_hours": float(np.median(hours)),
                       "rebate": self.last_rebate, "gap_median": last.get("gap_median")},
             "fallbacks": dict(sorted(self.fallback_totals.items())),
