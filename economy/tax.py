@@ -157,12 +157,6 @@ class TaxSchedule:
         z = np.asarray(z, dtype=np.float64)
         return z - self.tax(z)
 
-    def average_rate(self, z: ArrayLike) -> NDArray[np.float64]:
-        """``T(z)/z`` (0 where ``z = 0``)."""
-        z = np.asarray(z, dtype=np.float64)
-        t = self.tax(z)
-        return np.divide(t, z, out=np.zeros_like(t), where=z > 0)
-
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, list[float]]:
         return {"cutoffs": self._cutoffs.tolist(), "rates": self._rates.tolist()}

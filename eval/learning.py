@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from economy import TaxSchedule
-from economy.tax import PRESETS
+
+from economy.tax import PRESETS, to_fraction
 from eval import baselines
 from eval.report import Run, YearRecord
 from programs.lm import OFFLINE_LABEL
@@ -135,23 +135,23 @@ class LearningContext:
             sim.close()
         base = sim.initial_schedule
         years: list[YearRecord] = []
-        for i, y in enumerate(summary["years"]):
-            sched = base.with_rates(np.clip(np.asarray(y["rates_percent"], dtype=float) / 100.0, 0.0, 1.0))
+        for i, y in enumerate(summary.years):
+            sched = base.with_rates(np.clip(to_fraction(y.rates_percent), 0.0, 1.0))
             years.append(YearRecord(year=i + 1, rates=sched.rates.tolist(),
                                     welfare=baselines.welfare_of(population, sched, cfg.swf, cfg.kappa),
-                                    welfare_sim=float(y.get("welfare", math.nan))))
-        final = base.with_rates(np.clip(np.asarray(summary["final"]["rates_percent"], dtype=float) / 100.0, 0.0, 1.0))
+                                    welfare_sim=math.nan if y.welfare is None else float(y.welfare)))
+        final = base.with_rates(np.clip(to_fraction(summary.final.rates_percent), 0.0, 1.0))
         out = baselines.evaluate(population, final, cfg.swf, cfg.kappa)
-        fb = {k: int(v) for k, v in (summary.get("fallbacks") or {}).items()}
+        fb = {k: int(v) for k, v in summary.fallbacks.items()}
         for k, v in fb.items():
             self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v
-        if planner == "democratic" and summary.get("leader"):
-            lead = summary["leader"]
-            persona = " ".join(str(lead.get("persona", "")).split())
+        if planner == "democratic" and summary.leader is not None:
+            lead = summary.leader
+            persona = " ".join(lead.persona.split())
             persona = persona if len(persona) <= 90 else persona[:89].rstrip() + "…"
-            self._leaders.append(f"seed {seed}: {lead.get('name')} (agent {lead.get('agent_id')}: {persona})")
+            self._leaders.append(f"seed {seed}: {lead.name} (agent {lead.agent_id}: {persona})")
         extra = {
-            "welfare_sim": float(summary["final"].get("welfare") or math.nan),
+            "welfare_sim": float(summary.final.welfare if summary.final.welfare is not None else math.nan),
             "fallbacks": float(sum(v for k, v in fb.items() if k not in _NOT_FAILURES)),
         }
         return Run(planner, seed, final, out, years=years, extra=extra)

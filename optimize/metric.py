@@ -98,7 +98,7 @@ class WelfareMetric:
             summary = sim.run(progress=False)
         finally:
             sim.close()
-        return float(summary["welfare_by_year"][-1])
+        return float(summary.welfare_by_year[-1])
 
     # ------------------------------------------------------------------------------------------
     def __call__(self, gold: Any, pred: Any, trace: Any = None, pred_name: str | None = None,

@@ -197,7 +197,7 @@ def end_to_end_score(settings: TuneSettings, knobs: Knobs, seed: int) -> tuple[f
         summary = sim.run(progress=False)
     finally:
         sim.close()
-    per_year = [e.score(w) for w in summary["welfare_by_year"][1:]]
+    per_year = [e.score(w) for w in summary.welfare_by_year[1:]]
     return (float(np.mean(per_year)) if per_year else 0.0), per_year
 
 

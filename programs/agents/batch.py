@@ -6,8 +6,10 @@ bounded thread pool (``concurrency`` calls in flight), carrying the caller's DSP
 does, but without its straggler re-runs, progress bar or error cap: our agents catch their own failures
 and fall back, so every item of a batch always gets an answer.
 
-Also here: the fallback counter shared by the agents and the rollout ids that keep identical prompts
-of distinct agents apart (DSPy's cache and the offline engine key on them).
+Also here: the fallback counter shared by the agents, and rollout ids. A rollout id only keys DSPy's
+response cache (so two agents with identical prompts are not handed one cached answer by a real model);
+DSPy strips it before the request, so it never reaches an engine: the offline engine, which seeds its
+noise from the prompt text, gives identical prompts of distinct agents the same answer.
 """
 
 from __future__ import annotations
@@ -26,9 +28,6 @@ from programs.lm.compat import carry_context
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Why an agent's answer was replaced by its last valid action.
-FALLBACK_KINDS = ("parse_error", "lm_error", "invalid", "non_finite")
-
 
 class FallbackCounter:
     """Thread-safe counts of fallbacks (by kind) and of clamped answers."""
@@ -40,9 +39,6 @@ class FallbackCounter:
     def add(self, kind: str, n: int = 1) -> None:
         with self._lock:
             self.counts[kind] += n
-
-    def total(self, prefix: str = "") -> int:
-        return sum(v for k, v in self.counts.items() if k.startswith(prefix))
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

@@ -16,6 +16,7 @@ import functools
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,20 +27,44 @@ from economy.tax import TaxSchedule, resolve_cutoffs, to_fraction, to_percent
 from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
 from signatures import PlannerYear, ProposeTaxSchedule
 
-__all__ = ["PlannerAgent", "FixedPlanner", "Planner", "validate_rates", "planner_year"]
+__all__ = ["PlannerAgent", "FixedPlanner", "Planner", "Proposal", "validate_rates", "planner_year", "recent_years", "best_years"]
 
 #: Key under which a saved PlannerAgent stores its own settings (DSPy ignores unknown keys on load).
 STATE_KEY = "planner_agent"
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """A planner's answer for next year, validated.
+
+    ``rates_percent`` has one rate per bracket in [0, 100]; ``fallback`` is the kind of failure when the
+    answer was unusable (the rates are then the ones in force); ``clamped`` counts rates the planner gave
+    outside [0, 100] and that were clamped into it (kept, counted apart from fallbacks).
+    """
+
+    rates_percent: list[float]
+    fallback: str | None = None
+    clamped: int = 0
+
+    def schedule(self, current: TaxSchedule) -> TaxSchedule:
+        """The proposal on ``current``'s brackets."""
+        return current.with_rates(to_fraction(self.rates_percent))
+
+    def counts(self) -> dict[str, int]:
+        """Fallbacks and clamps of this proposal by kind, as the run log counts them."""
+        out = {self.fallback: 1} if self.fallback else {}
+        if self.clamped:
+            out["clamped"] = self.clamped
+        return out
+
+
 class Planner(Protocol):
-    """What the simulation needs from a planner (``PlannerAgent`` or a fixed baseline)."""
+    """What the simulation needs from a planner (``PlannerAgent``, a fixed baseline, an RL policy)."""
 
     years: list[PlannerYear]
 
-    def propose_schedule(self, current: TaxSchedule, *, lm: dspy.BaseLM | None = None,
-                         rollout_id: int | None = None, persona: str | None = None
-                         ) -> tuple[TaxSchedule, str | None]: ...
+    def plan(self, current: TaxSchedule, *, lm: dspy.BaseLM | None = None,
+                rollout_id: int | None = None, persona: str | None = None) -> Proposal: ...
 
     def record_year(self, year: PlannerYear) -> None: ...
 
@@ -97,13 +122,11 @@ class PlannerAgent(dspy.Module):
 
     def prompt_history(self) -> list[PlannerYear]:
         """The last ``history_len`` years, oldest first."""
-        return list(self.years[-self.history_len:]) if self.history_len else []
+        return recent_years(self.years, self.history_len)
 
     def prompt_best(self) -> list[PlannerYear]:
         """The ``best_k`` years with the highest welfare, best first (ties: the earlier year)."""
-        if not self.best_k:
-            return []
-        return sorted(self.years, key=lambda y: -y.welfare)[: self.best_k]
+        return best_years(self.years, self.best_k)
 
     # -- the program ----------------------------------------------------------------------------
     def _predictor(self) -> dspy.Predict:
@@ -152,14 +175,13 @@ class PlannerAgent(dspy.Module):
         self.fallbacks.add(kind)
         return dspy.Prediction(rates_percent=list(current), fallback=kind, clamped=0, reasoning=None)
 
-    def propose_schedule(self, current: TaxSchedule, *, lm: dspy.BaseLM | None = None,
-                         rollout_id: int | None = None, persona: str | None = None
-                         ) -> tuple[TaxSchedule, str | None]:
-        """Next year's schedule from the recorded years; the current one on a fallback."""
+    def plan(self, current: TaxSchedule, *, lm: dspy.BaseLM | None = None,
+                rollout_id: int | None = None, persona: str | None = None) -> Proposal:
+        """Next year's rates from the recorded years; the rates in force on a fallback."""
         pred = self(cutoffs=current.cutoffs.tolist(), current_rates_percent=to_percent(current.rates),
                     history=self.prompt_history(), best=self.prompt_best(), lm=lm, rollout_id=rollout_id,
                     persona=persona)
-        return current.with_rates(to_fraction(pred.rates_percent)), pred.fallback
+        return Proposal(list(pred.rates_percent), pred.fallback, int(pred.clamped or 0))
 
     # -- persistence ----------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -226,10 +248,9 @@ class FixedPlanner:
         self.years: list[PlannerYear] = []
         self.fallbacks = FallbackCounter()
 
-    def propose_schedule(self, current: TaxSchedule, *, lm: dspy.BaseLM | None = None,
-                         rollout_id: int | None = None, persona: str | None = None
-                         ) -> tuple[TaxSchedule, str | None]:
-        return self.schedule, None
+    def plan(self, current: TaxSchedule, *, lm: dspy.BaseLM | None = None,
+                rollout_id: int | None = None, persona: str | None = None) -> Proposal:
+        return Proposal(to_percent(self.schedule.rates))
 
     def record_year(self, year: PlannerYear) -> None:
         self.years.append(year)
@@ -261,6 +282,16 @@ def validate_rates(value: object, n_brackets: int) -> tuple[list[float], str | N
         return [], "invalid", 0
     clamped = [min(max(x, 0.0), 100.0) for x in out]
     return clamped, None, sum(a != b for a, b in zip(out, clamped))
+
+
+def recent_years(years: Sequence[PlannerYear], n: int) -> list[PlannerYear]:
+    """The last ``n`` years, oldest first: the history a planner's prompt shows."""
+    return list(years[-n:]) if n > 0 else []
+
+
+def best_years(years: Sequence[PlannerYear], k: int) -> list[PlannerYear]:
+    """The ``k`` years with the highest welfare, best first (ties: the earlier year)."""
+    return sorted(years, key=lambda y: -y.welfare)[:k] if k > 0 else []
 
 
 def planner_year(year: int, schedule: TaxSchedule, welfare: float, revenue: float, mean_hours: float,

@@ -184,8 +184,10 @@ class WorkerAgent(dspy.Module):
     ) -> WorkerDecisions:
         """All workers of one step as one concurrent batch (agent ``i`` served by ``lms[i % len(lms)]``).
 
-        Each call's rollout id depends only on (seed, step, agent id), so identical prompts of distinct
-        agents differ at temperature > 0 and a replayed run asks exactly the same questions.
+        Each call's rollout id depends only on (seed, step, agent id): at temperature > 0 it keeps DSPy's
+        cache from handing identical prompts of distinct agents one cached answer, and a replayed run asks
+        exactly the same questions. It does not reach the engine (DSPy strips it), so the offline engine
+        answers identical prompts identically; workers' prompts differ by persona and skill.
         """
         if not lms:
             raise ValueError("lms must hold at least one LM")

@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if records:
             sim.replay(records)
-            print(f"resumed at step {sim.t} of {cfg.total_steps} (year {sim.year})")
+            print(f"resumed at step {sim.t} of {cfg.total_steps} (tax year {sim.year + 1} of {cfg.years})")
         t0 = time.perf_counter()
         summary = sim.run(progress=not args.no_progress, log=log)
         dt = time.perf_counter() - t0
@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         log.close()
         sim.close()
-    _report(summary, args.out, dt)
+    _report(summary.model_dump(), args.out, dt)
     return 0
 
 

@@ -8,9 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from economy.population import UTILITY_TYPES
-from economy.tax import PRESETS
+from economy.tax import PRESETS, TaxSchedule, to_fraction
 from economy.welfare import SWFS
 from programs.errors import ConfigError
+from programs.simulation.scenarios import SCENARIOS
 
 __all__ = ["SimulationConfig", "load_config", "config_error_line", "RESUMABLE_CHANGES"]
 
@@ -26,7 +27,7 @@ class SimulationConfig(BaseModel):
     agents: int = Field(100, ge=1, le=1_000_000, description="number of workers")
     years: int = Field(5, ge=1, description="tax years in the episode")
     steps_per_year: int = Field(25, ge=1, description="worker steps per tax year (the reference's 25)")
-    scenario: Literal["rational", "bounded", "democratic"] = "rational"
+    scenario: str = Field("rational", description="a registered scenario (programs.simulation.scenarios)")
     workers: Literal["llm", "rational"] = "llm"
     brackets: str = Field("us_federal_2024", description="bracket preset (economy.tax.PRESETS)")
     initial_rates: list[float] | None = Field(None, description="year-0 rates in percent (default: the preset's)")
@@ -49,6 +50,13 @@ class SimulationConfig(BaseModel):
     def _brackets_ok(cls, v: str) -> str:
         if v not in PRESETS:
             raise ValueError(f"must be one of {sorted(PRESETS)}")
+        return v
+
+    @field_validator("scenario")
+    @classmethod
+    def _scenario_ok(cls, v: str) -> str:
+        if v not in SCENARIOS:
+            raise ValueError(f"must be one of {sorted(SCENARIOS)}")
         return v
 
     @field_validator("swf")
@@ -104,6 +112,11 @@ class SimulationConfig(BaseModel):
         if self.scenario == "democratic" and self.n_candidates > self.agents:
             raise ValueError(f"n_candidates={self.n_candidates} exceeds agents={self.agents}")
         return self
+
+    def initial_tax_schedule(self) -> TaxSchedule:
+        """The year-0 schedule: the bracket preset with ``initial_rates`` (percent) if given."""
+        rates = None if self.initial_rates is None else to_fraction(self.initial_rates)
+        return TaxSchedule.preset(self.brackets, rates=rates)
 
     @property
     def total_steps(self) -> int:

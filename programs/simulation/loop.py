@@ -1,18 +1,18 @@
-"""The simulation loop: workers every step, the planner every tax year (DESIGN.md §3–§4).
+"""The simulation loop: workers every step, the planner every tax year (``docs/design.md`` §3).
 
-A Gymnasium-like surface: ``Simulation(config).reset()``, then ``step()`` runs one worker step and
-returns its record (a JSON-ready dict); ``run()`` steps to the end. At the first step of each tax year
-the schedule is set: year 0 runs the configured initial rates; afterwards the planner proposes from
-the years it has seen (its reward is the social welfare at the end of each tax year, after the workers
-have responded). In the ``democratic`` scenario an election every ``election_every`` years picks the
-leader, whose platform is that year's schedule and in whose persona the planner proposes until the next
-election. In ``bounded``, each worker's year-end satisfaction scales its utility (1.0 or 0.5) in the
-welfare the planner is rewarded with.
+``Simulation(config, lms).reset()``, then ``step()`` runs one worker step and returns its typed record
+(``StepRecord``); ``run()`` steps to the end and returns a ``RunSummary``. At the first step of each tax
+year the scenario's ``year_start`` hook sets the schedule (year 0: the configured initial rates;
+afterwards the planner's proposal, or an election); at the last step its ``year_end`` hook may ask the
+workers something (satisfaction) and its ``reward`` hook gives the welfare the planner learns from. The
+loop knows no scenario by name: they are classes registered in ``programs.simulation.scenarios``.
+For reinforcement learning over tax years, ``programs.simulation.env.PlannerEnv`` is a Gymnasium
+environment on this loop.
 
 Workers are LLM agents (``WorkerAgent``, all workers of a step in one concurrent batch) or rational
 (``economy.best_response``). The world maths is ``economy.world.outcome`` (pure numpy).
 
-Resumability: every LM decision of a step (the year-start event, the hours, year-end satisfaction) is
+Resumability: every LM decision of a step (the year-start event, the hours, the year-end decision) is
 in the step's record, and every LM input depends only on state rebuilt from earlier records, with
 per-event random draws seeded by (seed, year). ``replay(records)`` re-applies a log without any LM
 call, so a resumed run continues exactly where an unbroken one would be.
@@ -20,36 +20,42 @@ call, so a resumed run continues exactly where an unbroken one would be.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from economy.constants import resolve_kappa
+from economy.constants import HOURS_REF, resolve_kappa
 from economy.labor import best_response
-from economy.population import UTILITY_TYPES, Population
-from economy.constants import HOURS_REF
-from economy.tax import PRESETS, TaxSchedule, to_fraction, to_percent
-from economy.welfare import SWFS, social_welfare
+from economy.population import Population
+from economy.tax import to_percent
 from economy.world import Outcome, outcome
-from programs.agents.batch import BatchRunner, FallbackCounter, lm_config, rollout_id, round_robin
-from programs.agents.electorate import METHODS, Electorate, ElectionResult, draw_candidates
-from programs.errors import ConfigError
-from programs.lm.compat import quiet_history
-from programs.lm import EndpointLM, build_lms, in_process, lm_label, request_stats, stats_delta, stats_sum
+from programs.agents.batch import BatchRunner
+from programs.agents.electorate import Electorate, ElectionResult
+from programs.agents.satisfaction import SatisfactionRater
 from programs.agents.tax_planner import Planner, PlannerAgent, planner_year
-from programs.agents.satisfaction import SatisfactionRater, utility_scale
 from programs.agents.worker import WorkerAgent, WorkerMemory, worker_step
-from signatures import Platform, Schedule
-
+from programs.errors import ConfigError
+from programs.lm import EndpointLM, in_process, lm_label, request_stats, stats_delta, stats_sum
+from programs.lm.compat import quiet_history
 from programs.simulation.config import SimulationConfig
+from programs.simulation.records import (
+    FinalState,
+    RunSummary,
+    StepRecord,
+    YearEnd,
+    YearEvent,
+    YearRecord,
+    merge_counts,
+)
+from programs.simulation.scenarios import Scenario, scenario_class
+from signatures import Schedule, WorkerStep
 
 __all__ = ["Simulation"]
+
 
 class Simulation:
     """One economy of workers and a planner.
@@ -57,31 +63,34 @@ class Simulation:
     Parameters
     ----------
     config : SimulationConfig
-    lms : list of dspy.LM (agents spread round-robin); default the offline engine seeded by ``config.seed``.
+    lms : the LMs agents talk to (spread round-robin), built by the caller: ``programs.lm.build_lms``
+        (a model string, the offline engine, a local model) or any ``dspy.BaseLM``.
     planner : a ``PlannerAgent`` (e.g. a compiled one, ``PlannerAgent.load(path)``) or any ``Planner``;
         default a fresh ``PlannerAgent`` on the configured brackets.
     population : default ``Population.sample(config.agents, seed=config.seed, ...)``.
+    scenario : default an instance of the scenario registered as ``config.scenario``.
     """
 
-    def __init__(self, config: SimulationConfig, lms: Sequence[dspy.BaseLM] | None = None,
-                 planner: Planner | None = None, population: Population | None = None) -> None:
-        self.config = config
-        c = config
-        self.lms = list(lms) if lms else build_lms("offline", temperature=c.temperature, seed=c.seed)
+    def __init__(self, config: SimulationConfig, lms: Sequence[dspy.BaseLM], planner: Planner | None = None,
+                 population: Population | None = None, scenario: Scenario | None = None) -> None:
+        self.config = c = config
+        self.lms = list(lms)
+        if not self.lms:
+            raise ConfigError("lms: give at least one LM (programs.lm.build_lms builds them from a model string)")
         self.population = population if population is not None else Population.sample(
             c.agents, seed=c.seed, stratified=c.stratified, utility_mix=c.utility_mix)
         if self.population.n != c.agents:
             raise ConfigError(f"population has {self.population.n} agents but agents={c.agents}")
         self.kappa = resolve_kappa(c.kappa)
-        rates = None if c.initial_rates is None else to_fraction(c.initial_rates)
-        self.initial_schedule = TaxSchedule.preset(c.brackets, rates=rates)
+        self.initial_schedule = c.initial_tax_schedule()
         self.planner: Planner = planner if planner is not None else PlannerAgent(
             self.initial_schedule, module_type=c.module_type, history_len=c.history_len, best_k=c.best_k)
+        self.scenario: Scenario = scenario if scenario is not None else scenario_class(c.scenario)()
         self.worker = WorkerAgent(module_type=c.module_type)
         self.electorate = Electorate(module_type=c.module_type, method=c.voting)
         self.rater = SatisfactionRater(module_type=c.module_type)
-        # The in-process offline engine is CPU-bound Python: threads would only contend for the GIL
-        # (measured ~1.8x slower at 4 threads on 2 cores), so its batches run inline. Served LMs get
+        # The in-process engines are CPU-bound: threads would only contend for the GIL (offline engine:
+        # measured ~1.8x slower at 4 threads on 2 cores), so their batches run inline. Served LMs get
         # `concurrency` threads per endpoint; each EndpointLM bounds its own requests in flight.
         threads = 1 if all(in_process(lm) for lm in self.lms) else min(1024, c.concurrency * len(self.lms))
         self.runner = BatchRunner(threads)
@@ -101,14 +110,14 @@ class Simulation:
                          for i in range(c.agents)]
         self.hours: NDArray[np.float64] | None = None
         self.last_rebate = 0.0
-        self.leader: dict[str, Any] | None = None
         self.planner.reset_memory()
-        self.years: list[dict[str, Any]] = []  # one summary per finished (or running) tax year
+        self.scenario.reset()
+        self.years: list[YearRecord] = []  # one per finished (or running) tax year
         self.fallback_totals: Counter[str] = Counter()
         # Per endpoint: requests, retries and errors summed over the logged steps (None: in-process LM).
         self.request_totals: list[dict[str, Any]] | None = None
         self._best_response: tuple[int, NDArray[np.float64]] | None = None
-        self._last: dict[str, Any] | None = None
+        self._last: StepRecord | None = None
         return self.observation()
 
     @property
@@ -118,6 +127,11 @@ class Simulation:
     @property
     def year(self) -> int:
         return self.t // self.config.steps_per_year
+
+    @property
+    def leader(self):
+        """The elected leader (democratic scenario), else None."""
+        return self.scenario.leader
 
     def observation(self) -> dict[str, Any]:
         return {"t": self.t, "year": self.year, "rates": self.schedule.rates.tolist(),
@@ -130,64 +144,15 @@ class Simulation:
             self._best_response = (key, best_response(self.skill, self.schedule, kappa=self.kappa))
         return self._best_response[1]
 
+    def worker_rows(self, out: Outcome) -> list[WorkerStep]:
+        """Each worker's record of a step's outcome, as its prompts show it."""
+        obj = out.objective
+        return [worker_step(self.t, out.hours[i], out.income[i], out.tax[i], out.rebate, out.consumption[i], obj[i])
+                for i in range(self.config.agents)]
+
     # ------------------------------------------------------------------------------------------
-    # decisions (the only LM calls)
+    # the workers' decision (the scenario's hooks make the others)
     # ------------------------------------------------------------------------------------------
-    def _decide_year_start(self, year: int) -> dict[str, Any]:
-        c = self.config
-        if c.scenario == "democratic" and year % c.election_every == 0:
-            return self._decide_election(year)
-        if year == 0:
-            return {"kind": "initial", "rates": self.initial_schedule.rates.tolist()}
-        persona = self.leader["persona"] if self.leader else None
-        counter = getattr(self.planner, "fallbacks", None)
-        before = counter.snapshot() if isinstance(counter, FallbackCounter) else {}
-        new, fb = self.planner.propose_schedule(self.schedule, lm=self.lms[0], persona=persona,
-                                                rollout_id=rollout_id(c.seed, "plan", year))
-        fallbacks = {fb: 1} if fb else {}
-        # An out-of-range rate the planner clamped is logged like a worker's clamped hours.
-        after = counter.snapshot() if isinstance(counter, FallbackCounter) else {}
-        clamped = after.get("clamped", 0) - before.get("clamped", 0)
-        if clamped > 0:
-            fallbacks["clamped"] = clamped
-        return {"kind": "planner", "rates": new.rates.tolist(), "fallbacks": fallbacks}
-
-    def _decide_election(self, year: int) -> dict[str, Any]:
-        c = self.config
-        rng = np.random.default_rng([c.seed, year, 1])
-        cands = draw_candidates(self.personas, c.n_candidates, rng)
-        planner = self.planner
-        current = self.schedule
-
-        def platform(cand: Any) -> tuple[list[float], str | None, int]:
-            if isinstance(planner, PlannerAgent):
-                pred = planner(cutoffs=current.cutoffs.tolist(), current_rates_percent=to_percent(current.rates),
-                               history=planner.prompt_history(), best=planner.prompt_best(),
-                               lm=round_robin(self.lms, cand.agent_id), persona=cand.persona,
-                               rollout_id=rollout_id(c.seed, "platform", year, cand.agent_id))
-                return list(pred.rates_percent), pred.fallback, int(getattr(pred, "clamped", 0) or 0)
-            sched, fb = planner.propose_schedule(current, persona=cand.persona)
-            return to_percent(sched.rates), fb, 0
-
-        fallbacks: Counter[str] = Counter()
-        platforms = []
-        for cand, res in zip(cands, self.runner.map(platform, cands)):
-            if isinstance(res, BaseException):  # bug guard: the planner catches its own errors
-                res = (to_percent(current.rates), "lm_error", 0)
-            rates, fb, clamped = res
-            if fb:
-                fallbacks[fb] += 1
-            if clamped:
-                fallbacks["clamped"] += clamped
-            platforms.append(Platform(candidate=cand.name, rates_percent=rates, pitch=_pitch(cand.persona)))
-        result = self.electorate.elect(self.memories, current.cutoffs.tolist(), platforms,
-                                       [cand.agent_id for cand in cands], lms=self.lms, runner=self.runner,
-                                       rng=rng, seed=c.seed, key=(year,))
-        fallbacks.update({f"vote_{k}": v for k, v in result.fallbacks.items()})
-        rates = to_fraction(result.winner_platform.rates_percent).tolist()
-        return {"kind": "election", "rates": rates, "election": result.to_dict(),
-                "fallbacks": dict(sorted(fallbacks.items()))}
-
     def _decide_hours(self) -> tuple[list[float], dict[str, int]]:
         c = self.config
         if c.workers == "rational":
@@ -197,58 +162,42 @@ class Simulation:
                                      seed=c.seed, step=self.t)
         return d.hours.tolist(), d.counts()
 
-    def _decide_satisfaction(self, out: Outcome, year: int) -> tuple[list[bool], dict[str, int]]:
-        rows = self._rows(out)
-        return self.rater.rate_batch(self.memories, rows, lms=self.lms, runner=self.runner,
-                                     seed=self.config.seed, year=year)
-
     # ------------------------------------------------------------------------------------------
     # applying decisions (shared by live steps and replay)
     # ------------------------------------------------------------------------------------------
-    def _apply_year_start(self, event: dict[str, Any]) -> None:
-        self.schedule = self.initial_schedule.with_rates(event["rates"])
-        self._count(event.get("fallbacks") or {})
-        year_rec: dict[str, Any] = {"year": self.year, "kind": event["kind"],
-                                    "rates_percent": to_percent(self.schedule.rates)}
-        if event["kind"] == "election":
-            res = ElectionResult.from_dict(event["election"])
-            aid = res.winner_agent
-            self.leader = {"name": res.winner, "agent_id": aid, "persona": self.personas[aid]}
-            for m, v in zip(self.memories, res.votes):
-                if v is not None:
-                    m.last_vote = v
-            year_rec["election"] = {"winner": res.winner, "agent_id": aid, "method": res.method,
-                                    "rounds": res.rounds, "tie_break": res.tie_break}
-        self.years.append(year_rec)
+    def _apply_year_start(self, event: YearEvent) -> None:
+        self.schedule = self.initial_schedule.with_rates(event.rates)
+        self._count(event.fallbacks)
+        self.scenario.apply_year_start(self, event)
+        election = None
+        if event.election is not None:
+            res = ElectionResult.from_dict(event.election)
+            election = {"winner": res.winner, "agent_id": res.winner_agent, "method": res.method,
+                        "rounds": res.rounds, "tie_break": res.tie_break}
+        self.years.append(YearRecord(year=self.year, kind=event.kind, rates_percent=to_percent(self.schedule.rates),
+                                     election=election))
 
     def _outcome(self, hours: NDArray[np.float64]) -> Outcome:
         return outcome(self.population, self.schedule, hours, self.config.swf, kappa=self.kappa)
 
-    def _rows(self, out: Outcome) -> list:
-        obj = out.objective
-        return [worker_step(self.t, out.hours[i], out.income[i], out.tax[i], out.rebate, out.consumption[i], obj[i])
-                for i in range(self.config.agents)]
-
-    def _apply_step(self, rec: dict[str, Any], out: Outcome | None = None) -> dict[str, Any]:
-        """Apply one step's decisions (hours, satisfaction) and fill the record's derived fields."""
+    def _apply_step(self, rec: StepRecord, out: Outcome | None = None) -> StepRecord:
+        """Apply one step's decisions (hours, year-end decision) and fill the record's derived fields."""
         c = self.config
-        hours = np.asarray(rec["hours"], dtype=np.float64)
+        hours = np.asarray(rec.hours, dtype=np.float64)
         if out is None:
             out = self._outcome(hours)
-        self._count(rec.get("fallbacks") or {})
-        self._count_requests(rec.get("requests"))
+        self._count(rec.fallbacks)
+        self._count_requests(rec.requests)
+        year_end = rec.k == c.steps_per_year - 1
+        rows = self.worker_rows(out)
         welfare = float(out.welfare)
-        year_end = rec["k"] == c.steps_per_year - 1
-        rows = self._rows(out)
-        if rec.get("satisfaction") is not None:
-            self._count(rec.get("satisfaction_fallbacks") or {})
-            sat = rec["satisfaction"]
-            # The planner is rewarded with the welfare of satisfaction-scaled utilities; worker histories
-            # keep the economic utility their hours produced.
-            welfare = float(social_welfare(out.utility * utility_scale(sat), skill=self.skill, income=out.income,
-                                           swf=c.swf))
-            for m, row, s in zip(self.memories, rows, sat):
-                m.last_satisfied = bool(s)
+        if year_end:
+            # The planner is rewarded with what the scenario says; worker histories keep the economic
+            # utility their hours produced.
+            welfare = self.scenario.reward(self, out, rec.year_end)
+        if rec.year_end is not None:
+            self._count(rec.year_end.fallbacks)
+            self.scenario.apply_year_end(self, rec.year_end)
         for m, row in zip(self.memories, rows):
             m.record(row)
             if year_end:
@@ -257,27 +206,27 @@ class Simulation:
         self.last_rebate = float(out.rebate)
         gap = float(np.median(np.abs(hours - self.best_response())))
         yr = self.years[-1]
-        if rec["k"] == 0:
-            yr["gap_median_first"] = gap
+        if rec.k == 0:
+            yr.gap_median_first = gap
         if year_end:
-            self.planner.record_year(planner_year(rec["year"], self.schedule, welfare, out.revenue,
+            self.planner.record_year(planner_year(rec.year, self.schedule, welfare, out.revenue,
                                                   out.mean_hours, out.income))
-            yr.update(welfare=welfare, revenue=float(out.revenue), mean_hours=float(out.mean_hours),
-                      gini=float(out.gini), gap_median_last=gap,
-                      rational_welfare=float(self._outcome(self.best_response()).welfare))
-            if rec.get("satisfaction") is not None:
-                yr["satisfied_share"] = float(np.mean(rec["satisfaction"]))
-        yr["fallbacks"] = _merge(yr.get("fallbacks", {}), rec.get("fallbacks") or {},
-                                 (rec.get("event") or {}).get("fallbacks") or {}, rec.get("satisfaction_fallbacks") or {})
+            yr.welfare, yr.revenue, yr.mean_hours = welfare, float(out.revenue), float(out.mean_hours)
+            yr.gini, yr.gap_median_last = float(out.gini), gap
+            yr.rational_welfare = float(self._outcome(self.best_response()).welfare)
+            if rec.year_end is not None:
+                yr.year_end_share = float(np.mean(np.asarray(rec.year_end.values, dtype=float)))
+        yr.fallbacks = merge_counts(yr.fallbacks, rec.fallbacks, rec.event.fallbacks if rec.event else None,
+                                    rec.year_end.fallbacks if rec.year_end else None)
         self.t += 1
-        derived = {"rates": self.schedule.rates.tolist(), "welfare": welfare, "revenue": float(out.revenue),
-                   "mean_hours": float(out.mean_hours), "rebate": float(out.rebate), "gap_median": gap,
-                   "utility": out.objective.tolist()}
-        self._last = {**rec, **derived}
+        self._last = rec.model_copy(update=dict(
+            rates=self.schedule.rates.tolist(), welfare=welfare, revenue=float(out.revenue),
+            mean_hours=float(out.mean_hours), rebate=float(out.rebate), gap_median=gap,
+            utility=out.objective.tolist()))
         return self._last
 
-    def _count(self, counts: dict[str, int]) -> None:
-        for k, v in counts.items():
+    def _count(self, counts: dict[str, int] | None) -> None:
+        for k, v in (counts or {}).items():
             self.fallback_totals[k] += int(v)
 
     def _count_requests(self, per_endpoint: list[dict[str, Any]] | None) -> None:
@@ -292,62 +241,55 @@ class Simulation:
             out.append(row)
         self.request_totals = out
 
-    def _measure_requests(self) -> "_RequestMeter":
-        return _RequestMeter(self.lms)
-
     # ------------------------------------------------------------------------------------------
     # the public loop
     # ------------------------------------------------------------------------------------------
-    def step(self) -> dict[str, Any]:
-        """One worker step (the planner or an election first, at the start of a tax year).
+    def step(self) -> StepRecord:
+        """One worker step (the scenario's year start first, at the start of a tax year).
 
-        Returns the step's record: the decisions (``event``, ``hours``, ``fallbacks``, ``satisfaction``)
+        Returns the step's record: the decisions (``event``, ``hours``, ``fallbacks``, ``year_end``)
         and derived values (``rates``, ``welfare``, ``utility``, ``gap_median``, ...).
         """
         if self.done:
             raise RuntimeError(f"the episode is over ({self.config.total_steps} steps); call reset()")
         c = self.config
         year, k = divmod(self.t, c.steps_per_year)
-        with quiet_history(), self._measure_requests() as meter:
-            rec: dict[str, Any] = {"t": self.t, "year": year, "k": k, "event": None}
+        with quiet_history(), _RequestMeter(self.lms) as meter:
+            event = None
             if k == 0:
-                rec["event"] = self._decide_year_start(year)
-                self._apply_year_start(rec["event"])
+                event = self.scenario.year_start(self, year)
+                self._apply_year_start(event)
             hours, fb = self._decide_hours()
-            rec["hours"] = hours
-            rec["fallbacks"] = fb
-            rec["satisfaction"] = None
             out = None
-            if c.scenario == "bounded" and k == c.steps_per_year - 1:
+            decision: YearEnd | None = None
+            if k == c.steps_per_year - 1:
                 out = self._outcome(np.asarray(hours, dtype=np.float64))
-                sat, sfb = self._decide_satisfaction(out, year)
-                rec["satisfaction"] = sat
-                rec["satisfaction_fallbacks"] = sfb
-            if meter.active:
-                # What the step cost on the wire (per endpoint): logged, so a resumed run's totals agree.
-                rec["requests"] = meter.read()
+                decision = self.scenario.year_end(self, out, year)
+            rec = StepRecord(t=self.t, year=year, k=k, event=event, hours=hours, fallbacks=fb, year_end=decision,
+                             # What the step cost on the wire (per endpoint): logged, so a resumed run's totals agree.
+                             requests=meter.read() if meter.active else None)
             return self._apply_step(rec, out)
 
-    def replay(self, records: Sequence[dict[str, Any]]) -> None:
+    def replay(self, records: Sequence[StepRecord | dict[str, Any]]) -> None:
         """Rebuild the state from logged records (no LM call): memories, planner history, leader, counters.
 
         Raises ValueError if a record does not follow on (wrong step) or recomputes to another welfare
         (the log was written by a different configuration or code).
         """
-        for rec in records:
-            if rec.get("t") != self.t:
-                raise ValueError(f"run log record t={rec.get('t')} does not follow step {self.t}")
-            if rec["k"] == 0:
-                self._apply_year_start(rec["event"])
-            logged = rec.get("welfare")
-            new = self._apply_step({key: rec.get(key) for key in
-                                    ("t", "year", "k", "event", "hours", "fallbacks", "satisfaction",
-                                     "satisfaction_fallbacks", "requests")})
-            if logged is not None and new["welfare"] != logged:
-                raise ValueError(f"run log step {rec['t']}: welfare recomputes to {new['welfare']!r}, "
-                                 f"the log says {logged!r}; it was written by another configuration or version")
+        for raw in records:
+            rec = raw if isinstance(raw, StepRecord) else StepRecord.model_validate(raw)
+            if rec.t != self.t:
+                raise ValueError(f"run log record t={rec.t} does not follow step {self.t}")
+            if rec.k == 0:
+                if rec.event is None:
+                    raise ValueError(f"run log step {rec.t}: a tax year's first step has no year-start event")
+                self._apply_year_start(rec.event)
+            new = self._apply_step(rec.decisions())
+            if rec.welfare is not None and new.welfare != rec.welfare:
+                raise ValueError(f"run log step {rec.t}: welfare recomputes to {new.welfare!r}, "
+                                 f"the log says {rec.welfare!r}; it was written by another configuration or version")
 
-    def run(self, progress: bool = True, log: Any = None) -> dict[str, Any]:
+    def run(self, progress: bool = True, log: Any = None) -> RunSummary:
         """Step to the end of the episode, appending each record to ``log`` (a ``RunLog``) if given.
 
         Returns the summary (``summary()``); also written to the log directory when there is one.
@@ -362,7 +304,7 @@ class Simulation:
                 if log is not None:
                     log.append(rec)
                 bar.update(1)
-                bar.set_postfix(year=rec["year"], welfare=f"{rec['welfare']:.4g}", refresh=False)
+                bar.set_postfix(year=rec.year + 1, welfare=f"{rec.welfare:.4g}", refresh=False)
         finally:
             bar.close()
         summary = self.summary()
@@ -370,34 +312,34 @@ class Simulation:
             log.write_summary(summary)
         return summary
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> RunSummary:
         """Results so far, a pure function of the steps taken (a resumed run gives the same summary)."""
         c = self.config
-        finished = [y for y in self.years if "welfare" in y]
-        last = self._last or {}
+        finished = [y for y in self.years if y.finished]
+        last = self._last
         hours = self.hours if self.hours is not None else np.zeros(c.agents)
-        return {
-            "config": c.model_dump(),
-            "lm": lm_label(self.lms[0]) + (f" (x{len(self.lms)} endpoints)" if len(self.lms) > 1 else ""),
-            "steps": self.t,
-            "years_finished": len(finished),
-            "welfare_by_year": [y["welfare"] for y in finished],
-            "rates_percent_by_year": [y["rates_percent"] for y in self.years],
-            "gap_median_first_by_year": [y.get("gap_median_first") for y in self.years],
-            "gap_median_last_by_year": [y.get("gap_median_last") for y in finished],
-            "years": self.years,
-            "final": {"rates_percent": to_percent(self.schedule.rates), "welfare": last.get("welfare"),
-                      "mean_hours": float(np.mean(hours)), "median_hours": float(np.median(hours)),
-                      "rebate": self.last_rebate, "gap_median": last.get("gap_median")},
-            "fallbacks": dict(sorted(self.fallback_totals.items())),
-            "requests": self._request_summary(),
-            "leader": self.leader,
-        }
+        return RunSummary(
+            config=c.model_dump(),
+            lm=lm_label(self.lms[0]) + (f" (x{len(self.lms)} endpoints)" if len(self.lms) > 1 else ""),
+            steps=self.t,
+            years_finished=len(finished),
+            welfare_by_year=[y.welfare for y in finished],
+            rates_percent_by_year=[y.rates_percent for y in self.years],
+            gap_median_first_by_year=[y.gap_median_first for y in self.years],
+            gap_median_last_by_year=[y.gap_median_last for y in finished],
+            years=[y.model_copy() for y in self.years],
+            final=FinalState(rates_percent=to_percent(self.schedule.rates), welfare=last.welfare if last else None,
+                             mean_hours=float(np.mean(hours)), median_hours=float(np.median(hours)),
+                             rebate=self.last_rebate, gap_median=last.gap_median if last else None),
+            fallbacks=dict(sorted(self.fallback_totals.items())),
+            requests=self._request_summary(),
+            leader=self.leader,
+        )
 
     def _request_summary(self) -> dict[str, Any] | None:
         """Requests, retries, failures and errors by kind over the run, in total and per endpoint.
 
-        None when no LM is served over the network (the in-process offline engine)."""
+        None when no LM is served over the network (the in-process engines)."""
         if self.request_totals is None:
             return None
         labels = [getattr(lm, "endpoint", lm_label(lm)) for lm in self.lms]
@@ -409,19 +351,6 @@ class Simulation:
 
     def close(self) -> None:
         self.runner.close()
-
-
-def _pitch(persona: str, limit: int = 160) -> str:
-    p = " ".join(persona.split())
-    return p if len(p) <= limit else p[: limit - 1].rstrip() + "…"
-
-
-def _merge(*counts: dict[str, int]) -> dict[str, int]:
-    out: Counter[str] = Counter()
-    for d in counts:
-        for k, v in d.items():
-            out[k] += int(v)
-    return dict(sorted(out.items()))
 
 
 class _RequestMeter:

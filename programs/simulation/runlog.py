@@ -168,20 +168,21 @@ class RunLog:
     def _write_config(self, config: dict[str, Any], lm: str) -> None:
         write_atomic(self.config_path, json.dumps({"config": config, "lm": lm}, indent=2) + "\n")
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Write one step's record as one line, flushed and fsynced."""
+    def append(self, record: Any) -> None:
+        """Write one step's record (a ``StepRecord`` or a JSON-ready dict) as one line, flushed and fsynced."""
         if self._fh is None:
             raise RuntimeError("the run log is closed")
-        self._fh.write(_dump(record) + "\n")
+        line = record.log_line() if hasattr(record, "log_line") else record
+        self._fh.write(_dump(line) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self.n_steps += 1
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: Any) -> None:
+        """Write ``summary.json`` (a ``RunSummary`` or a JSON-ready dict) atomically."""
+        if hasattr(summary, "model_dump"):
+            summary = summary.model_dump(mode="json")
         write_atomic(self.summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
-
-    def read_summary(self) -> dict[str, Any]:
-        return json.loads(self.summary_path.read_text())
 
     def close(self) -> None:
         if self._fh is not None:

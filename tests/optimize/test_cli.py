@@ -106,16 +106,17 @@ def test_tiny_offline_compile_end_to_end(tmp_path, capsys):
     assert agent.history_len == 5 and agent.best_k == 3 and len(agent.propose.demos) == summary["program"]["demos"]
     from eval.compare import build_parser, resolve_config
     from eval.learning import check_learning_config
+    from programs.lm import build_lms
     from programs.simulation import Simulation, load_config
 
     cfg = resolve_config(build_parser().parse_args(["--planners", "compiled", "--planner-program", str(out)]))
     check_learning_config(cfg)
-    sim = Simulation(load_config(agents=12, years=3, steps_per_year=1, workers="rational", seed=200),
-                     planner=PlannerAgent.load(out))
+    cfg = load_config(agents=12, years=3, steps_per_year=1, workers="rational", seed=200)
+    sim = Simulation(cfg, build_lms("offline", seed=cfg.seed), planner=PlannerAgent.load(out))
     res = sim.run(progress=False)
-    assert res["fallbacks"] == {} and len(res["welfare_by_year"]) == 3
+    assert res.fallbacks == {} and len(res.welfare_by_year) == 3
     # Year 1 starts from the compiled program's first demonstration (the offline engine's policy).
-    assert res["rates_percent_by_year"][1] == pytest.approx(
+    assert res.rates_percent_by_year[1] == pytest.approx(
         [r / 1.0 for r in agent.propose.demos[0]["rates_percent"]], abs=0.051)
 
 

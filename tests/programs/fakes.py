@@ -87,3 +87,17 @@ def offline_counting_engine(seed: int = 0) -> FunctionEngine:
 
 def lm(engine: object, temperature: float = 0.7, name: str = "fake/engine") -> dspy.LM:
     return dspy.LM(name, engine=engine, cache=False, temperature=temperature, num_retries=0)
+
+
+def offline_for(cfg) -> list[dspy.LM]:
+    """The offline engine as a simulation's LMs, seeded and tempered like the run (what the CLI builds)."""
+    from programs.lm import build_lms
+
+    return build_lms("offline", temperature=cfg.temperature, seed=cfg.seed)
+
+
+def simulation(cfg, **kw):
+    """``Simulation(cfg, offline_for(cfg), **kw)``."""
+    from programs.simulation import Simulation
+
+    return Simulation(cfg, kw.pop("lms", None) or offline_for(cfg), **kw)

@@ -13,7 +13,7 @@ from programs.agents.electorate import Electorate, draw_candidates, match_candid
 from programs.simulation import Simulation, load_config
 from programs.agents.worker import WorkerMemory
 from signatures import Platform
-from tests.programs.fakes import FunctionEngine, lm
+from tests.programs.fakes import simulation, FunctionEngine, lm
 
 NAMES = ["Candidate A", "Candidate B", "Candidate C"]
 PLATFORMS = [Platform(candidate=n, rates_percent=[10.0 * (i + 1)] * 3) for i, n in enumerate(NAMES)]
@@ -99,17 +99,17 @@ def test_draw_candidates_is_seeded_and_distinct():
 def test_democratic_run_elects_leaders_every_e_years(voting):
     cfg = load_config(agents=15, years=4, steps_per_year=2, scenario="democratic", election_every=2, voting=voting,
                       brackets="three", workers="rational")
-    sim = Simulation(cfg)
+    sim = simulation(cfg)
     records = [sim.step() for _ in range(cfg.total_steps)]
     s = sim.summary()
-    kinds = [y["kind"] for y in s["years"]]
+    kinds = [y.kind for y in s.years]
     assert kinds == ["election", "planner", "election", "planner"]
     for rec in (records[0], records[4]):
-        e = rec["event"]["election"]
+        e = rec.event.election
         assert e["method"] == voting and sum(e["rounds"][0].values()) <= 15
         assert e["winner"] in e["rounds"][-1]
         # The elected platform is the schedule of the election year.
         platform = next(p for p in e["platforms"] if p["candidate"] == e["winner"])
-        assert np.allclose(rec["rates"], np.asarray(platform["rates_percent"]) / 100)
-    assert s["leader"]["name"] == records[4]["event"]["election"]["winner"]
-    assert s["leader"]["persona"] == sim.personas[s["leader"]["agent_id"]]
+        assert np.allclose(rec.rates, np.asarray(platform["rates_percent"]) / 100)
+    assert s.leader.name == records[4].event.election["winner"]
+    assert s.leader.persona == sim.personas[s.leader.agent_id]

@@ -15,7 +15,7 @@ from programs.lm import build_lms
 from programs.agents.tax_planner import FixedPlanner, PlannerAgent, planner_year, validate_rates
 from programs.simulation import Simulation, load_config
 from signatures import PlannerYear, ProposeTaxSchedule
-from tests.programs.fakes import FunctionEngine, lm
+from tests.programs.fakes import simulation, FunctionEngine, lm
 
 THREE = TaxSchedule.preset("three", [0.10, 0.20, 0.30])
 
@@ -37,8 +37,9 @@ def test_validate_rates(raw, rates, kind, n_clamped):
 def test_offline_proposal_is_a_valid_schedule_on_the_same_brackets():
     [offline] = build_lms("offline")
     agent = PlannerAgent("three")
-    new, fb = agent.propose_schedule(THREE, lm=offline)
-    assert fb is None and isinstance(new, TaxSchedule)
+    prop = agent.plan(THREE, lm=offline)
+    new, fb = prop.schedule(THREE), prop.fallback
+    assert fb is None and prop.clamped == 0 and isinstance(new, TaxSchedule)
     assert new.cutoffs.tolist() == [0.0, 90_000.0, 159_100.0]
     assert np.all((new.rates >= 0) & (new.rates <= 1)) and new != THREE
 
@@ -46,8 +47,9 @@ def test_offline_proposal_is_a_valid_schedule_on_the_same_brackets():
 def test_out_of_range_rates_are_clamped_and_counted():
     answer = "[[ ## rates_percent ## ]]\n[-10, 55.5, 180]\n\n[[ ## completed ## ]]"
     agent = PlannerAgent("three")
-    new, fb = agent.propose_schedule(THREE, lm=lm(FunctionEngine(lambda r: answer)))
-    assert fb is None and new.rates.tolist() == [0.0, 0.555, 1.0]
+    prop = agent.plan(THREE, lm=lm(FunctionEngine(lambda r: answer)))
+    assert prop.fallback is None and prop.schedule(THREE).rates.tolist() == [0.0, 0.555, 1.0]
+    assert prop.clamped == 2 and prop.counts() == {"clamped": 2}
     assert agent.fallbacks.snapshot() == {"clamped": 2}
 
 
@@ -57,15 +59,15 @@ def test_out_of_range_rates_are_clamped_and_counted():
 ])
 def test_malformed_answers_keep_the_current_schedule(answer, kind):
     agent = PlannerAgent("three")
-    new, fb = agent.propose_schedule(THREE, lm=lm(FunctionEngine(lambda r: answer)))
-    assert fb == kind and new == THREE
+    prop = agent.plan(THREE, lm=lm(FunctionEngine(lambda r: answer)))
+    assert prop.fallback == kind and prop.schedule(THREE) == THREE and prop.counts() == {kind: 1}
     assert agent.fallbacks.snapshot() == {kind: 1}
 
 
 def test_dummy_lm_garbage_falls_back():
     agent = PlannerAgent("three")
-    new, fb = agent.propose_schedule(THREE, lm=DummyLM([{"rates_percent": "higher"}] * 3))
-    assert new == THREE and fb == "parse_error"
+    prop = agent.plan(THREE, lm=DummyLM([{"rates_percent": "higher"}] * 3))
+    assert prop.schedule(THREE) == THREE and prop.fallback == "parse_error"
 
 
 def test_history_window_and_best_years():
@@ -82,7 +84,7 @@ def test_history_window_and_best_years():
         seen["chat"] = "\n".join(m.text or "" for m in request.messages)
         return "[[ ## rates_percent ## ]]\n[1, 2, 3]\n\n[[ ## completed ## ]]"
 
-    agent.propose_schedule(THREE, lm=lm(FunctionEngine(fn)))
+    agent.plan(THREE, lm=lm(FunctionEngine(fn)))
     history = seen["chat"].split("[[ ## history ## ]]")[1].split("[[ ## best ## ]]")[0]
     assert [r["year"] for r in json.loads(history)] == [3, 4, 5]
 
@@ -126,15 +128,16 @@ def test_load_a_bare_predict_saved_by_an_optimizer(tmp_path):
 
 def test_fixed_planner_keeps_its_schedule():
     p = FixedPlanner(THREE)
-    assert p.propose_schedule(TaxSchedule.none("three")) == (THREE, None)
+    prop = p.plan(TaxSchedule.none("three"))
+    assert prop.schedule(TaxSchedule.none("three")) == THREE and prop.fallback is None
 
 
 def test_planner_welfare_rises_across_tax_years():
     # Rational workers respond exactly, so year-to-year welfare moves only with the planner's rates.
     cfg = load_config(agents=50, years=6, steps_per_year=1, workers="rational", brackets="three", seed=0)
-    s = Simulation(cfg).run(progress=False)
-    w = s["welfare_by_year"]
-    assert len(w) == 6 and s["fallbacks"] == {}
+    s = simulation(cfg).run(progress=False)
+    w = s.welfare_by_year
+    assert len(w) == 6 and s.fallbacks == {}
     assert max(w[1:]) > 1.5 * w[0]  # the best later year clearly beats the zero-tax start
     assert np.mean(w[3:]) > np.mean(w[:3])  # and the second half of the episode beats the first
-    assert s["rates_percent_by_year"][0] == [0.0, 0.0, 0.0]
+    assert s.rates_percent_by_year[0] == [0.0, 0.0, 0.0]

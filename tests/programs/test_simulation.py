@@ -11,8 +11,9 @@ from dspy.utils.dummies import DummyLM
 from economy.welfare import social_welfare
 from programs.lm import ConfigError
 from programs.simulation.runlog import RunLog, read_steps
+from programs.simulation.records import RunSummary, StepRecord
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
-from tests.programs.fakes import FunctionEngine, garbage_engine, lm
+from tests.programs.fakes import simulation, FunctionEngine, garbage_engine, lm
 
 SMALL = dict(agents=12, years=2, steps_per_year=4, brackets="three", initial_rates=[10, 20, 30])
 
@@ -39,24 +40,25 @@ def test_bad_config_names_the_field(settings, message):
 
 def test_llm_workers_approach_the_best_response_within_a_tax_year():
     cfg = load_config(agents=20, years=1, steps_per_year=20, seed=1)
-    sim = Simulation(cfg)
+    sim = simulation(cfg)
     records = [sim.step() for _ in range(cfg.total_steps)]
-    gaps = [r["gap_median"] for r in records]
+    gaps = [r.gap_median for r in records]
     # The first step explores around 40 h; by the end of the year the median worker is close to optimal.
     assert gaps[0] > 4.0
     assert gaps[-1] < 0.2 * gaps[0] and gaps[-1] < 1.5
     br = sim.best_response()
-    assert np.median(np.abs(np.asarray(records[-1]["hours"]) - br)) == pytest.approx(gaps[-1])
+    assert np.median(np.abs(np.asarray(records[-1].hours) - br)) == pytest.approx(gaps[-1])
 
 
 def test_gym_like_surface():
     cfg = load_config(**SMALL, workers="rational")
-    sim = Simulation(cfg)
+    sim = simulation(cfg)
     obs = sim.reset()
     assert obs == {"t": 0, "year": 0, "rates": [0.1, 0.2, 0.3], "hours": None}
     rec = sim.step()
-    assert {"t", "year", "k", "event", "hours", "fallbacks", "rates", "welfare", "utility", "gap_median"} <= set(rec)
-    assert rec["event"]["kind"] == "initial" and rec["gap_median"] == 0.0  # rational workers
+    assert isinstance(rec, StepRecord) and rec.t == 0 and rec.k == 0 and len(rec.utility) == cfg.agents
+    assert rec.event.kind == "initial" and rec.gap_median == 0.0  # rational workers
+    assert StepRecord.model_validate(rec.log_line()) == rec  # the log line reads back as the record
     while not sim.done:
         sim.step()
     with pytest.raises(RuntimeError, match="episode is over"):
@@ -65,12 +67,12 @@ def test_gym_like_surface():
 
 
 def test_same_seed_same_results_and_another_seed_differs():
-    a = Simulation(load_config(**SMALL)).run(progress=False)
-    b = Simulation(load_config(**SMALL, concurrency=3)).run(progress=False)
-    c = Simulation(load_config(**SMALL, seed=7)).run(progress=False)
-    a["config"].pop("concurrency"), b["config"].pop("concurrency")
+    a = simulation(load_config(**SMALL)).run(progress=False)
+    b = simulation(load_config(**SMALL, concurrency=3)).run(progress=False)
+    c = simulation(load_config(**SMALL, seed=7)).run(progress=False)
+    a.config.pop("concurrency"), b.config.pop("concurrency")
     assert a == b
-    assert c["welfare_by_year"] != a["welfare_by_year"]
+    assert c.welfare_by_year != a.welfare_by_year
 
 
 def test_malformed_answers_finish_the_run_with_fallbacks_counted():
@@ -78,14 +80,14 @@ def test_malformed_answers_finish_the_run_with_fallbacks_counted():
     engine = garbage_engine(share=0.4)
     sim = Simulation(cfg, lms=[lm(engine)])
     records = [sim.step() for _ in range(cfg.total_steps)]
-    assert [r["t"] for r in records] == list(range(cfg.total_steps))  # no step missing
-    hours = np.array([r["hours"] for r in records])
+    assert [r.t for r in records] == list(range(cfg.total_steps))  # no step missing
+    hours = np.array([r.hours for r in records])
     assert hours.shape == (8, 12) and np.all((hours >= 0) & (hours <= 100))
     s = sim.summary()
-    worker_fb = sum(sum(v for k, v in r["fallbacks"].items() if k != "clamped") for r in records)
-    assert worker_fb > 0 and s["fallbacks"].get("clamped", 0) > 0
-    assert sum(s["fallbacks"].values()) >= worker_fb
-    assert len(s["welfare_by_year"]) == 2 and all(np.isfinite(s["welfare_by_year"]))
+    worker_fb = sum(sum(v for k, v in r.fallbacks.items() if k != "clamped") for r in records)
+    assert worker_fb > 0 and s.fallbacks.get("clamped", 0) > 0
+    assert sum(s.fallbacks.values()) >= worker_fb
+    assert len(s.welfare_by_year) == 2 and all(np.isfinite(s.welfare_by_year))
 
 
 def test_dummy_lm_that_never_answers_properly():
@@ -94,11 +96,11 @@ def test_dummy_lm_that_never_answers_properly():
     cfg = load_config(**SMALL, scenario="bounded")
     dummy = DummyLM([{"nothing": "useful"}] * 10_000)
     s = Simulation(cfg, lms=[dummy]).run(progress=False)
-    assert s["final"]["rates_percent"] == [10.0, 20.0, 30.0]
-    assert s["final"]["mean_hours"] == 40.0
+    assert s.final.rates_percent == [10.0, 20.0, 30.0]
+    assert s.final.mean_hours == 40.0
     n_worker_calls = cfg.agents * cfg.total_steps
-    assert s["fallbacks"]["parse_error"] == n_worker_calls + 1 + cfg.agents * cfg.years  # + planner + satisfaction
-    assert s["years"][-1]["satisfied_share"] == 1.0
+    assert s.fallbacks["parse_error"] == n_worker_calls + 1 + cfg.agents * cfg.years  # + planner + satisfaction
+    assert s.years[-1].year_end_share == 1.0
 
 
 def test_bounded_scenario_halves_unsatisfied_utility_in_the_planners_reward():
@@ -113,21 +115,21 @@ def test_bounded_scenario_halves_unsatisfied_utility_in_the_planners_reward():
     sim = Simulation(cfg, lms=[lm(FunctionEngine(fn))])
     records = [sim.step() for _ in range(cfg.steps_per_year)]  # year 0, still under the initial schedule
     last = records[-1]
-    assert last["satisfaction"] == [False] * cfg.agents
-    assert all(r["satisfaction"] is None for r in records[:-1])
-    out = sim._outcome(np.asarray(last["hours"]))
+    assert last.year_end.kind == "satisfaction" and last.year_end.values == [False] * cfg.agents
+    assert all(r.year_end is None for r in records[:-1])
+    out = sim._outcome(np.asarray(last.hours))
     expected = social_welfare(0.5 * out.utility, skill=sim.skill, income=out.income, swf=cfg.swf)
-    assert last["welfare"] == pytest.approx(expected)
+    assert last.welfare == pytest.approx(expected)
     assert sim.planner.years[0].welfare == pytest.approx(expected, abs=1e-4)
     # Steps before the year's end are not judged: their welfare is the plain one.
-    assert records[0]["welfare"] == pytest.approx(sim._outcome(np.asarray(records[0]["hours"])).welfare)
-    assert sim.summary()["years"][0]["satisfied_share"] == 0.0
+    assert records[0].welfare == pytest.approx(sim._outcome(np.asarray(records[0].hours)).welfare)
+    assert sim.summary().years[0].year_end_share == 0.0
 
 
 def _run_logged(tmp_path, name, years, **extra):
     cfg = load_config(**{**SMALL, **extra, "years": years})
     log, records = RunLog.open_resume(tmp_path / name, cfg.model_dump(), resumable=RESUMABLE_CHANGES)
-    sim = Simulation(cfg)
+    sim = simulation(cfg)
     sim.replay(records)
     try:
         return sim.run(progress=False, log=log)
@@ -141,7 +143,7 @@ def test_resume_after_a_stop_gives_the_unbroken_summary(tmp_path, scenario):
     _run_logged(tmp_path, "stopped", 1, scenario=scenario, election_every=2)
     resumed = _run_logged(tmp_path, "stopped", 3, scenario=scenario, election_every=2)
     assert resumed == unbroken
-    assert json.loads((tmp_path / "stopped" / "summary.json").read_text()) == unbroken
+    assert RunSummary.model_validate_json((tmp_path / "stopped" / "summary.json").read_text()) == unbroken
     assert len(read_steps(tmp_path / "stopped" / "steps.jsonl")) == 12
 
 
@@ -167,7 +169,7 @@ def test_resume_refuses_other_settings_and_foreign_logs(tmp_path):
     records = read_steps(tmp_path / "run" / "steps.jsonl")
     records[1]["welfare"] += 1.0
     with pytest.raises(ValueError, match="welfare recomputes"):
-        Simulation(load_config(**SMALL)).replay(records)
+        simulation(load_config(**SMALL)).replay(records)
 
 
 def test_runs_keep_no_dspy_history_or_trace():
@@ -176,7 +178,7 @@ def test_runs_keep_no_dspy_history_or_trace():
 
     before = len(GLOBAL_HISTORY)
     trace_before = len(dspy.settings.trace)
-    sim = Simulation(load_config(**SMALL))
+    sim = simulation(load_config(**SMALL))
     sim.run(progress=False)
     assert sim.lms[0].history == [] and len(GLOBAL_HISTORY) == before
     assert len(dspy.settings.trace) == trace_before
