@@ -1,11 +1,15 @@
 """The economy: pure numpy, vectorised over agents (DESIGN.md §3)."""
 
-from economy.constants import DELTA, GB2_MEDIAN, HOURS_REF, KAPPA, KAPPA_PAPER, KAPPA_PRESETS, MAX_HOURS, parse_kappa, resolve_kappa
+from economy.constants import (
+    DELTA, FEDERAL_MIN_WAGE, GB2_MEDIAN, HOURS_REF, KAPPA, KAPPA_PAPER, KAPPA_PRESETS, MAX_HOURS, MIN_WAGE_SKILL,
+    SKILL_FLOOR_PRESETS, parse_kappa, resolve_kappa, resolve_skill_floor,
+)
 from economy.tax import PRESETS, TaxSchedule, resolve_cutoffs
 from economy.population import Population, gb2_cdf, gb2_quantile, gb2_sample
 
 __all__ = [
-    "DELTA", "GB2_MEDIAN", "HOURS_REF", "KAPPA", "KAPPA_PAPER", "KAPPA_PRESETS", "MAX_HOURS", "parse_kappa", "resolve_kappa",
+    "DELTA", "FEDERAL_MIN_WAGE", "GB2_MEDIAN", "HOURS_REF", "KAPPA", "KAPPA_PAPER", "KAPPA_PRESETS", "MAX_HOURS",
+    "MIN_WAGE_SKILL", "SKILL_FLOOR_PRESETS", "parse_kappa", "resolve_kappa", "resolve_skill_floor",
     "PRESETS", "TaxSchedule", "resolve_cutoffs",
     "Population", "gb2_sample", "gb2_quantile", "gb2_cdf",
 ]
