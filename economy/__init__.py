@@ -15,11 +15,11 @@ __all__ = [
 ]
 
 from economy.labor import best_response, labor_utility
-from economy.welfare import SWFS, check_swf, gini, social_welfare, welfare_weights
+from economy.welfare import SWFS, WeightDiagnostics, check_swf, gini, social_welfare, weight_diagnostics, welfare_weights
 from economy.world import Outcome, outcome
 
 __all__ += ["best_response", "labor_utility", "SWFS", "check_swf", "gini", "social_welfare", "welfare_weights",
-            "Outcome", "outcome"]
+            "WeightDiagnostics", "weight_diagnostics", "Outcome", "outcome"]
 
 from economy.saez import SaezInfo, estimate_elasticity, saez_rates, saez_schedule
 from economy.oracle import OracleResult, oracle_schedule

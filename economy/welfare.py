@@ -28,7 +28,7 @@ Social welfare functions (``swf`` names), for utilities ``u_i`` (dollars per yea
 The skill floor ``f`` (``skill_floor``, default :data:`economy.constants.MIN_WAGE_SKILL` = 377, the
 full-time federal minimum wage; ``0`` = raw weights) bounds the weights of ``inverse_skill`` and ``paper``,
 the two SWFs whose weights grow without bound as earning capacity falls: unfloored, the GB2 fit's lower
-tail gives one agent in 1,000 up to 59% of all weight. It does not touch
+tail gives one agent in 1,000 up to 59% of all weight (see :func:`weight_diagnostics`). It does not touch
 ``rawlsian`` (its weights only pick out the lowest skill, and ``min u`` ignores skill) nor ``atkinson``
 (its weights are a function of money-metric utility, clipped at $1 by definition). Every function here,
 in ``economy.world``, ``economy.saez`` and ``economy.oracle`` that takes ``swf`` takes ``skill_floor`` with
@@ -37,12 +37,17 @@ this default, and all apply it through :func:`welfare_weights` / :func:`social_w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from economy.constants import HOURS_REF, MIN_WAGE_SKILL, resolve_skill_floor
 
-__all__ = ["SWFS", "check_swf", "welfare_weights", "social_welfare", "gini", "gini_of_sorted"]
+__all__ = [
+    "SWFS", "check_swf", "welfare_weights", "social_welfare", "WeightDiagnostics", "weight_diagnostics",
+    "gini", "gini_of_sorted",
+]
 
 SWFS: tuple[str, ...] = ("inverse_skill", "paper", "utilitarian", "rawlsian", "atkinson")
 
@@ -194,6 +199,52 @@ def social_welfare(
     # nothing overflows, and the terms that underflow are negligible beside the largest.
     s = x.max() if eps < 1.0 else x.min()
     return float(s * np.mean((x / s) ** (1.0 - eps)) ** (1.0 / (1.0 - eps)))
+
+
+@dataclass(frozen=True)
+class WeightDiagnostics:
+    """How many agents a vector of welfare weights really rests on.
+
+    Attributes
+    ----------
+    n : number of agents.
+    ess : Kish effective sample size ``(sum w)**2 / sum w**2``: ``n`` for equal weights, 1 when one agent
+        holds all the weight. Welfare averaged with these weights is as noisy as a plain mean of ``ess`` agents.
+    ess_share : ``ess / n``, in (0, 1].
+    top_share : share of the total weight held by the single largest weight.
+    bottom_1pct_share : share of the total weight held by the bottom 1% of agents (``ceil(n/100)``, at
+        least one): the lowest-skill ones when skills are given, else those with the largest weights (the
+        same agents for ``inverse_skill`` weights, which fall with skill).
+    """
+
+    n: int
+    ess: float
+    ess_share: float
+    top_share: float
+    bottom_1pct_share: float
+
+
+def weight_diagnostics(weights: ArrayLike, skill: ArrayLike | None = None) -> WeightDiagnostics:
+    """Effective sample size and concentration of welfare weights (any scale; >= 0, not all 0).
+
+    Report these beside any weighted welfare: a welfare figure carried by a handful of agents measures
+    those agents, not the population.
+    """
+    w = _vector(weights, "weights", nonneg=True)
+    n = w.size
+    if n == 0:
+        raise ValueError("weights is empty: diagnostics need at least one agent")
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError("weights are all 0: nobody carries any welfare weight")
+    m = -(-n // 100)  # ceil(n / 100)
+    if skill is None:
+        bottom = float(np.partition(w, n - m)[n - m:].sum())
+    else:
+        v = _vector(skill, "skill", n=n, nonneg=True)
+        bottom = float(w[np.argpartition(v, m - 1)[:m]].sum())
+    ess = total * total / float(np.dot(w, w))
+    return WeightDiagnostics(n=n, ess=ess, ess_share=ess / n, top_share=float(w.max()) / total, bottom_1pct_share=bottom / total)
 
 
 def gini(x: ArrayLike) -> float:

@@ -7,7 +7,7 @@ import pytest
 
 from economy.constants import HOURS_REF, MIN_WAGE_SKILL, resolve_skill_floor
 from economy.population import Population
-from economy.welfare import SWFS, check_swf, gini, social_welfare, welfare_weights
+from economy.welfare import SWFS, WeightDiagnostics, check_swf, gini, social_welfare, weight_diagnostics, welfare_weights
 
 
 def test_check_swf() -> None:
@@ -171,7 +171,7 @@ def test_gini_rejects_bad_input() -> None:
         gini([])
 
 
-# -- the skill floor ---------------------------------------------------------------------------
+# -- the skill floor and weight diagnostics -------------------------------------------------------
 
 
 def test_min_wage_skill_floor_is_the_full_time_federal_minimum_wage() -> None:
@@ -219,3 +219,36 @@ def test_floor_zero_is_the_old_behaviour_bit_for_bit() -> None:
     # a floor that binds nobody changes nothing either
     above = v[v >= MIN_WAGE_SKILL]
     np.testing.assert_array_equal(welfare_weights(above), welfare_weights(above, skill_floor=0))
+
+
+def test_weight_diagnostics_by_hand() -> None:
+    d = weight_diagnostics([1.0, 1.0, 2.0])
+    assert isinstance(d, WeightDiagnostics) and d.n == 3
+    assert d.ess == pytest.approx(16 / 6, rel=1e-15)  # (1+1+2)**2 / (1+1+4)
+    assert d.ess_share == pytest.approx(8 / 9, rel=1e-15)
+    assert d.top_share == 0.5
+    assert d.bottom_1pct_share == 0.5  # 1% of 3 agents is one agent: by default the largest weight
+    # ranked by skill instead: the lowest-skill agent holds weight 1 of 4
+    assert weight_diagnostics([1.0, 1.0, 2.0], skill=[3.0, 1.0, 2.0]).bottom_1pct_share == 0.25
+    # equal weights: ESS = n, whatever the scale; one agent with all the weight: ESS = 1
+    e = weight_diagnostics(np.full(250, 7.0))
+    assert e.ess == pytest.approx(250.0, rel=1e-12) and e.ess_share == pytest.approx(1.0, rel=1e-12)
+    assert e.top_share == pytest.approx(1 / 250) and e.bottom_1pct_share == pytest.approx(3 / 250)  # ceil(2.5) = 3
+    one = weight_diagnostics([0.0, 5.0, 0.0, 0.0])
+    assert (one.ess, one.top_share, one.bottom_1pct_share) == (1.0, 1.0, 1.0)
+    # rawlsian weights: ESS = number of agents tied at the lowest skill
+    assert weight_diagnostics(welfare_weights([3.0, 1.0, 1.0, 2.0], "rawlsian")).ess == pytest.approx(2.0)
+    for bad, msg in (([], "empty"), ([0.0, 0.0], "all 0"), ([1.0, -1.0], r"weights\[1\]=-1")):
+        with pytest.raises(ValueError, match=msg):
+            weight_diagnostics(bad)
+
+
+def test_key_default_weights_rest_on_half_the_agents_at_1000() -> None:
+    # Issue 12: raw 1/skill weights rest on a few dozen agents out of 1,000; the minimum-wage floor
+    # must bring the effective sample size to >= 50% of the agents.
+    pop = Population.sample(1000, seed=0)
+    raw = weight_diagnostics(welfare_weights(pop.skill, skill_floor=0), skill=pop.skill)
+    floored = weight_diagnostics(welfare_weights(pop.skill), skill=pop.skill)
+    assert raw.ess < 50 and raw.top_share > 0.1
+    assert floored.ess >= 500, floored
+    assert floored.top_share < 0.005 and floored.bottom_1pct_share < 0.05
