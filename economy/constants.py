@@ -6,6 +6,8 @@ weekly hour, so pre-tax income is ``z = v * l``.
 
 from __future__ import annotations
 
+import math
+
 from scipy.special import betaincinv
 
 #: Disutility curvature of labor: ``u = c - kappa * l**delta``; labor-supply elasticity ``1/(delta-1) = 0.4``.
@@ -39,6 +41,21 @@ KAPPA_PAPER: float = 0.0005
 
 KAPPA_PRESETS: dict[str, float] = {"calibrated": KAPPA, "paper": KAPPA_PAPER}
 
+#: Federal minimum wage, dollars per hour: Fair Labor Standards Act, 29 U.S.C. §206(a)(1)(C), $7.25 an
+#: hour since 24 July 2009 (unchanged since).
+FEDERAL_MIN_WAGE: float = 7.25
+#: Weeks in a work year: a full-time year is 40 h x 52 weeks = 2,080 h.
+WEEKS_PER_YEAR: float = 52.0
+#: Default floor on the skill used in welfare weights: the federal minimum wage in skill units (dollars per
+#: year per weekly hour), 7.25 x 52 = 377, i.e. a full-time potential income of 377 x 40 = $15,080 a year.
+#: Why: the GB2 fit's lower tail gives potential incomes of a few dollars a year, and raw 1/skill weights
+#: then put 13-59% of all welfare weight on one agent in 1,000 (effective sample size 3-32); nobody's
+#: earning capacity is counted below what a full-time minimum-wage job pays (effective sample size ~690).
+MIN_WAGE_SKILL: float = FEDERAL_MIN_WAGE * WEEKS_PER_YEAR
+
+#: Named skill floors: ``min_wage`` (the default) and ``none`` (raw weights, the behaviour before the floor).
+SKILL_FLOOR_PRESETS: dict[str, float] = {"min_wage": MIN_WAGE_SKILL, "none": 0.0}
+
 
 def parse_kappa(text: str) -> float | str:
     """Command-line text to a labor cost: a number, or a preset name kept as its name (checked by ``resolve_kappa``)."""
@@ -59,3 +76,24 @@ def resolve_kappa(kappa: float | str) -> float:
     if not kappa > 0:
         raise ValueError(f"kappa={kappa} must be > 0")
     return kappa
+
+
+def resolve_skill_floor(skill_floor: float | str) -> float:
+    """Return a welfare-weight skill floor (>= 0, dollars per year per weekly hour) from a number or a preset name."""
+    if isinstance(skill_floor, str):
+        try:
+            return SKILL_FLOOR_PRESETS[skill_floor.strip().lower()]
+        except KeyError:
+            try:
+                skill_floor = float(skill_floor)
+            except ValueError:
+                raise ValueError(
+                    f"skill_floor={skill_floor!r} is not a preset; choose one of {sorted(SKILL_FLOOR_PRESETS)} or a number >= 0"
+                ) from None
+    try:
+        f = float(skill_floor)
+    except (TypeError, ValueError):
+        raise ValueError(f"skill_floor={skill_floor!r} must be a number >= 0 or one of {sorted(SKILL_FLOOR_PRESETS)}") from None
+    if not (math.isfinite(f) and f >= 0):
+        raise ValueError(f"skill_floor={skill_floor!r} is outside [0, inf)")
+    return f

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy.constants import DELTA, KAPPA, resolve_kappa
+from economy.constants import DELTA, KAPPA, MIN_WAGE_SKILL, resolve_kappa, resolve_skill_floor
 from economy.tax import CutoffsLike, TaxSchedule, resolve_cutoffs
 
 #: Default number of Optuna trials (the warm starts included).
@@ -37,7 +37,9 @@ class OracleResult:
 class _Objective:
     """Welfare of a rate vector under rational best responses; remembers the best point evaluated."""
 
-    def __init__(self, population: Any, cutoffs: NDArray[np.float64], swf: str, kappa: float, delta: float) -> None:
+    def __init__(
+        self, population: Any, cutoffs: NDArray[np.float64], swf: str, kappa: float, delta: float, skill_floor: float
+    ) -> None:
         from economy.labor import best_response
         from economy.world import outcome
 
@@ -49,6 +51,7 @@ class _Objective:
         self.swf = swf
         self.kappa = kappa
         self.delta = delta
+        self.skill_floor = skill_floor
         self.n_evaluations = 0
         self.best_rates = np.zeros_like(cutoffs)
         self.best_welfare = -np.inf
@@ -62,7 +65,9 @@ class _Objective:
             return hit
         schedule = TaxSchedule(self.cutoffs, r)
         hours = self._best_response(self.skill, schedule, kappa=self.kappa, delta=self.delta)
-        w = float(self._outcome(self.population, schedule, hours, self.swf, kappa=self.kappa, delta=self.delta).welfare)
+        w = float(self._outcome(
+            self.population, schedule, hours, self.swf, kappa=self.kappa, delta=self.delta, skill_floor=self.skill_floor
+        ).welfare)
         self.n_evaluations += 1
         self._cache[key] = w
         if w > self.best_welfare:
@@ -81,6 +86,7 @@ def oracle_schedule(
     delta: float = DELTA,
     init: TaxSchedule | ArrayLike | None = None,
     n_refine: int = N_REFINE,
+    skill_floor: float | str = MIN_WAGE_SKILL,
 ) -> OracleResult:
     """Search the bracket rates that maximise social welfare when every worker best-responds.
 
@@ -101,17 +107,21 @@ def oracle_schedule(
         Another start (e.g. a planner's proposal): its rates on these brackets.
     n_refine : int
         Budget of objective evaluations for the local refinement; 0 skips it.
+    skill_floor : float >= 0 or preset name
+        Floor on the skill in the ``inverse_skill`` and ``paper`` weights (``economy.welfare``), used both
+        by the welfare maximised and by the Saez warm start; 0 = raw weights.
 
     Returns
     -------
     OracleResult
-        ``schedule`` with the best rates found, ``welfare`` it reaches (``outcome(...).welfare`` with
-        rational hours) and ``n_evaluations`` of the objective (distinct rate vectors).
+        ``schedule`` with the best rates found, ``welfare`` it reaches (``outcome(..., skill_floor=...).welfare``
+        with rational hours) and ``n_evaluations`` of the objective (distinct rate vectors).
     """
     from economy.saez import saez_schedule
     from economy.welfare import check_swf
 
     swf = check_swf(swf)
+    floor = resolve_skill_floor(skill_floor)
     c = resolve_cutoffs(cutoffs)
     kappa_f = resolve_kappa(kappa)
     k = c.size
@@ -121,11 +131,11 @@ def oracle_schedule(
         raise ValueError(f"n_refine={n_refine} must be >= 0")
     init_rates = None if init is None else _init_rates(init, c)  # validate before the Saez iteration
     # Warm starts: Saez (usually the best of them), no tax and the caller's start.
-    starts = [saez_schedule(population, c, swf=swf, kappa=kappa_f, delta=delta).rates.copy(), np.zeros(k)]
+    starts = [saez_schedule(population, c, swf=swf, kappa=kappa_f, delta=delta, skill_floor=floor).rates.copy(), np.zeros(k)]
     if init_rates is not None:
         starts.append(init_rates)
 
-    f = _Objective(population, c, swf, kappa_f, float(delta))
+    f = _Objective(population, c, swf, kappa_f, float(delta), floor)
     # The warm starts are always evaluated, whatever n_trials is: the guarantee "never worse than Saez,
     # no tax or init" rests on it.
     for s in starts:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy.constants import DELTA, GB2_SIGMA, GB2_TAU, KAPPA, resolve_kappa
+from economy.constants import DELTA, GB2_SIGMA, GB2_TAU, KAPPA, MIN_WAGE_SKILL, resolve_kappa, resolve_skill_floor
 from economy.tax import CutoffsLike, TaxSchedule, _as_vector, resolve_cutoffs
 
 #: Pareto tail index of the GB2 income fit (``sigma * tau`` ≈ 2.36): the top bracket's ``a`` when no
@@ -206,6 +206,7 @@ def saez_schedule(
     damping: float = 1.0,
     n_bins: int = N_BINS,
     return_info: bool = False,
+    skill_floor: float | str = MIN_WAGE_SKILL,
 ) -> TaxSchedule | tuple[TaxSchedule, SaezInfo]:
     """The Saez schedule at its fixed point with rational workers.
 
@@ -229,6 +230,9 @@ def saez_schedule(
     max_iter, tol, damping : fixed-point iteration controls.
     n_bins : fine bins for :func:`saez_rates`.
     return_info : if True return ``(schedule, SaezInfo)``.
+    skill_floor : float >= 0 or preset name
+        Floor on the skill in the ``inverse_skill`` and ``paper`` weights (``economy.welfare``), so that
+        ``G`` uses the same weights as the welfare the schedule is judged by; 0 = raw weights.
 
     Returns
     -------
@@ -238,6 +242,7 @@ def saez_schedule(
     from economy.welfare import check_swf, welfare_weights
 
     swf = check_swf(swf)
+    floor = resolve_skill_floor(skill_floor)
     skill = _skill_of(population)
     c = resolve_cutoffs(cutoffs)
     kappa = resolve_kappa(kappa)
@@ -263,7 +268,7 @@ def saez_schedule(
         income = skill * best_response(skill, schedule, kappa=kappa, delta=delta)
         tax = schedule.tax(income)
         consumption = income - tax + tax.mean()  # budget-balanced lump-sum rebate
-        weights = welfare_weights(skill, swf, income=income, consumption=consumption)
+        weights = welfare_weights(skill, swf, income=income, consumption=consumption, skill_floor=floor)
         target = saez_rates(income, weights, c, e, n_bins=n_bins)
         move = target - rates
         residual = float(np.max(np.abs(move)))

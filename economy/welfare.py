@@ -3,15 +3,20 @@
 Social welfare functions (``swf`` names), for utilities ``u_i`` (dollars per year, quasi-linear):
 
 ``inverse_skill`` (default)
-    ``W = mean(g_i * u_i)`` with ``g_i ∝ 1/v_i`` fixed by each agent's skill ``v_i`` and normalised to mean 1.
-    This is Saez's 1/z weighting made exogenous: no schedule can move the weights, so none can game them.
-    Agents with skill 0 (no earning capacity) get the largest finite weight, that of the lowest positive
-    skill: 1/0 would give them infinite weight and make every other agent irrelevant.
+    ``W = mean(g_i * u_i)`` with ``g_i ∝ 1/max(v_i, f)`` fixed by each agent's skill ``v_i`` and normalised
+    to mean 1. This is Saez's 1/z weighting made exogenous: no schedule can move the weights, so none can
+    game them. ``f`` is the skill floor (below). With ``f = 0``, agents with skill 0 (no earning capacity)
+    get the largest finite weight, that of the lowest positive skill: 1/0 would make everyone else irrelevant.
 ``paper``
-    The reference implementation's ``W = sum(u_i / max(z_i, 1))`` on *pre-tax income* ``z_i``, kept for
-    replication. It is gameable: the weights depend on the choices the schedule induces, so a schedule
-    that drives low earners to zero hours hands each of them weight 1 (against ~1/40,000 for a median
-    earner) plus the whole rebate, and W explodes (~5.7M against ~1,500 for sensible schedules on 100 agents).
+    The reference implementation's ``W = sum(u_i / max(z_i, 1))`` on *pre-tax income* ``z_i``, with the
+    floor applied to ``z`` in income units: ``sum(u_i / max(z_i, 1, f*HOURS_REF))``. Its own definition
+    (sum, not mean; weights on chosen income) is kept, because 1/z is the same "1/earning capacity" weight
+    measured on the choice, and the floor states the same fact in dollars: nobody counts as earning less
+    than a full-time job at the floor wage. It is gameable: the weights depend on the choices the schedule
+    induces, so a schedule that drives low earners to zero hours raises their weights. Unfloored (``f = 0``,
+    the reference exactly) a zero earner gets weight 1 against ~1/40,000 for a median earner and W
+    explodes (~5.7M against ~1,500 for sensible schedules on 100 agents); the default floor caps that gain
+    at the weight of a full-time minimum-wage earner, ~2.5 times a median earner's.
 ``utilitarian``
     ``W = mean(u_i)``.
 ``rawlsian``
@@ -19,14 +24,30 @@ Social welfare functions (``swf`` names), for utilities ``u_i`` (dollars per yea
 ``atkinson``
     The equally-distributed-equivalent of money-metric utility clipped at $1:
     ``W = (mean(u_i**(1-eps)))**(1/(1-eps))``, the geometric mean when ``eps = 1``; ``eps = 0`` is utilitarian.
+
+The skill floor ``f`` (``skill_floor``, default :data:`economy.constants.MIN_WAGE_SKILL` = 377, the
+full-time federal minimum wage; ``0`` = raw weights) bounds the weights of ``inverse_skill`` and ``paper``,
+the two SWFs whose weights grow without bound as earning capacity falls: unfloored, the GB2 fit's lower
+tail gives one agent in 1,000 up to 59% of all weight (see :func:`weight_diagnostics`). It does not touch
+``rawlsian`` (its weights only pick out the lowest skill, and ``min u`` ignores skill) nor ``atkinson``
+(its weights are a function of money-metric utility, clipped at $1 by definition). Every function here,
+in ``economy.world``, ``economy.saez`` and ``economy.oracle`` that takes ``swf`` takes ``skill_floor`` with
+this default, and all apply it through :func:`welfare_weights` / :func:`social_welfare`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["SWFS", "check_swf", "welfare_weights", "social_welfare", "gini", "gini_of_sorted"]
+from economy.constants import HOURS_REF, MIN_WAGE_SKILL, resolve_skill_floor
+
+__all__ = [
+    "SWFS", "check_swf", "welfare_weights", "social_welfare", "WeightDiagnostics", "weight_diagnostics",
+    "gini", "gini_of_sorted",
+]
 
 SWFS: tuple[str, ...] = ("inverse_skill", "paper", "utilitarian", "rawlsian", "atkinson")
 
@@ -47,6 +68,7 @@ def welfare_weights(
     utility: ArrayLike | None = None,
     consumption: ArrayLike | None = None,
     atkinson_epsilon: float = 1.0,
+    skill_floor: float | str = MIN_WAGE_SKILL,
 ) -> NDArray[np.float64]:
     """Marginal social welfare weights of each agent, normalised to mean 1 (for the Saez formula's G).
 
@@ -62,12 +84,14 @@ def welfare_weights(
         Used by ``atkinson`` only (see below).
     atkinson_epsilon : float
         Inequality aversion of ``atkinson``, ``>= 0``.
+    skill_floor : float >= 0 or preset name (``min_wage``, ``none``)
+        Floor ``f`` on the skill in ``inverse_skill`` and ``paper`` weights (module docstring); 0 = raw.
 
     Returns
     -------
     g : ndarray, shape (n,), mean 1
-        ``inverse_skill``: ``∝ 1/v`` (skill 0 gets the weight of the lowest positive skill).
-        ``paper``: ``∝ 1/max(z, 1)``. ``utilitarian``: all ones.
+        ``inverse_skill``: ``∝ 1/max(v, f)`` (with ``f = 0``, skill 0 gets the weight of the lowest
+        positive skill). ``paper``: ``∝ 1/max(z, 1, f*HOURS_REF)``. ``utilitarian``: all ones.
         ``rawlsian``: all weight, shared equally, on the lowest-skill agent(s), the others 0.
         ``atkinson``: ``∝ x**-eps``, the derivative of the Atkinson index with respect to each agent's
         money-metric ``x`` clipped at $1, with ``x`` the utility if given, else the consumption, else the
@@ -75,6 +99,7 @@ def welfare_weights(
         rebate these rank agents alike).
     """
     name = check_swf(swf)
+    floor = resolve_skill_floor(skill_floor)
     v = _vector(skill, "skill", nonneg=True)
     n = v.size
     if n == 0:
@@ -82,6 +107,7 @@ def welfare_weights(
     if name == "utilitarian":
         return np.ones(n)
     if name == "inverse_skill":
+        v = np.maximum(v, floor)  # exactly v when the floor is 0
         if v.min() > 0:  # the usual case, without the masked divide
             g = 1.0 / v
         else:
@@ -97,7 +123,7 @@ def welfare_weights(
         if income is None:
             raise ValueError("swf='paper' weights by pre-tax income: pass income (shape (n,))")
         z = _vector(income, "income", n=n)
-        g = 1.0 / np.maximum(z, 1.0)
+        g = 1.0 / np.maximum(z, _paper_income_floor(floor))
         return g / g.mean()
     if name == "rawlsian":
         low = v == v.min()
@@ -122,6 +148,7 @@ def social_welfare(
     income: ArrayLike | None = None,
     swf: str = "inverse_skill",
     atkinson_epsilon: float = 1.0,
+    skill_floor: float | str = MIN_WAGE_SKILL,
 ) -> float:
     """Social welfare of a vector of utilities.
 
@@ -137,12 +164,15 @@ def social_welfare(
         One of :data:`SWFS` (see the module docstring for each definition).
     atkinson_epsilon : float
         Inequality aversion of ``atkinson``, ``>= 0`` (1 = geometric mean).
+    skill_floor : float >= 0 or preset name
+        Floor on the skill in ``inverse_skill`` and ``paper`` weights, as in :func:`welfare_weights`.
 
     Returns
     -------
     W : float
     """
     name = check_swf(swf)
+    floor = resolve_skill_floor(skill_floor)
     u = _vector(utility, "utility")
     n = u.size
     if n == 0:
@@ -150,13 +180,13 @@ def social_welfare(
     if name == "inverse_skill":
         if skill is None:
             raise ValueError("swf='inverse_skill' weights by skill: pass skill (shape (n,))")
-        g = welfare_weights(_vector(skill, "skill", n=n, nonneg=True), "inverse_skill")
+        g = welfare_weights(_vector(skill, "skill", n=n, nonneg=True), "inverse_skill", skill_floor=floor)
         return float(np.dot(g, u) / n)
     if name == "paper":
         if income is None:
             raise ValueError("swf='paper' weights by pre-tax income: pass income (shape (n,))")
         z = _vector(income, "income", n=n)
-        return float(np.sum(u / np.maximum(z, 1.0)))
+        return float(np.sum(u / np.maximum(z, _paper_income_floor(floor))))
     if name == "utilitarian":
         return float(u.mean())
     if name == "rawlsian":
@@ -169,6 +199,52 @@ def social_welfare(
     # nothing overflows, and the terms that underflow are negligible beside the largest.
     s = x.max() if eps < 1.0 else x.min()
     return float(s * np.mean((x / s) ** (1.0 - eps)) ** (1.0 / (1.0 - eps)))
+
+
+@dataclass(frozen=True)
+class WeightDiagnostics:
+    """How many agents a vector of welfare weights really rests on.
+
+    Attributes
+    ----------
+    n : number of agents.
+    ess : Kish effective sample size ``(sum w)**2 / sum w**2``: ``n`` for equal weights, 1 when one agent
+        holds all the weight. Welfare averaged with these weights is as noisy as a plain mean of ``ess`` agents.
+    ess_share : ``ess / n``, in (0, 1].
+    top_share : share of the total weight held by the single largest weight.
+    bottom_1pct_share : share of the total weight held by the bottom 1% of agents (``ceil(n/100)``, at
+        least one): the lowest-skill ones when skills are given, else those with the largest weights (the
+        same agents for ``inverse_skill`` weights, which fall with skill).
+    """
+
+    n: int
+    ess: float
+    ess_share: float
+    top_share: float
+    bottom_1pct_share: float
+
+
+def weight_diagnostics(weights: ArrayLike, skill: ArrayLike | None = None) -> WeightDiagnostics:
+    """Effective sample size and concentration of welfare weights (any scale; >= 0, not all 0).
+
+    Report these beside any weighted welfare: a welfare figure carried by a handful of agents measures
+    those agents, not the population.
+    """
+    w = _vector(weights, "weights", nonneg=True)
+    n = w.size
+    if n == 0:
+        raise ValueError("weights is empty: diagnostics need at least one agent")
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError("weights are all 0: nobody carries any welfare weight")
+    m = -(-n // 100)  # ceil(n / 100)
+    if skill is None:
+        bottom = float(np.partition(w, n - m)[n - m:].sum())
+    else:
+        v = _vector(skill, "skill", n=n, nonneg=True)
+        bottom = float(w[np.argpartition(v, m - 1)[:m]].sum())
+    ess = total * total / float(np.dot(w, w))
+    return WeightDiagnostics(n=n, ess=ess, ess_share=ess / n, top_share=float(w.max()) / total, bottom_1pct_share=bottom / total)
 
 
 def gini(x: ArrayLike) -> float:
@@ -207,6 +283,11 @@ def _vector(x: ArrayLike, name: str, n: int | None = None, nonneg: bool = False)
         rng = "[0, inf)" if nonneg else "(-inf, inf)"
         raise ValueError(f"{name}[{i}]={a[i]:g} is outside {rng} (finite{', non-negative' if nonneg else ''})")
     return a
+
+
+def _paper_income_floor(skill_floor: float) -> float:
+    """The ``paper`` SWF's floor on pre-tax income: $1 (the reference's), or the floor skill's full-time income."""
+    return max(1.0, skill_floor * HOURS_REF)
 
 
 def _check_epsilon(eps: float) -> float:

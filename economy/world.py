@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
+from economy.constants import DELTA, KAPPA, MAX_HOURS, MIN_WAGE_SKILL, resolve_kappa, resolve_skill_floor
 from economy.labor import _check_delta, _check_skill
 from economy.population import UTILITY_TYPES  # whose welfare each agent's objective counts
 from economy.tax import TaxSchedule
@@ -52,6 +52,8 @@ class Outcome:
         ``-welfare`` (adversarial).
     swf : str
         The social welfare function used.
+    skill_floor : float
+        The floor on the skill in its welfare weights (``economy.welfare``; 0 = raw weights).
     """
 
     hours: NDArray[np.float64]
@@ -68,6 +70,7 @@ class Outcome:
     equality_x_productivity: float
     objective: NDArray[np.float64]
     swf: str = field(default="inverse_skill")
+    skill_floor: float = field(default=MIN_WAGE_SKILL)
 
     @property
     def n(self) -> int:
@@ -96,6 +99,7 @@ def outcome(
     delta: float = DELTA,
     max_hours: float = MAX_HOURS,
     atkinson_epsilon: float = 1.0,
+    skill_floor: float | str = MIN_WAGE_SKILL,
 ) -> Outcome:
     """Evaluate one world step.
 
@@ -114,6 +118,8 @@ def outcome(
         Upper bound that ``hours`` must respect.
     atkinson_epsilon : float
         Inequality aversion when ``swf="atkinson"``.
+    skill_floor : float >= 0 or preset name
+        Floor on the skill in the ``inverse_skill`` and ``paper`` welfare weights (``economy.welfare``).
 
     Returns
     -------
@@ -130,6 +136,7 @@ def outcome(
     kappa_f = resolve_kappa(kappa)
     delta_f = _check_delta(delta)
     l = _check_hours(hours, n, float(max_hours))
+    floor = resolve_skill_floor(skill_floor)
 
     z = v * l
     t = schedule.tax(z)
@@ -137,7 +144,7 @@ def outcome(
     rebate = revenue / n
     c = z - t + rebate
     u = c - kappa_f * l**delta_f
-    w = social_welfare(u, skill=v, income=z, swf=name, atkinson_epsilon=atkinson_epsilon)
+    w = social_welfare(u, skill=v, income=z, swf=name, atkinson_epsilon=atkinson_epsilon, skill_floor=floor)
     productivity = float(z.sum())
     g = _consumption_gini(c, skill_arr)
     objective = _objective(getattr(population, "utility_type", None), u, w, n)
@@ -158,6 +165,7 @@ def outcome(
         equality_x_productivity=(1.0 - g) * productivity,
         objective=objective,
         swf=name,
+        skill_floor=floor,
     )
 
 

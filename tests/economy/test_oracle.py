@@ -97,3 +97,22 @@ def test_oracle_rejects_bad_inputs(pop200: Population) -> None:
         oracle_schedule(pop200, "three", init=[0.1, 1.2, 0.3], n_trials=1)
     with pytest.raises(ValueError, match="n_trials"):
         oracle_schedule(pop200, "three", n_trials=-1)
+
+
+def test_oracle_honours_the_skill_floor(pop200: Population) -> None:
+    from economy.constants import MIN_WAGE_SKILL
+    from economy.welfare import social_welfare
+
+    # floor 0: the result before the floor existed (oracle_schedule(pop200, "three", n_trials=10, n_refine=0))
+    raw = oracle_schedule(pop200, "three", n_trials=10, n_refine=0, skill_floor=0)
+    assert raw.welfare == pytest.approx(45991.02118358541, rel=1e-12)
+    # Floored: the oracle maximises the floored welfare that social_welfare reports, warm-started at the
+    # floored Saez schedule.
+    res = oracle_schedule(pop200, "three", n_trials=0, n_refine=0)
+    assert res.schedule == saez_schedule(pop200, "three", skill_floor=MIN_WAGE_SKILL)
+    hours = best_response(pop200.skill, res.schedule)
+    o = outcome(pop200, res.schedule, hours)
+    assert o.skill_floor == MIN_WAGE_SKILL
+    w = social_welfare(o.utility, skill=pop200.skill, swf="inverse_skill", skill_floor=MIN_WAGE_SKILL)
+    assert res.welfare == pytest.approx(w, rel=1e-12) and res.welfare == pytest.approx(o.welfare, rel=1e-12)
+    assert w != pytest.approx(social_welfare(o.utility, skill=pop200.skill, skill_floor=0), rel=1e-3)

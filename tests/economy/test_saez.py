@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from economy.constants import DELTA, GB2_SIGMA, GB2_TAU, KAPPA
+from economy.constants import DELTA, GB2_SIGMA, GB2_TAU, KAPPA, MIN_WAGE_SKILL
 from economy.saez import PARETO_TAIL_A, estimate_elasticity, saez_rates, saez_schedule
 from economy.tax import TaxSchedule
 
@@ -188,21 +188,24 @@ def test_saez_schedule_utilitarian_is_zero() -> None:
     np.testing.assert_array_equal(s.cutoffs, TaxSchedule.preset("us_federal_2024").cutoffs)
 
 
-def test_saez_schedule_is_a_near_fixed_point() -> None:
+@pytest.mark.parametrize("skill_floor, bottom", [(0.0, 0.8), (MIN_WAGE_SKILL, 0.7)])
+def test_saez_schedule_is_a_near_fixed_point(skill_floor: float, bottom: float) -> None:
     from economy.labor import best_response
     from economy.population import Population
     from economy.welfare import welfare_weights
 
     pop = Population.sample(1000, seed=0)
-    s, info = saez_schedule(pop, TaxSchedule.preset("us_federal_2024"), return_info=True)
+    s, info = saez_schedule(pop, TaxSchedule.preset("us_federal_2024"), return_info=True, skill_floor=skill_floor)
     assert 1 <= info.n_iterations <= 50 and info.elasticity == pytest.approx(0.4)
     assert np.all((s.rates >= 0) & (s.rates <= 1))
-    # Progressive at the bottom with 1/v weights (G rises steeply from the bottom), falling at the top.
-    assert s.rates[0] > 0.8 and s.rates[0] > s.rates[2] > s.rates[-1] > 0.3
+    # Progressive at the bottom with 1/v weights (G rises steeply from the bottom), falling at the top;
+    # less so at the bottom with the minimum-wage floor (raw: ~92%, floored: ~78%), which flattens G there.
+    assert s.rates[0] > bottom and s.rates[0] > s.rates[2] > s.rates[-1] > 0.3
     # Re-estimating on the incomes this schedule induces moves the rates little (on 1,000 agents the map
     # is not continuous: agents jump between kinks, so not to 1e-4).
     z = pop.skill * best_response(pop.skill, s)
-    again = saez_rates(z, welfare_weights(pop.skill, "inverse_skill", income=z), s.cutoffs, info.elasticity)
+    g = welfare_weights(pop.skill, "inverse_skill", income=z, skill_floor=skill_floor)
+    again = saez_rates(z, g, s.cutoffs, info.elasticity)
     assert np.max(np.abs(again - s.rates)) < 0.05
 
 
@@ -223,3 +226,28 @@ def test_saez_schedule_rejects_bad_inputs() -> None:
         saez_schedule(skill, "us_federal_1999")
     with pytest.raises(ValueError, match="damping"):
         saez_schedule(skill, "three", damping=1.5)
+
+
+# -- the skill floor --------------------------------------------------------------------------------
+#: saez_schedule(Population.sample(200, seed=0), "three", swf=...) before the skill floor existed.
+_OLD_SAEZ_200 = {
+    "inverse_skill": [0.7586428988551732, 0.7045878434321985, 0.6205317852824407],
+    "paper": [0.7697442627234418, 0.738621549647574, 0.6250182215501778],
+}
+
+
+@pytest.mark.parametrize("swf", ["inverse_skill", "paper"])
+def test_saez_honours_the_skill_floor(swf: str) -> None:
+    from economy.population import Population
+
+    pop = Population.sample(200, seed=0)
+    raw = saez_schedule(pop, "three", swf=swf, skill_floor=0)
+    np.testing.assert_allclose(raw.rates, _OLD_SAEZ_200[swf], rtol=1e-12, atol=0)  # floor 0: as before
+    floored = saez_schedule(pop, "three", swf=swf)
+    assert saez_schedule(pop, "three", swf=swf, skill_floor=MIN_WAGE_SKILL) == floored
+    # A binding floor lowers the weight of the poorest, so G falls less steeply and the bottom rate drops.
+    assert floored.rates[0] < raw.rates[0] - 0.02
+    # A floor nobody is under changes nothing (inverse_skill only: paper floors incomes, which taxes lower).
+    if swf == "inverse_skill":
+        skill = np.linspace(MIN_WAGE_SKILL, 5000.0, 300)
+        assert saez_schedule(skill, "three") == saez_schedule(skill, "three", skill_floor=0)

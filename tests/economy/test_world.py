@@ -24,12 +24,12 @@ HOURS = np.array([40.0, 40.0, 40.0])
 U = np.array([24_111.5, 50_543.5, 173_425.0])
 
 
-def three() -> Outcome:
-    return outcome(SKILL, US_2024, HOURS, kappa=0.01, delta=3.0)
+def three(**kw: object) -> Outcome:
+    return outcome(SKILL, US_2024, HOURS, kappa=0.01, delta=3.0, **kw)
 
 
 def test_three_agents_by_hand() -> None:
-    o = three()
+    o = three(skill_floor=0)
     np.testing.assert_array_equal(o.income, [10_000.0, 40_000.0, 200_000.0])
     np.testing.assert_allclose(o.tax, [1_000.0, 4_568.0, 41_686.5], rtol=1e-14)
     assert o.revenue == pytest.approx(47_254.5, rel=1e-14)
@@ -41,18 +41,31 @@ def test_three_agents_by_hand() -> None:
     # Gini of c: 2*(24,751.5 + 2*51,183.5 + 3*174,065)/(3*250,000) - 4/3 = 298,627/750,000
     assert o.gini == pytest.approx(298_627 / 750_000, rel=1e-12)
     assert o.equality_x_productivity == pytest.approx(250_000 - 298_627 / 3, rel=1e-12)
-    # inverse_skill: g = (30, 7.5, 1.5)/13 -> W = (30*u0 + 7.5*u1 + 1.5*u2)/39
+    # inverse_skill, floor 0: g = (30, 7.5, 1.5)/13 -> W = (30*u0 + 7.5*u1 + 1.5*u2)/39
     assert o.welfare == pytest.approx(1_362_558.75 / 39, rel=1e-12)
-    assert o.swf == "inverse_skill"
+    assert o.swf == "inverse_skill" and o.skill_floor == 0.0
     np.testing.assert_array_equal(o.objective, o.utility)  # a bare skill array: all egotistical
     np.testing.assert_allclose(o.income_share_by_bracket(US_2024), [1 / 3, 1 / 3, 0, 0, 1 / 3, 0, 0])
+
+
+def test_three_agents_default_floor_by_hand() -> None:
+    # Skill 250 is under the minimum-wage floor 377: g ∝ (1/377, 1/1000, 1/5000), W = sum(u/v') / sum(1/v').
+    o = three()
+    assert o.skill_floor == 377.0
+    w = (U[0] / 377 + U[1] / 1000 + U[2] / 5000) / (1 / 377 + 1 / 1000 + 1 / 5000)
+    assert o.welfare == pytest.approx(w, rel=1e-12)
+    # paper: z = 10,000 is under the income floor 377*40 = 15,080
+    paper = three(swf="paper").welfare
+    assert paper == pytest.approx(24_111.5 / 15_080 + 1.2635875 + 0.867125, rel=1e-12)
+    # the rest of the outcome does not depend on the floor
+    np.testing.assert_array_equal(o.utility, three(skill_floor=0).utility)
 
 
 def test_three_agents_other_swfs() -> None:
     kw = dict(kappa=0.01, delta=3.0)
     assert outcome(SKILL, US_2024, HOURS, "utilitarian", **kw).welfare == pytest.approx(248_080 / 3, rel=1e-12)
-    # paper: u/z = 2.41115 + 1.2635875 + 0.867125
-    assert outcome(SKILL, US_2024, HOURS, "paper", **kw).welfare == pytest.approx(4.5418625, rel=1e-12)
+    # paper, floor 0: u/z = 2.41115 + 1.2635875 + 0.867125
+    assert outcome(SKILL, US_2024, HOURS, "paper", skill_floor=0, **kw).welfare == pytest.approx(4.5418625, rel=1e-12)
     assert outcome(SKILL, US_2024, HOURS, "rawlsian", **kw).welfare == pytest.approx(24_111.5, rel=1e-14)
     atk = outcome(SKILL, US_2024, HOURS, "atkinson", **kw).welfare
     assert atk == pytest.approx(float(np.prod(U) ** (1 / 3)), rel=1e-12)
