@@ -1,4 +1,4 @@
-"""The economy: pure numpy, vectorised over agents (DESIGN.md §3)."""
+"""The economy: pure numpy, vectorised over agents (``docs/design.md`` §3)."""
 
 from economy.constants import (
     DELTA, FEDERAL_MIN_WAGE, GB2_MEDIAN, HOURS_REF, KAPPA, KAPPA_PAPER, KAPPA_PRESETS, MAX_HOURS, MIN_WAGE_SKILL,

@@ -1,4 +1,4 @@
-"""Calibration constants of the economy (DESIGN.md §3), each derived or sourced here once.
+"""Calibration constants of the economy (``docs/design.md`` §3.1), each derived or sourced here once.
 
 Units: labor in hours per week; income in dollars per year; skill ``v`` in dollars per year per
 weekly hour, so pre-tax income is ``z = v * l``.

@@ -1,4 +1,4 @@
-"""Rational labor supply: the exact best response to a piecewise-linear tax schedule (DESIGN.md §3).
+"""Rational labor supply: the exact best response to a piecewise-linear tax schedule (``docs/design.md`` §3.4).
 
 A worker of skill ``v`` (dollars per year per weekly hour) who works ``l`` hours a week earns ``z = v*l``
 and, with quasi-linear utility, values the choice at ``u(l) = v*l - T(v*l) + R - kappa*l**delta``. The

@@ -1,4 +1,4 @@
-"""The oracle: the welfare-maximising bracket rates under fully rational workers (DESIGN.md §3).
+"""The oracle: the welfare-maximising bracket rates under fully rational workers (``docs/design.md`` §3.7).
 
 Every planner is reported as a share of the oracle's welfare gain over no tax, so the oracle must be a
 ceiling in practice: a global search (Optuna's seeded TPE sampler) warm-started at the Saez schedule,

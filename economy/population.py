@@ -1,4 +1,4 @@
-"""Worker populations: GB2 potential income linked to US demographics (DESIGN.md §3).
+"""Worker populations: GB2 potential income linked to US demographics (``docs/design.md`` §3.2).
 
 Potential annual income at 40 h/week, ``y``, follows the GB2 fit of ``economy.constants`` (gamlss
 parameterisation): ``B ~ Beta(nu, tau)``, ``y = mu * (B / (1 - B)) ** (1 / sigma)``. Skill is

@@ -1,4 +1,4 @@
-"""The Saez (2001) optimal-tax baseline, made consistent with our economy (DESIGN.md §3).
+"""The Saez (2001) optimal-tax baseline, made consistent with our economy (``docs/design.md`` §3.6).
 
 For a non-linear schedule the optimal marginal rate at income ``z`` is
 

@@ -1,4 +1,4 @@
-"""Piecewise-linear marginal income-tax schedules (DESIGN.md §3).
+"""Piecewise-linear marginal income-tax schedules (``docs/design.md`` §3.3).
 
 A schedule has ``k`` brackets ``[b_j, b_{j+1})`` with lower bounds ``cutoffs = (0, b_1, ..., b_{k-1})``
 and marginal rates ``rates = (tau_0, ..., tau_{k-1})`` in ``[0, 1]``; the top bracket is open to infinity

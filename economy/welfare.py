@@ -1,4 +1,4 @@
-"""Social welfare functions, their marginal welfare weights, and the Gini coefficient (DESIGN.md §3).
+"""Social welfare functions, their marginal welfare weights, and the Gini coefficient (``docs/design.md`` §3.5).
 
 Social welfare functions (``swf`` names), for utilities ``u_i`` (dollars per year, quasi-linear):
 

@@ -1,4 +1,4 @@
-"""The world step: hours and a schedule in, incomes, taxes, rebate, utilities and welfare out (DESIGN.md §3).
+"""The world step: hours and a schedule in, incomes, taxes, rebate, utilities and welfare out (``docs/design.md`` §3.5).
 
 One pure function of arrays, :func:`outcome`. Budget balance: all revenue is returned as an equal
 lump-sum rebate ``R = sum(T)/N``, so ``sum(c) = sum(z)``.

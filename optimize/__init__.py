@@ -1,4 +1,4 @@
-"""Compile and tune the planner against simulated welfare: ``python -m optimize.planner`` (DESIGN.md §5).
+"""Compile and tune the planner against simulated welfare: ``python -m optimize.planner`` (``docs/design.md`` §7).
 
 Modules: ``situations`` (planner decision points from simulations), ``metric`` (welfare normalised by the
 oracle), ``budget`` (LM-call budgets per optimizer and the call counter), ``writer`` (the rule-based

@@ -1,4 +1,4 @@
-"""DSPy optimizers by name, run on planner situations under a call budget (DESIGN.md §5).
+"""DSPy optimizers by name, run on planner situations under a call budget (``docs/design.md`` §7).
 
 ``bootstrap`` = BootstrapFewShotWithRandomSearch, ``mipro`` = MIPROv2 (Optuna over instruction and
 demonstration candidates), ``copro`` = COPRO (instruction search), ``gepa`` = GEPA (reflective

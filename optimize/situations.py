@@ -1,4 +1,4 @@
-"""Planner decision points to compile on: situations drawn from simulations (DESIGN.md §5).
+"""Planner decision points to compile on: situations drawn from simulations (``docs/design.md`` §7).
 
 A *situation* is what the planner sees at the start of a tax year ``t >= 1``: the bracket cut-offs, the
 rates in force and the years behind it (a window of recent years and the best years by welfare). Each

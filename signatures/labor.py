@@ -1,4 +1,4 @@
-"""ChooseLabor: a worker picks its weekly hours (DESIGN.md §4)."""
+"""ChooseLabor: a worker picks its weekly hours (``docs/design.md`` §4.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WritePersona: turn census-style demographics into a one-sentence persona (DESIGN.md §3)."""
+"""WritePersona: turn census-style demographics into a one-sentence persona (``docs/design.md`` §4.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RateSatisfaction: is a worker satisfied with this year's outcome (DESIGN.md §4, bounded scenario)."""
+"""RateSatisfaction: is a worker satisfied with this year's outcome (``docs/design.md`` §4.1, bounded scenario)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ProposeTaxSchedule: the planner sets next year's marginal rates (DESIGN.md §4)."""
+"""ProposeTaxSchedule: the planner sets next year's marginal rates (``docs/design.md`` §4.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pydantic types exchanged by the agents' signatures (DESIGN.md §4).
+"""Pydantic types exchanged by the agents' signatures (``docs/design.md`` §4.1).
 
 Units, as an LLM reads them: tax rates in PERCENT (0–100), cut-offs and incomes in dollars per year,
 labor in hours per week. Every model validates its ranges and names the offending field in the error,

@@ -1,4 +1,4 @@
-"""Vote: a worker chooses among candidates' tax platforms (DESIGN.md §4, democratic scenario)."""
+"""Vote: a worker chooses among candidates' tax platforms (``docs/design.md`` §4.1, democratic scenario)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The planner: a DSPy program proposing next year's marginal tax rates (DESIGN.md §4).
+"""The planner: a DSPy program proposing next year's marginal tax rates (``docs/design.md`` §4.2).
 
 ``PlannerAgent`` wraps ``ProposeTaxSchedule`` (Predict or ChainOfThought). Its prompt shows a bounded
 history: the last ``history_len`` tax years and the ``best_k`` best years by welfare. Answers are

@@ -1,4 +1,4 @@
-"""The worker: a DSPy program choosing weekly hours from its own history (DESIGN.md §4).
+"""The worker: a DSPy program choosing weekly hours from its own history (``docs/design.md`` §4.2).
 
 ``WorkerAgent`` is the policy, one ``ChooseLabor`` predictor (Predict or ChainOfThought) shared by every
 worker, so an optimizer compiles one program. What differs between workers lives in ``WorkerMemory``:

@@ -1,4 +1,4 @@
-"""The offline engine: a stand-in for a language model that answers our signatures (DESIGN.md §4).
+"""The offline engine: a stand-in for a language model that answers our signatures (``docs/design.md`` §6.3).
 
 It is an **in-context numeric learner**, not a language model. It reads only the prompt an LLM would
 read (the system message and the chat messages DSPy's adapters build) and never the simulator's state,

@@ -1,5 +1,5 @@
 """Reading DSPy's prompts back: the one parser the offline engine, the instruction writer and the server
-share (``docs/design.md`` §5).
+share (``docs/design.md`` §6.2).
 
 A DSPy adapter writes a system message that lists the input and output fields (``1. `hours` (float)``)
 and says how to answer (ChatAdapter's ``[[ ## name ## ]]`` sections, JSONAdapter's object, or XML

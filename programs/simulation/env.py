@@ -1,4 +1,4 @@
-"""``PlannerEnv``: the economy as a Gymnasium environment for a tax planner (``docs/design.md`` §3.4).
+"""``PlannerEnv``: the economy as a Gymnasium environment for a tax planner (``docs/design.md`` §5.4).
 
 One environment step is one tax year. The action is next year's marginal rates (fractions in [0, 1],
 one per bracket); the observation is what ``ProposeTaxSchedule`` shows an LM planner, as arrays (the

@@ -1,4 +1,4 @@
-"""The simulation loop: workers every step, the planner every tax year (``docs/design.md`` §3).
+"""The simulation loop: workers every step, the planner every tax year (``docs/design.md`` §5.1).
 
 ``Simulation(config, lms).reset()``, then ``step()`` runs one worker step and returns its typed record
 (``StepRecord``); ``run()`` steps to the end and returns a ``RunSummary``. At the first step of each tax

@@ -3,7 +3,7 @@
 They are pydantic models because they are also the run log's format: ``StepRecord.model_dump()`` is one
 line of ``steps.jsonl`` and ``StepRecord.model_validate(line)`` reads it back for ``Simulation.replay``.
 Decisions (the LM's answers) and derived values (recomputed from them on replay) are kept apart in the
-docstrings below, so a reader knows which fields a resumed run re-derives (``docs/design.md`` §3.3).
+docstrings below, so a reader knows which fields a resumed run re-derives (``docs/design.md`` §5.3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scenarios: what happens at the start and end of each tax year, and what the planner is rewarded with.
 
-A scenario is a small class with three named hooks the loop calls (``docs/design.md`` §3.2):
+A scenario is a small class with three named hooks the loop calls (``docs/design.md`` §5.2):
 
 - ``year_start(sim, year) -> YearEvent``: choose the year's schedule (LM calls allowed: a planner's
   proposal, an election). Its result is logged; ``apply_year_start`` applies it (also on replay).

@@ -1,4 +1,4 @@
-"""eval.calibration: the two labor-cost presets as DESIGN.md §3 describes them."""
+"""eval.calibration: the two labor-cost presets as ``docs/design.md`` §3.1 describes them."""
 
 import pytest
 

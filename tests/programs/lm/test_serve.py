@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 import sys
-import time
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +18,7 @@ from programs.lm.offline import MODEL_NAME, OFFLINE_LABEL
 from programs.lm.server import FAULTS, ServeConfig, serve_in_thread
 from signatures import ChooseLabor, ProposeTaxSchedule, Schedule
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCHED = Schedule(cutoffs=[0.0, 11600.0], rates_percent=[10.0, 20.0])
 SYSTEM = ("Your input fields are:\n1. `x` (str): anything\nYour output fields are:\n1. `hours` (float): hours\n"
           "All interactions will be structured in the following way, with the appropriate values filled in.\n\n"
@@ -95,14 +95,14 @@ def test_concurrent_requests_with_latency():
     url, stop = serve_in_thread(latency_ms=300)
     try:
         lm = dspy.LM("openai/offline", api_base=url, api_key="x", cache=False)
-        t0 = time.perf_counter()
         with ThreadPoolExecutor(32) as ex:
             hours = list(ex.map(lambda i: labor(lm, f"worker {i}"), range(32)))
-        elapsed = time.perf_counter() - t0
+        seen = json.loads(urllib.request.urlopen(url.rstrip("/") + "/stats", timeout=5).read())
     finally:
         stop()
     assert len(hours) == 32 and all(0 <= h <= 100 for h in hours)
-    assert elapsed < 3.0  # 32 x 300 ms one by one would take 9.6 s
+    # The server overlapped the 300 ms requests rather than serving them one by one.
+    assert seen["requests"] == 32 and seen["max_in_flight"] > 1
 
 
 @pytest.mark.parametrize("fault", ["http500", "http429"])
@@ -136,16 +136,16 @@ def test_body_faults():
 
 
 def test_hang_fault_outlasts_the_client_timeout():
-    url, stop = serve_in_thread(fail_rate=1.0, faults=["hang"], hang_s=5.0)
+    url, stop = serve_in_thread(fail_rate=1.0, faults=["hang"], hang_s=120.0)
     try:
-        t0 = time.perf_counter()
         with pytest.raises((TimeoutError, urllib.error.URLError)):
             post(url, worker_messages(), timeout=0.5)
-        assert 0.4 < time.perf_counter() - t0 < 3.0
     finally:
-        t0 = time.perf_counter()
-        stop()
-        assert time.perf_counter() - t0 < 3.0  # a pending hang does not block shutdown
+        # A pending two-minute hang does not block shutdown (a thread, so a regression fails, not hangs).
+        stopper = threading.Thread(target=stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout=30)
+        assert not stopper.is_alive()
 
 
 def test_out_of_range_fault_reaches_the_program():

@@ -10,7 +10,7 @@ import pytest
 
 from programs.agents.batch import BatchRunner
 from programs.agents.electorate import Electorate, draw_candidates, match_candidate
-from programs.simulation import Simulation, load_config
+from programs.simulation import load_config
 from programs.agents.worker import WorkerMemory
 from signatures import Platform
 from tests.programs.fakes import simulation, FunctionEngine, lm

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import dspy
 import numpy as np
@@ -108,12 +107,10 @@ def test_batch_spreads_agents_round_robin_over_lms():
 
 def test_batch_is_concurrent_and_bounded():
     engine = slow_engine(0.05)
-    t0 = time.perf_counter()
     WorkerAgent().decide_batch(memories(16), SCHED, 0.0, lms=[lm(engine)], runner=BatchRunner(8))
-    elapsed = time.perf_counter() - t0
     assert engine.calls == 16
-    assert elapsed < 16 * 0.05 / 2.5  # sequential would take 0.8 s; 8 in flight take ~0.1 s
-    assert 1 < len(engine.threads) <= 8
+    assert 1 < len(engine.threads) <= 8  # several pool threads served the batch, never more than 8
+    # (the speed-up itself is a figure in bench/bench_agents.py, not a timed assertion)
 
 
 def test_batch_threads_inherit_dspy_context():

@@ -13,7 +13,7 @@ import pytest
 from programs.simulation import cli as simulate
 from programs.lm import OFFLINE_LABEL
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BASE = ["--agents", "10", "--steps-per-year", "3", "--brackets", "three", "--no-progress"]
 
 

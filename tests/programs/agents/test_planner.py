@@ -13,7 +13,7 @@ from dspy.utils.dummies import DummyLM
 from economy.tax import TaxSchedule
 from programs.lm import build_lms
 from programs.agents.tax_planner import FixedPlanner, PlannerAgent, planner_year, validate_rates
-from programs.simulation import Simulation, load_config
+from programs.simulation import load_config
 from signatures import PlannerYear, ProposeTaxSchedule
 from tests.programs.fakes import simulation, FunctionEngine, lm
 
