@@ -200,6 +200,40 @@ class TaxSchedule:
 CutoffsLike = Union[str, Sequence[float], NDArray[np.float64], TaxSchedule]
 
 
+BracketsLike = Union[str, Sequence[float]]
+
+
+def parse_brackets(value: BracketsLike, name: str | None = "brackets") -> str | list[float]:
+    """A bracket preset's name, or custom cut-offs from ``"0,50000,200000"`` or a sequence (validated).
+
+    The one parser of every CLI's ``--brackets`` and of ``SimulationConfig.brackets``. Raises ValueError
+    naming ``name`` (and the value; ``name=None`` for the reason alone), the offending item and the choices.
+    """
+    try:
+        return _parse_brackets(value)
+    except ValueError as e:
+        raise ValueError(str(e) if name is None else f"{name}={value!r}: {e}") from None
+
+
+def _parse_brackets(value: BracketsLike) -> str | list[float]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text in PRESETS:
+            return text
+        if "," not in text and not text.replace(".", "", 1).isdigit():
+            raise ValueError(f"not a preset ({', '.join(sorted(PRESETS))}) nor cut-offs such as 0,50000,200000")
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        nums = []
+        for x in items:
+            try:
+                nums.append(float(x))
+            except ValueError:
+                raise ValueError(f"{x!r} is not a number (cut-offs in $/year, e.g. 0,50000,200000)") from None
+    else:
+        nums = [float(x) for x in value]
+    return resolve_cutoffs(nums).tolist()
+
+
 def to_percent(rates: ArrayLike) -> list[float]:
     """Rates as fractions -> percent, as prompts and reports show them.
 

@@ -17,6 +17,7 @@ from economy import (
     KAPPA_PRESETS,
     MAX_HOURS,
     Population,
+    parse_brackets,
     TaxSchedule,
     best_response,
     oracle_schedule,
@@ -26,10 +27,11 @@ from economy import (
 
 
 def calibration_table(
-    agents: int = 1000, seed: int = 0, brackets: str = "us_federal_2024", swf: str = "inverse_skill"
+    agents: int = 1000, seed: int = 0, brackets: str | list[float] = "us_federal_2024", swf: str = "inverse_skill"
 ) -> pd.DataFrame:
     """One row per kappa preset: hours with no tax, Saez and oracle rates, Saez's share of the oracle's gain."""
     pop = Population.sample(agents, seed=seed)
+    brackets = parse_brackets(brackets)
     none = TaxSchedule.none(brackets)
     rows = []
     for name, kappa in KAPPA_PRESETS.items():

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_kappa, resolve_cutoffs, resolve_kappa
+from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_brackets, parse_kappa, resolve_cutoffs, resolve_kappa
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from programs.cli import SEEDS_HELP, OneLineParser, parse_seeds
@@ -182,17 +182,9 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
 
     brackets = str(values["brackets"])
     try:
-        if brackets in PRESETS:
-            cutoffs = resolve_cutoffs(brackets)
-        else:
-            try:
-                nums = [float(x) for x in brackets.split(",") if x.strip()]
-            except ValueError:
-                raise ValueError(f"unknown --brackets {brackets!r}; choose one of {', '.join(sorted(PRESETS))} "
-                                 "or give comma-separated lower bounds starting at 0") from None
-            cutoffs = resolve_cutoffs(nums)
+        cutoffs = resolve_cutoffs(parse_brackets(brackets, "--brackets"))
     except ValueError as e:
-        raise ConfigError(str(e) if "--brackets" in str(e) else f"--brackets {brackets!r}: {e}") from None
+        raise ConfigError(str(e)) from None
 
     swf = str(values["swf"])
     try:
@@ -209,11 +201,6 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     notes: list[str] = []
     if args.planners is None:
         planners = [p for p in PLANNERS if p != "compiled" or args.planner_program]
-        if brackets not in PRESETS:
-            # The simulation runs on preset brackets; the one-shot baselines work on any cut-offs.
-            planners = [p for p in planners if p not in LEARNING]
-            notes.append(f"The learning planners ({', '.join(LEARNING)}) were left out: their simulation runs on "
-                         "bracket presets only, and --brackets gives custom cut-offs.")
     else:
         planners = [x.strip() for x in args.planners.split(",") if x.strip()]
         unknown = [x for x in planners if x not in PLANNERS]

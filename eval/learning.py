@@ -27,7 +27,8 @@ def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
     scenario = "democratic" if planner == "democratic" else cfg.scenario
     kappa: Any = cfg.kappa_name if cfg.kappa_name in ("calibrated", "paper") else cfg.kappa
     settings = dict(agents=cfg.agents, years=cfg.years, steps_per_year=cfg.steps_per_year, scenario=scenario,
-                    workers=cfg.workers, brackets=cfg.brackets, swf=cfg.swf, kappa=kappa, seed=seed)
+                    workers=cfg.workers, brackets=cfg.brackets if cfg.brackets in PRESETS else list(cfg.cutoffs),
+                    swf=cfg.swf, kappa=kappa, seed=seed)
     if cfg.temperature is not None:
         settings["temperature"] = cfg.temperature
     settings["concurrency"] = cfg.concurrency
@@ -45,8 +46,7 @@ def _lm_options(cfg: Any) -> dict[str, Any]:
 def check_learning_config(cfg: Any) -> None:
     """Validate everything the learning planners need, without building or calling any LM.
 
-    Raises ``eval.compare.ConfigError`` (one line) on: brackets that are not a preset (the simulation
-    runs on preset brackets), a bad ``--lm``/``--api-base``/``--temperature``, a simulation setting out of
+    Raises ``ConfigError`` (one line) on: a bad ``--lm``/``--api-base``/``--temperature``, a simulation setting out of
     range, or a compiled program that does not load or was compiled for other brackets.
     """
     from programs.errors import ConfigError
@@ -55,9 +55,6 @@ def check_learning_config(cfg: Any) -> None:
     from programs.simulation import load_config
 
     learning = [p for p in cfg.planners if p in ("llm", "compiled", "democratic")]
-    if cfg.brackets not in PRESETS:
-        raise ConfigError(f"planners {', '.join(learning)} simulate on a bracket preset ({', '.join(sorted(PRESETS))}), "
-                          f"not on custom --brackets {cfg.brackets!r}; choose a preset or drop them from --planners")
     try:
         # probe: one GET {base}/models per endpoint, so an unreachable server fails here, not mid-run.
         check_lm_config(cfg.lm, cfg.api_base or None, probe=True, **_lm_options(cfg))
@@ -71,7 +68,7 @@ def check_learning_config(cfg: Any) -> None:
         except Exception as e:  # a broken file: say which and why, in one line
             raise ConfigError(f"--planner-program {cfg.planner_program!r} does not load: "
                               f"{' '.join(str(e).split())[:200]}") from None
-        want = list(PRESETS[cfg.brackets][0])
+        want = list(cfg.cutoffs)
         if [float(c) for c in agent.cutoffs] != [float(c) for c in want]:
             raise ConfigError(f"--planner-program was compiled for brackets {agent.cutoffs} but --brackets "
                               f"{cfg.brackets!r} has {want}")

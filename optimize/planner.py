@@ -83,7 +83,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--best-k", type=int, default=3, help="best past years in the planner's prompt")
     s = p.add_argument_group("situations and metric")
     s.add_argument("--agents", type=int, default=50, help="workers per population")
-    s.add_argument("--brackets", default="us_federal_2024", help="bracket preset")
+    s.add_argument("--brackets", default="us_federal_2024",
+                   help="a bracket preset (us_federal_2023/2024/2025, three, flat) or cut-offs such as 0,50000,200000")
     s.add_argument("--swf", default="inverse_skill", help="social welfare function")
     s.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
     s.add_argument("--years", type=int, default=4,

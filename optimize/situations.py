@@ -32,7 +32,7 @@ from economy.constants import resolve_kappa
 from economy.labor import best_response
 from economy.oracle import OracleResult, oracle_schedule
 from economy.population import Population
-from economy.tax import PRESETS, TaxSchedule
+from economy.tax import TaxSchedule, parse_brackets, resolve_cutoffs
 from economy.welfare import check_swf
 from economy.world import outcome
 
@@ -57,14 +57,14 @@ class EconomySpec:
     Attributes
     ----------
     agents : workers per population.
-    brackets : bracket preset (``economy.tax.PRESETS``).
+    brackets : a bracket preset (``economy.tax.PRESETS``) or custom cut-offs (``economy.parse_brackets``).
     swf, kappa : social welfare function and labor cost (preset name or number).
     stratified : one income draw per quantile stratum (small populations stay representative).
     oracle_trials, oracle_refine : search budget of ``economy.oracle_schedule`` (its defaults when None).
     """
 
     agents: int = 50
-    brackets: str = "us_federal_2024"
+    brackets: str | tuple[float, ...] = "us_federal_2024"
     swf: str = "inverse_skill"
     kappa: float | str = "calibrated"
     stratified: bool = True
@@ -74,8 +74,8 @@ class EconomySpec:
     def __post_init__(self) -> None:
         if isinstance(self.agents, bool) or not isinstance(self.agents, int) or not 1 <= self.agents <= 100_000:
             raise ValueError(f"agents={self.agents!r} must be an integer in [1, 100000]")
-        if self.brackets not in PRESETS:
-            raise ValueError(f"brackets={self.brackets!r} must be one of {sorted(PRESETS)}")
+        parsed = parse_brackets(self.brackets)
+        object.__setattr__(self, "brackets", parsed if isinstance(parsed, str) else tuple(parsed))
         check_swf(self.swf)
         resolve_kappa(self.kappa)
         for name in ("oracle_trials", "oracle_refine"):
@@ -85,7 +85,7 @@ class EconomySpec:
 
     @property
     def cutoffs(self) -> list[float]:
-        return [float(c) for c in PRESETS[self.brackets][0]]
+        return [float(c) for c in resolve_cutoffs(self.brackets)]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,7 +229,7 @@ def draw_situations(seeds: Iterable[int], econ: EconomySpec, spec: SituationSpec
     for seed in seeds:
         e = economy_for(seed, econ)
         cfg = load_config(agents=econ.agents, years=spec.years - 1, steps_per_year=spec.steps_per_year,
-                          workers=spec.workers, brackets=econ.brackets, swf=econ.swf, kappa=econ.kappa,
+                          workers=spec.workers, brackets=econ.brackets if isinstance(econ.brackets, str) else list(econ.brackets), swf=econ.swf, kappa=econ.kappa,
                           history_len=spec.history_len, best_k=spec.best_k, seed=int(seed),
                           temperature=spec.temperature, stratified=econ.stratified)
         planner = PlannerAgent(econ.brackets, history_len=spec.history_len, best_k=spec.best_k)

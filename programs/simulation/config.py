@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from economy.population import UTILITY_TYPES
-from economy.tax import PRESETS, TaxSchedule, to_fraction
+import numpy as np
+
+from economy.tax import TaxSchedule, parse_brackets, resolve_cutoffs, to_fraction
 from economy.welfare import SWFS
 from programs.errors import ConfigError
 from programs.simulation.scenarios import SCENARIOS
@@ -29,8 +31,10 @@ class SimulationConfig(BaseModel):
     steps_per_year: int = Field(25, ge=1, description="worker steps per tax year (the reference's 25)")
     scenario: str = Field("rational", description="a registered scenario (programs.simulation.scenarios)")
     workers: Literal["llm", "rational"] = "llm"
-    brackets: str = Field("us_federal_2024", description="bracket preset (economy.tax.PRESETS)")
-    initial_rates: list[float] | None = Field(None, description="year-0 rates in percent (default: the preset's)")
+    brackets: str | list[float] = Field("us_federal_2024", description="a bracket preset (economy.tax.PRESETS) or "
+                                        "custom cut-offs in $/year starting at 0, e.g. [0, 50000, 200000]")
+    initial_rates: list[float] | None = Field(None, description="year-0 rates in percent (default: the preset's; "
+                                              "0 on custom cut-offs)")
     swf: str = Field("inverse_skill", description="social welfare function (economy.welfare.SWFS)")
     kappa: float | Literal["calibrated", "paper"] = "calibrated"
     utility_mix: dict[str, float] | None = None
@@ -45,12 +49,10 @@ class SimulationConfig(BaseModel):
     concurrency: int = Field(8, ge=1, le=1024)
     stratified: bool = True
 
-    @field_validator("brackets")
+    @field_validator("brackets", mode="before")
     @classmethod
-    def _brackets_ok(cls, v: str) -> str:
-        if v not in PRESETS:
-            raise ValueError(f"must be one of {sorted(PRESETS)}")
-        return v
+    def _brackets_ok(cls, v: Any) -> str | list[float]:
+        return parse_brackets(v, name=None)  # pydantic's error names the field
 
     @field_validator("scenario")
     @classmethod
@@ -105,7 +107,7 @@ class SimulationConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "SimulationConfig":
-        k = len(PRESETS[self.brackets][0])
+        k = len(resolve_cutoffs(self.brackets))
         if self.initial_rates is not None and len(self.initial_rates) != k:
             raise ValueError(f"initial_rates has {len(self.initial_rates)} entries but brackets="
                              f"{self.brackets!r} has {k} (one rate per bracket)")
@@ -114,9 +116,13 @@ class SimulationConfig(BaseModel):
         return self
 
     def initial_tax_schedule(self) -> TaxSchedule:
-        """The year-0 schedule: the bracket preset with ``initial_rates`` (percent) if given."""
+        """The year-0 schedule: the brackets with ``initial_rates`` (percent) if given, else the preset's
+        rates (no tax on custom cut-offs)."""
         rates = None if self.initial_rates is None else to_fraction(self.initial_rates)
-        return TaxSchedule.preset(self.brackets, rates=rates)
+        if isinstance(self.brackets, str):
+            return TaxSchedule.preset(self.brackets, rates=rates)
+        cutoffs = resolve_cutoffs(self.brackets)
+        return TaxSchedule(cutoffs, rates if rates is not None else np.zeros_like(cutoffs))
 
     @property
     def total_steps(self) -> int:

@@ -19,4 +19,11 @@ def test_bad_brackets_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--agents", "10", "--brackets", "nope"])
     assert exc.value.code == 2
-    assert "unknown brackets 'nope'" in capsys.readouterr().err
+    assert "brackets='nope': not a preset" in capsys.readouterr().err
+
+
+def test_custom_cutoffs(capsys):
+    from eval.calibration import main
+
+    assert main(["--agents", "60", "--brackets", "0,50000,200000"]) == 0
+    assert "calibrated" in capsys.readouterr().out

@@ -129,9 +129,9 @@ def test_paper_preset_sets_the_papers_setup_and_flags_override_it():
 def test_seeds_and_planner_selection():
     cfg = resolve_config(build_parser().parse_args(["--planners", "none,saez"]))
     assert cfg.planners == ["saez", "none"]  # display order, duplicates removed
-    # Custom cut-offs: the simulation-based planners drop out of the default set, with a note.
+    # Custom cut-offs are a first-class bracket set: every planner, the learning ones included, runs on them.
     cfg = resolve_config(build_parser().parse_args(["--brackets", "0,50000"]))
-    assert "llm" not in cfg.planners and cfg.cutoffs == [0.0, 50000.0] and cfg.extra["notes"]
+    assert {"llm", "democratic", "saez"} <= set(cfg.planners) and cfg.cutoffs == [0.0, 50000.0]
 
 
 def test_three_brackets_us_federal_on_its_own_brackets_and_compiled_planner(tmp_path, capsys):
@@ -163,3 +163,13 @@ def test_democratic_scenario_is_not_run_twice_and_unknown_endpoints_are_not_labe
     assert "llm" not in cfg.planners and "democratic" in cfg.planners and cfg.extra["notes"]
     # Nothing listens on port 9 (discard): we cannot tell what it serves, so no offline label is claimed.
     assert _serves_offline_engine("http://127.0.0.1:9/v1", timeout=0.5) is False
+
+
+def test_custom_cutoffs_run_the_learning_planners_too(tmp_path):
+    # The README's example: issue 11 item 6 (the llm and democratic rows were silently dropped).
+    out = tmp_path / "custom"
+    assert main(["--agents", "12", "--seeds", "0", "--years", "2", "--steps-per-year", "1", "--brackets",
+                 "0,50000,200000", "--planners", "llm,democratic,saez", "--no-plots", "--no-progress",
+                 "--out", str(out)]) == 0
+    rows = (out / "summary.csv").read_text()
+    assert "llm" in rows and "democratic" in rows and "saez" in rows

@@ -63,3 +63,10 @@ def test_draw_situations_is_reproducible_and_labels_optional():
     assert [x.current_rates_percent for x in a] == [x.current_rates_percent for x in b]
     assert "rates_percent" in a[0] and "rates_percent" not in b[0]
     assert np.all(np.asarray(a[0].rates_percent) >= 0)
+
+
+def test_economy_spec_takes_custom_cutoffs():
+    spec = EconomySpec(agents=5, brackets="0,50000,200000")
+    assert spec.brackets == (0.0, 50000.0, 200000.0) and spec.cutoffs == [0.0, 50000.0, 200000.0]
+    with pytest.raises(ValueError, match="'x' is not a number"):
+        EconomySpec(brackets="0,x")

@@ -182,3 +182,18 @@ def test_runs_keep_no_dspy_history_or_trace():
     assert sim.lms[0].history == [] and len(GLOBAL_HISTORY) == before
     assert len(dspy.settings.trace) == trace_before
     assert sim.worker.history == [] and sim.planner.history == []
+
+
+def test_custom_cutoffs_are_a_first_class_bracket_set():
+    cfg = load_config(agents=10, years=2, steps_per_year=1, workers="rational", brackets="0,50000,200000",
+                      initial_rates=[5, 10, 20])
+    assert cfg.brackets == [0.0, 50000.0, 200000.0]
+    assert cfg.initial_tax_schedule().rates.tolist() == [0.05, 0.10, 0.20]
+    s = simulation(cfg).run(progress=False)
+    assert s.rates_percent_by_year[0] == [5.0, 10.0, 20.0] and len(s.rates_percent_by_year[1]) == 3
+    # With no initial rates, custom cut-offs start untaxed.
+    assert load_config(brackets=[0, 1000]).initial_tax_schedule().rates.tolist() == [0.0, 0.0]
+    for bad, msg in (("0,abc,100000", "'abc' is not a number"), ("nope", "not a preset"),
+                     ("0,100,50", "strictly increasing")):
+        with pytest.raises(ConfigError, match=msg):
+            load_config(brackets=bad)
