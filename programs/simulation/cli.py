@@ -32,6 +32,7 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
     check_endpoints,
     check_lm_config,
     describe_lm,
+    redact_url,
 )
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 
@@ -62,7 +63,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--voting", default="plurality", help="plurality | irv")
     a.add_argument("--planner", default=None, metavar="JSON", help="a saved/compiled PlannerAgent program")
     m = p.add_argument_group("language model")
-    m.add_argument("--lm", default=OFFLINE, help="offline | provider/model (DSPy/LiteLLM model string)")
+    m.add_argument("--lm", default=None, help="offline | provider/model (DSPy/LiteLLM model string); default "
+                   "offline, or with --resume the LM the run started with")
     m.add_argument("--api-base", action="append", default=None, metavar="URL",
                    help="OpenAI-compatible endpoint; repeat to spread agents over several")
     m.add_argument("--temperature", type=float, default=0.7)
@@ -76,7 +78,10 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--no-cache", action="store_true", help="do not use DSPy's response cache for a served model")
     o = p.add_argument_group("output")
     o.add_argument("--out", default="results/simulate", help="run directory")
-    o.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
+    o.add_argument("--resume", action="store_true", help="continue the stopped run in --out, with the LM it "
+                   "started with (read from its config.json)")
+    o.add_argument("--switch-lm", action="store_true", help="with --resume: continue with the --lm/--api-base "
+                   "given although they differ from the run's (the switch is recorded in config.json)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -86,8 +91,53 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _resolve_lm(args) -> dict | None:
+    """Fill ``args.lm``/``args.api_base``; on ``--resume``, from the run unless a switch is asked for.
+
+    Returns the switch to record (from, to) or None. Raises ConfigError on an unrequested change.
+    """
+    from programs.simulation.runlog import read_run_config
+
+    if args.switch_lm and not args.resume:
+        raise ConfigError("--switch-lm only applies with --resume")
+    if not args.resume:
+        args.lm = OFFLINE if args.lm is None else args.lm
+        return None
+    stored = read_run_config(args.out).get("lm_settings") or {}
+    if not stored:  # a log from before LM settings were recorded: the user must say which LM
+        if args.lm is None:
+            raise ConfigError(f"--resume: {args.out}/config.json does not record the run's LM; pass the --lm "
+                              "(and --api-base) it started with")
+        return None
+    was = {"lm": stored.get("lm", OFFLINE), "api_base": stored.get("api_base") or None}
+    given = {"lm": args.lm, "api_base": args.api_base}
+    if given["lm"] is None and given["api_base"] is None:
+        args.lm, args.api_base = was["lm"], was["api_base"]
+        return None
+    now = {"lm": given["lm"] or was["lm"], "api_base": given["api_base"] or None}
+    same = now["lm"] == was["lm"] and [redact_url(b) for b in now["api_base"] or []] == (was["api_base"] or [])
+    args.lm, args.api_base = now["lm"], now["api_base"]
+    if same:
+        return None
+    if not args.switch_lm:
+        raise ConfigError(f"--resume: --lm {now['lm']!r} / --api-base {now['api_base']} differ from the run's "
+                          f"{was['lm']!r} / {was['api_base']}; omit them to continue with the run's LM, or add "
+                          "--switch-lm to change it (recorded in config.json)")
+    return {"from": was, "to": {"lm": now["lm"], "api_base": [redact_url(b) for b in now["api_base"] or []]}}
+
+
+def _lm_settings(args) -> dict:
+    """What identifies the run's LM, without secrets (URLs redacted; keys are never read here)."""
+    return {"lm": args.lm, "api_base": [redact_url(b) for b in args.api_base or []] or None,
+            "temperature": args.temperature}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        switch = _resolve_lm(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
     mix = None
     if args.utility_mix is not None:
         mix = dict(zip(("egotistical", "altruistic", "adversarial"), args.utility_mix))
@@ -117,9 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.resume:
-            log, records = RunLog.open_resume(args.out, cfg.model_dump(), lm=label, resumable=RESUMABLE_CHANGES)
+            log, records = RunLog.open_resume(args.out, cfg.model_dump(), lm=label, resumable=RESUMABLE_CHANGES,
+                                              lm_settings=_lm_settings(args), lm_switch=switch)
         else:
-            log, records = RunLog.create(args.out, cfg.model_dump(), lm=label), []
+            log, records = RunLog.create(args.out, cfg.model_dump(), lm=label, lm_settings=_lm_settings(args)), []
     except ConfigError as exc:
         return _fail(str(exc))
     except OSError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 
 from programs.lm import ConfigError
 
-__all__ = ["RunLog", "read_steps"]
+__all__ = ["RunLog", "read_steps", "read_run_config"]
 
 CONFIG = "config.json"
 STEPS = "steps.jsonl"
@@ -99,6 +99,31 @@ def read_steps(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]
     return records
 
 
+def read_run_config(out_dir: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a ``programs.simulate`` run in ``out_dir``, or ``ConfigError`` saying why not.
+
+    A resume needs a run to resume: a missing directory, a directory without ``config.json`` or one whose
+    ``config.json`` another command wrote (``eval.compare``) is refused in one line, never started afresh.
+    """
+    d = Path(out_dir)
+    path = d / CONFIG
+    if not d.exists():
+        raise ConfigError(f"--resume: out={str(d)!r} does not exist; there is no run to resume (drop --resume "
+                          "to start one)")
+    if not path.exists():
+        if (d / STEPS).exists() and (d / STEPS).stat().st_size > 0:
+            raise ConfigError(f"out={str(d)!r} has {STEPS} but no {CONFIG}; cannot resume")
+        raise ConfigError(f"--resume: out={str(d)!r} holds no run ({CONFIG} missing); drop --resume to start one")
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc}); cannot resume") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or not (d / STEPS).exists():
+        raise ConfigError(f"--resume: {path} was not written by programs.simulate (an eval.compare or other "
+                          "output directory?); choose the run's own --out")
+    return doc
+
+
 class RunLog:
     """An output directory holding one run.
 
@@ -125,31 +150,28 @@ class RunLog:
         return self.dir / SUMMARY
 
     @classmethod
-    def create(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "") -> "RunLog":
+    def create(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "",
+               lm_settings: dict[str, Any] | None = None) -> "RunLog":
         log = cls(out_dir)
         if log.steps_path.exists() and log.steps_path.stat().st_size > 0:
             raise ConfigError(f"out={str(log.dir)!r} already holds a run log; pass --resume to continue it "
                               "or choose another --out")
         log.dir.mkdir(parents=True, exist_ok=True)
-        log._write_config(config, lm)
+        log._write_config(config, lm, lm_settings)
         log.summary_path.unlink(missing_ok=True)
         log._fh = open(log.steps_path, "w")
         return log
 
     @classmethod
     def open_resume(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "",
-                    resumable: frozenset[str] | set[str] = frozenset()) -> tuple["RunLog", list[dict[str, Any]]]:
+                    resumable: frozenset[str] | set[str] = frozenset(), lm_settings: dict[str, Any] | None = None,
+                    lm_switch: dict[str, Any] | None = None) -> tuple["RunLog", list[dict[str, Any]]]:
         """Continue the run in ``out_dir``: check the settings match, repair a cut last line, return the
-        records. A directory without a log starts a new run."""
+        records. Refuses a directory that holds no run to resume. ``lm_switch`` (a change of LM the user
+        asked for explicitly) is appended to the log's ``lm_switches``."""
         log = cls(out_dir)
-        if not log.config_path.exists():
-            if log.steps_path.exists() and log.steps_path.stat().st_size > 0:
-                raise ConfigError(f"out={str(log.dir)!r} has {STEPS} but no {CONFIG}; cannot resume")
-            return cls.create(out_dir, config, lm=lm), []
-        try:
-            old = json.loads(log.config_path.read_text())["config"]
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(f"{log.config_path}: unreadable run config ({exc})") from None
+        old_doc = read_run_config(out_dir)
+        old = old_doc["config"]
         for key in sorted(set(old) | set(config)):
             if key in resumable:
                 continue
@@ -160,13 +182,20 @@ class RunLog:
             records = read_steps(log.steps_path, repair=True)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        log._write_config(config, lm)
+        switches = list(old_doc.get("lm_switches") or [])
+        if lm_switch is not None:
+            switches.append({**lm_switch, "at_step": len(records)})
+        log._write_config(config, lm, lm_settings, switches)
         log._fh = open(log.steps_path, "a")
         log.n_steps = len(records)
         return log, records
 
-    def _write_config(self, config: dict[str, Any], lm: str) -> None:
-        write_atomic(self.config_path, json.dumps({"config": config, "lm": lm}, indent=2) + "\n")
+    def _write_config(self, config: dict[str, Any], lm: str, lm_settings: dict[str, Any] | None = None,
+                      lm_switches: list[dict[str, Any]] | None = None) -> None:
+        doc: dict[str, Any] = {"config": config, "lm": lm, "lm_settings": lm_settings or {}}
+        if lm_switches:
+            doc["lm_switches"] = lm_switches
+        write_atomic(self.config_path, json.dumps(doc, indent=2) + "\n")
 
     def append(self, record: Any) -> None:
         """Write one step's record (a ``StepRecord`` or a JSON-ready dict) as one line, flushed and fsynced."""

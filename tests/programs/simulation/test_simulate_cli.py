@@ -90,3 +90,50 @@ def test_module_entry_point_exit_status():
     r = subprocess.run([sys.executable, "-m", "programs.simulate", "--agents", "-5", "--out", "unused"],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert r.returncode == 2 and r.stderr.strip().startswith("error: agents=-5")
+
+
+def test_resume_uses_the_lm_the_run_started_with(tmp_path, capsys, monkeypatch):
+    # Issue 11 item 3: a resume without --lm continues on the run's LM (read from config.json), a different
+    # LM needs --switch-lm and is recorded, and a directory with nothing to resume is refused.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "run"
+    small = ["--agents", "4", "--steps-per-year", "1", "--brackets", "three", "--no-progress", "--out", str(out)]
+    assert simulate.main(small + ["--years", "1"]) == 0
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["lm_settings"] == {"lm": "offline", "api_base": None, "temperature": 0.7}
+    built = []
+    real = simulate.build_lms
+    monkeypatch.setattr(simulate, "build_lms", lambda lm, *a, **k: built.append(lm) or real(lm, *a, **k))
+    assert simulate.main(small + ["--years", "2", "--resume"]) == 0
+    assert built == ["offline"]
+    capsys.readouterr()
+    code = simulate.main(small + ["--years", "3", "--resume", "--lm", "openai/other", "--api-base",
+                                  "http://127.0.0.1:9/v1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--switch-lm" in err and err.count("\n") == 1 and built == ["offline"]
+    assert "lm_switches" not in json.loads((out / "config.json").read_text())
+    for bad, needle in ((tmp_path / "missing", "does not exist"), (tmp_path, "holds no run")):
+        assert simulate.main([*small[:-1], str(bad), "--years", "2", "--resume"]) == 2
+        assert needle in capsys.readouterr().err
+    compare_dir = tmp_path / "cmp"
+    compare_dir.mkdir()
+    (compare_dir / "config.json").write_text(json.dumps({"agents": 4, "seeds": [0]}))
+    assert simulate.main([*small[:-1], str(compare_dir), "--years", "2", "--resume"]) == 2
+    assert "not written by programs.simulate" in capsys.readouterr().err
+    assert simulate.main(small + ["--years", "2", "--switch-lm"]) == 2
+    assert "--switch-lm only applies with --resume" in capsys.readouterr().err
+
+
+def test_switch_lm_is_recorded(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    small = ["--agents", "4", "--steps-per-year", "1", "--brackets", "three", "--no-progress", "--out", str(out)]
+    assert simulate.main(small + ["--years", "1"]) == 0
+    # Pretend the run started on a served model (its endpoint is gone); switch to the offline engine.
+    doc = json.loads((out / "config.json").read_text())
+    doc["lm_settings"] = {"lm": "openai/gemma", "api_base": ["http://127.0.0.1:9/v1"], "temperature": 0.7}
+    (out / "config.json").write_text(json.dumps(doc))
+    assert simulate.main(small + ["--years", "2", "--resume", "--lm", "offline", "--switch-lm"]) == 0
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["lm_settings"]["lm"] == "offline"
+    assert doc["lm_switches"] == [{"from": {"lm": "openai/gemma", "api_base": ["http://127.0.0.1:9/v1"]},
+                                   "to": {"lm": "offline", "api_base": []}, "at_step": 1}]

@@ -127,7 +127,10 @@ def test_bounded_scenario_halves_unsatisfied_utility_in_the_planners_reward():
 
 def _run_logged(tmp_path, name, years, **extra):
     cfg = load_config(**{**SMALL, **extra, "years": years})
-    log, records = RunLog.open_resume(tmp_path / name, cfg.model_dump(), resumable=RESUMABLE_CHANGES)
+    if (tmp_path / name / "config.json").exists():
+        log, records = RunLog.open_resume(tmp_path / name, cfg.model_dump(), resumable=RESUMABLE_CHANGES)
+    else:
+        log, records = RunLog.create(tmp_path / name, cfg.model_dump()), []
     sim = simulation(cfg)
     sim.replay(records)
     try:
