@@ -137,7 +137,7 @@ class LearningContext:
         years: list[YearRecord] = []
         for i, y in enumerate(summary["years"]):
             sched = base.with_rates(np.clip(np.asarray(y["rates_percent"], dtype=float) / 100.0, 0.0, 1.0))
-            years.append(YearRecord(year=i + 1, rates=sched.rates.tolist(),
+            years.append(YearRecord(year=i, rates=sched.rates.tolist(),
                                     welfare=baselines.welfare_of(population, sched, cfg.swf, cfg.kappa),
                                     welfare_sim=float(y.get("welfare", math.nan))))
         final = base.with_rates(np.clip(np.asarray(summary["final"]["rates_percent"], dtype=float) / 100.0, 0.0, 1.0))
