@@ -59,16 +59,26 @@ def _pct(rates: np.ndarray) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m eval.calibration", description=__doc__.splitlines()[0])
-    ap.add_argument("--agents", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--brackets", default="us_federal_2024")
-    ap.add_argument("--swf", default="inverse_skill")
+    from economy import PRESETS, SWFS
+    from programs.cli import DefaultsOnceFormatter, OneLineParser
+
+    ap = OneLineParser(prog="python -m eval.calibration", formatter_class=DefaultsOnceFormatter,
+                       description="What the labor-cost preset does to hours and to the optimal rates: one row per "
+                                   "kappa preset (calibrated, paper) on one population of rational workers; no "
+                                   "planner, no LM. Prints a table and writes no file.")
+    ap.add_argument("--agents", type=int, default=1000, help="agents in the population, >= 1")
+    ap.add_argument("--seed", type=int, default=0, help="population seed (also the oracle search's)")
+    ap.add_argument("--brackets", default="us_federal_2024", help=f"bracket preset: {', '.join(sorted(PRESETS))}")
+    ap.add_argument("--swf", default="inverse_skill", help=f"social welfare function: {', '.join(SWFS)}")
     args = ap.parse_args(argv)
+    if args.agents < 1:
+        ap.error(f"--agents={args.agents} must be >= 1")
+    if args.seed < 0:
+        ap.error(f"--seed={args.seed} must be >= 0")
     try:
         table = calibration_table(args.agents, args.seed, args.brackets, args.swf)
     except ValueError as err:
-        ap.exit(2, f"error: {err}\n")
+        ap.exit(2, f"{ap.prog}: error: {err}\n")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.float_format", "{:.2f}".format):
         print(table.to_string())
     return 0

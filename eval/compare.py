@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,9 @@ import numpy as np
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_brackets, parse_kappa, resolve_cutoffs, resolve_kappa
 from economy.welfare import SWFS, check_swf
 from eval import baselines
-from programs.cli import SEEDS_HELP, OneLineParser, parse_seeds
+from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, check_out_dir,
+                          check_program_file, parse_seeds)
+from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
@@ -37,12 +40,21 @@ WORKERS: tuple[str, ...] = ("rational", "llm")
 #: What ``--preset paper`` sets (each can still be overridden by giving the flag explicitly).
 PAPER_PRESET: dict[str, Any] = {"brackets": "three", "swf": "paper", "steps_per_year": 25, "kappa": "paper"}
 
-#: Defaults chosen so that ``python -m eval.compare`` finishes offline on 2 cores in under 3 minutes.
+#: Defaults chosen so that ``python -m eval.compare`` finishes offline on 2 cores in about 40 s
+#: (``DEFAULT_RUN_TIME``, the one figure the README and ``--help`` state).
 DEFAULTS: dict[str, Any] = {
     "agents": 100, "years": 8, "steps_per_year": 5, "seeds": "0-2", "scenario": "rational",
     "brackets": "us_federal_2024", "swf": "inverse_skill", "kappa": "calibrated", "lm": "offline",
     "workers": "llm", "oracle_trials": None, "oracle_refine": None, "out": "results",
 }
+
+
+#: The default run's time on the 2-core development machine (offline engine), stated once.
+DEFAULT_RUN_TIME = "about 40 s on 2 cores"
+
+#: Every file a comparison may write under --out (a re-run of the same settings replaces exactly these).
+OUTPUT_FILES: tuple[str, ...] = ("summary.csv", "trajectory.csv", "report.md", "config.json", "welfare_by_year.png",
+                                 "schedules.png", "income_by_bracket.png")
 
 
 @dataclass
@@ -97,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
             "welfare and rates per tax year), report.md (means and 95% CIs, "
             "schedules side by side, the LM, the exact command and configuration), config.json and the plots "
             "welfare_by_year.png, schedules.png, income_by_bracket.png. The defaults (100 agents, 3 seeds, "
-            "8 tax years x 5 steps, LM workers on the offline engine) take about a minute on 2 cores. "
+            "8 tax years x 5 steps, LM workers on the offline engine) take " + DEFAULT_RUN_TIME + ". "
+            "Tax years are numbered from 0 (year 0 runs the initial schedule). --out must be new or empty, or "
+            "hold an earlier eval.compare run with the same settings (which is replaced); " + OVERWRITE_HELP + ". "
             "A bad flag exits with status 2 and one line naming it, before any LM is called."
         ),
     )
@@ -154,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'paper' = the LLM Economist paper's set-up: --brackets three --swf paper "
                         "--steps-per-year 25 --kappa paper (κ = 0.0005); flags given explicitly override it")
     p.add_argument("--out", default=None, help=f"output directory (default {d['out']}/)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of another run in --out (without it such an --out is refused)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -217,8 +233,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     if "compiled" in planners:
         if not args.planner_program:
             raise ConfigError("planner 'compiled' needs --planner-program PATH (a program from optimize.planner)")
-        if not os.path.isfile(args.planner_program):
-            raise ConfigError(f"--planner-program {args.planner_program!r} is not a file")
+        check_program_file(args.planner_program, "--planner-program")
     elif args.planner_program and args.planners is not None:
         raise ConfigError("--planner-program is given but 'compiled' is not in --planners")
     if values["oracle_trials"] is not None and values["oracle_trials"] <= 0:
@@ -315,18 +330,30 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
 
     os.makedirs(cfg.out, exist_ok=True)
+    for name in OUTPUT_FILES:  # the previous run's files (allowed by check_output): none may be left stale
+        stale = os.path.join(cfg.out, name)
+        if os.path.isfile(stale):
+            os.unlink(stale)
+    written: list[str] = []
+
+    def save(name: str, write) -> str:
+        path = os.path.join(cfg.out, name)
+        replace_atomic(Path(path), write)
+        written.append(path)
+        return path
+
     labels = _labels(cfg, ctx.offline) if learning else {}
     df = summary_frame(runs, refs)
-    csv_path = os.path.join(cfg.out, "summary.csv")
-    df.to_csv(csv_path, index=False)
+    csv_path = save("summary.csv", lambda tmp: df.to_csv(tmp, index=False))
     if learning:
-        trajectory_frame(runs).to_csv(os.path.join(cfg.out, "trajectory.csv"), index=False)
+        traj = trajectory_frame(runs)
+        save("trajectory.csv", lambda tmp: traj.to_csv(tmp, index=False))
     agg = aggregate(df)
     table = format_table(agg, labels=labels)
     plots: list[str] = []
     if cfg.plots:
         from eval.plots import plot_all
-        plots = plot_all(runs, cutoffs, cfg.out, labels=labels)
+        plots = plot_all(runs, cutoffs, cfg.out, labels=labels, swf=cfg.swf, offline=bool(learning and ctx.offline))
     if learning:
         notes += ctx.notes()
     worker_note = (
@@ -337,7 +364,8 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
         who = ("LM workers (`WorkerAgent`, answered by " + (lm_label or cfg.lm) + ")" if cfg.workers == "llm"
                else "rational workers (exact best response)")
         worker_note += (
-            f". The learning planners' simulations ran {cfg.years} tax years × {cfg.steps_per_year} steps with {who}; "
+            f". The learning planners' simulations ran {cfg.years} tax years (numbered 0..{cfg.years - 1}) × "
+            f"{cfg.steps_per_year} steps with {who}; "
             "a learning planner's welfare is that of the schedule it set for the final tax year"
             + (", and `welfare_sim` is what the simulation's own workers reached at that year's last step."
                if cfg.workers == "llm" else "."))
@@ -352,13 +380,49 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
         config=_config_for_report(cfg), lm_label=lm_label, labels=labels, worker_note=worker_note, notes=notes, plots=plots,
         elapsed=elapsed,
     )
-    with open(os.path.join(cfg.out, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(_config_for_report(cfg), f, indent=2, default=str)
+    written.append(report_path)
+    config_path = os.path.join(cfg.out, "config.json")
+    write_atomic(Path(config_path), json.dumps(_config_for_report(cfg), indent=2, default=str) + "\n")
+    written.append(config_path)
+    written += [os.path.join(cfg.out, p) for p in plots]
     log(table)
     if lm_label:
         log(f"LM planners ({', '.join(learning)}): {lm_label}")
-    log(f"wrote {csv_path}, {report_path}" + (f" and {len(plots)} plots" if plots else "") + f" in {elapsed:.1f} s")
-    return {"runs": runs, "summary": df, "aggregate": agg, "table": table, "refs": refs, "elapsed": elapsed}
+    log(f"wrote {len(written)} files in {cfg.out}/: {', '.join(os.path.basename(w) for w in written)} "
+        f"({elapsed:.1f} s)")
+    return {"runs": runs, "summary": df, "aggregate": agg, "table": table, "refs": refs, "elapsed": elapsed,
+            "written": written}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_output(cfg: CompareConfig, overwrite: bool = False) -> None:
+    """Validate ``--out`` before any work (one line, ConfigError): a directory that can be written and holds
+    no other run's files. An earlier eval.compare run with the same settings may be replaced (re-running a
+    command reproduces its files); anything else needs ``--overwrite``."""
+    allowed: tuple[str, ...] = ()
+    previous = os.path.join(cfg.out, "config.json")
+    if os.path.isfile(previous):
+        try:
+            with open(previous, encoding="utf-8") as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict) and _same_settings(old, _config_for_report(cfg)):
+            allowed = OUTPUT_FILES
+    check_out_dir(cfg.out, "--out", overwrite=overwrite, allowed=allowed, create=False)
+
+
+def _same_settings(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    new = json.loads(json.dumps(new, default=str))
+    ignore = {"command", "plots"}
+    return {k: v for k, v in old.items() if k not in ignore} == {k: v for k, v in new.items() if k not in ignore}
 
 
 def _labels(cfg: CompareConfig, offline: bool) -> dict[str, str]:
@@ -387,9 +451,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(p in LEARNING for p in cfg.planners):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
+        check_output(cfg, overwrite=args.overwrite)
     except ConfigError as e:
         parser.exit(2, f"eval.compare: error: {e}\n")
-    run_comparison(cfg)
+    try:
+        run_comparison(cfg)
+    except KeyboardInterrupt:
+        print(f"\neval.compare: interrupted: nothing was saved (the outputs in {cfg.out}/ are written at the end); "
+              f"run again with: {cfg.extra['command']}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -134,7 +134,7 @@ class LearningContext:
         years: list[YearRecord] = []
         for i, y in enumerate(summary.years):
             sched = base.with_rates(np.clip(to_fraction(y.rates_percent), 0.0, 1.0))
-            years.append(YearRecord(year=i + 1, rates=sched.rates.tolist(),
+            years.append(YearRecord(year=i, rates=sched.rates.tolist(),
                                     welfare=baselines.welfare_of(population, sched, cfg.swf, cfg.kappa),
                                     welfare_sim=math.nan if y.welfare is None else float(y.welfare)))
         final = base.with_rates(np.clip(to_fraction(summary.final.rates_percent), 0.0, 1.0))

@@ -20,23 +20,47 @@ _COLORS = {
 }
 
 
+#: What a plot says when the LM planners ran on the offline engine.
+OFFLINE_NOTE = "offline engine (not a language model)"
+
+#: The unit of social welfare per SWF (``economy.welfare``): the weighted utilities are dollars a year,
+#: except the reference's ``paper`` SWF, a sum of utility/income ratios.
+WELFARE_UNITS = {
+    "inverse_skill": "$ / year: mean of skill-weighted utilities (weights of mean 1)",
+    "utilitarian": "$ / year: mean utility",
+    "rawlsian": "$ / year: lowest utility",
+    "atkinson": "$ / year: equally-distributed equivalent consumption",
+    "paper": "no unit: Σ utility / max(pre-tax income, 1)",
+}
+
+
 def plot_all(runs: Sequence[Run], cutoffs: np.ndarray, out_dir: str,
-             labels: Mapping[str, str] | None = None) -> list[str]:
+             labels: Mapping[str, str] | None = None, *, swf: str | None = None,
+             offline: bool = False) -> list[str]:
     """Write the three plots into ``out_dir``; return their file names.
 
-    ``labels`` renames planners in legends (e.g. ``llm (offline engine)``).
+    ``labels`` renames planners in legends (e.g. ``llm (offline engine)``). ``offline`` (the LM planners ran
+    on the offline engine) adds "offline engine (not a language model)" to every legend entry of an LM
+    planner and to the titles; ``swf`` names the welfare axis's unit.
     """
+    labels = dict(labels or {})
+    note = f"\nLM planners: {OFFLINE_NOTE}" if offline else ""
+    if offline:
+        for p in ("llm", "compiled", "democratic"):
+            labels[p] = f"{p} ({OFFLINE_NOTE})"
+    unit = WELFARE_UNITS.get(swf or "", "")
     files = [
-        plot_welfare_by_year(runs, os.path.join(out_dir, "welfare_by_year.png"), labels),
-        plot_schedules(runs, cutoffs, os.path.join(out_dir, "schedules.png"), labels),
-        plot_income_by_bracket(runs, cutoffs, os.path.join(out_dir, "income_by_bracket.png"), labels),
+        plot_welfare_by_year(runs, os.path.join(out_dir, "welfare_by_year.png"), labels, unit=unit, note=note),
+        plot_schedules(runs, cutoffs, os.path.join(out_dir, "schedules.png"), labels, note=note),
+        plot_income_by_bracket(runs, cutoffs, os.path.join(out_dir, "income_by_bracket.png"), labels, note=note),
     ]
     return [os.path.basename(f) for f in files]
 
 
-def plot_welfare_by_year(runs: Sequence[Run], path: str, labels: Mapping[str, str] | None = None) -> str:
+def plot_welfare_by_year(runs: Sequence[Run], path: str, labels: Mapping[str, str] | None = None, *,
+                         unit: str = "", note: str = "") -> str:
     """Welfare per tax year of each learning planner (mean over seeds, thin lines per seed); the one-shot
-    planners as horizontal lines at their mean welfare."""
+    planners as horizontal lines at their mean welfare. Tax years are numbered from 0."""
     fig, ax = plt.subplots(figsize=(8, 5))
     planners = sorted({r.planner for r in runs}, key=_order)
     n_years = max((len(r.years) for r in runs), default=0)
@@ -48,23 +72,26 @@ def plot_welfare_by_year(runs: Sequence[Run], path: str, labels: Mapping[str, st
                 ax.plot([y.year for y in r.years], [y.welfare for y in r.years], color=color, alpha=0.25, lw=0.8)
             k = min(len(r.years) for r in mine)
             mean = np.mean([[y.welfare for y in r.years[:k]] for r in mine], axis=0)
-            ax.plot(np.arange(1, k + 1), mean, color=color, marker="o", lw=2, label=(labels or {}).get(p, p))
+            ax.plot(np.arange(k), mean, color=color, marker="o", lw=2, label=(labels or {}).get(p, p))
         else:
             w = float(np.mean([r.outcome.welfare for r in mine]))
             ax.axhline(w, color=color, ls="--", lw=1.5, label=f"{(labels or {}).get(p, p)} (baseline)")
-    ax.set_xlabel("tax year")
-    ax.set_ylabel("social welfare (rational workers)")
     if n_years:
-        ax.set_xlim(0.8, n_years + 0.2)
-        ax.set_xticks(np.arange(1, n_years + 1))
+        # A legend entry for the thin lines: one per seed, the thick line is their mean.
+        ax.plot([], [], color="gray", alpha=0.4, lw=0.8, label="thin lines: one seed each (thick: mean)")
+    ax.set_xlabel("tax year (year 0 runs the initial schedule)")
+    ax.set_ylabel("social welfare, rational workers" + (f"\n({unit})" if unit else ""))
+    if n_years:
+        ax.set_xlim(-0.2, n_years - 0.8)
+        ax.set_xticks(np.arange(n_years))
     else:
         ax.set_xticks([])
-    ax.set_title("Welfare per tax year (mean over seeds)")
+    ax.set_title("Welfare per tax year (mean over seeds)" + note)
     return _finish(fig, ax, path)
 
 
 def plot_schedules(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
-                   labels: Mapping[str, str] | None = None) -> str:
+                   labels: Mapping[str, str] | None = None, *, note: str = "") -> str:
     """Marginal rate against income for every planner (seed-mean rates), Saez and US federal emphasised."""
     fig, ax = plt.subplots(figsize=(8, 5))
     top = max(float(cutoffs[-1]) * 1.6, 700_000.0)
@@ -78,12 +105,12 @@ def plot_schedules(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
     ax.set_xlabel("pre-tax income (thousand $ / year)")
     ax.set_ylabel("marginal tax rate (%)")
     ax.set_ylim(-2, 102)
-    ax.set_title("Tax schedules (mean rates over seeds) against Saez and US federal")
+    ax.set_title("Tax schedules (mean rates over seeds) against Saez and US federal" + note)
     return _finish(fig, ax, path)
 
 
 def plot_income_by_bracket(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
-                           labels: Mapping[str, str] | None = None) -> str:
+                           labels: Mapping[str, str] | None = None, *, note: str = "") -> str:
     """Share of agents whose pre-tax income falls in each of the chosen brackets, per planner."""
     planners = sorted({r.planner for r in runs}, key=_order)
     k = len(cutoffs)
@@ -103,7 +130,7 @@ def plot_income_by_bracket(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
     ax.set_xticks(x, labels, rotation=20 if k > 4 else 0, fontsize=8)
     ax.set_ylabel("agents (%)")
     ax.set_xlabel("pre-tax income bracket")
-    ax.set_title("Income distribution by bracket (mean over seeds)")
+    ax.set_title("Income distribution by bracket (mean over seeds)" + note)
     return _finish(fig, ax, path, grid_axis="y")
 
 

@@ -116,7 +116,7 @@ def summary_frame(runs: Sequence[Run], refs: Mapping[int, tuple[float, float]]) 
 def trajectory_frame(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per learning planner × seed × tax year (the content of ``trajectory.csv``).
 
-    Columns: planner, seed, year (1-based), welfare (that year's schedule, rational workers), welfare_sim
+    Columns: planner, seed, year (0-based: year 0 runs the initial schedule), welfare (that year's schedule, rational workers), welfare_sim
     (the simulation's workers at the year's last step), rate_1_pct … rate_K_pct.
     """
     rows = []
@@ -179,7 +179,7 @@ def schedules_table(runs: Sequence[Run], cutoffs: np.ndarray, *, markdown: bool 
         for p in planners:
             rates = [100.0 * r.schedule.rates[j] for r in runs if r.planner == p]
             m, h = mean_ci(rates)
-            cells.append(format_ci(m, h, "{:.1f}"))
+            cells.append(format_ci(m, h, "{:.1f}", bounds=(0.0, 100.0)))
         body.append(cells)
     return _table(head, body, markdown=markdown, right=range(1, len(head)))
 
@@ -193,7 +193,7 @@ def trajectory_table(runs: Sequence[Run], *, markdown: bool = True, labels: Mapp
     head = ["tax year"] + [(labels or {}).get(p, p) for p in learners]
     body = []
     for y in range(n_years):
-        cells = [str(y + 1)]
+        cells = [str(y)]
         for p in learners:
             vals = [r.years[y].welfare for r in runs if r.planner == p and len(r.years) > y]
             cells.append(format_ci(*mean_ci(vals), "{:,.1f}"))
@@ -247,7 +247,9 @@ def write_report(
             L.append(f"- {name}: {format_ci(r['welfare_sim'], r['welfare_sim_ci'])}")
         L.append("")
     L += ["## Schedules side by side (marginal rate, %, mean ± 95% CI over seeds)", "",
-          schedules_table(runs, cutoffs), ""]
+          schedules_table(runs, cutoffs), "",
+          "A rate lies in [0, 100]%: an interval that a few seeds make wider than that is shown clipped to it, "
+          "as `mean [low, high]*`.", ""]
     own = [r for r in runs if not np.array_equal(r.schedule.cutoffs, cutoffs)]
     for p in sorted({r.planner for r in own}, key=_order):
         s = next(r.schedule for r in own if r.planner == p)
@@ -255,7 +257,8 @@ def write_report(
     traj = trajectory_table(runs, labels=labels)
     if traj:
         L += ["## Learning planners: welfare per tax year (each year's schedule, rational workers; mean ± 95% CI)",
-              "", traj, ""]
+              "", "Tax years are numbered from 0: year 0 runs the initial schedule, the planner first moves at the "
+              "start of year 1.", "", traj, ""]
     notes = [n for n in notes if n]
     if notes:
         L += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

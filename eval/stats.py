@@ -40,10 +40,19 @@ def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[
     return m, t * s / math.sqrt(n)
 
 
-def format_ci(mean: float, half: float, fmt: str = "{:,.1f}") -> str:
-    """``"12.3 ± 0.4"`` (or just the mean when the half-width is unknown)."""
+def format_ci(mean: float, half: float, fmt: str = "{:,.1f}",
+              bounds: tuple[float, float] | None = None) -> str:
+    """``"12.3 ± 0.4"`` (or just the mean when the half-width is unknown).
+
+    With ``bounds`` (the possible range, e.g. ``(0, 100)`` for a rate in percent) an interval that reaches
+    past them is shown clipped, as ``"22.8 [0.0, 100.0]*"``: a Student-t interval over a few seeds can be
+    wider than the quantity's range, and the asterisk says it was clipped.
+    """
     if math.isnan(mean):
         return "–"
     if math.isnan(half):
         return fmt.format(mean)
+    if bounds is not None and (mean - half < bounds[0] or mean + half > bounds[1]):
+        lo, hi = max(mean - half, bounds[0]), min(mean + half, bounds[1])
+        return f"{fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}]*"
     return f"{fmt.format(mean)} ± {fmt.format(half)}"

@@ -157,6 +157,9 @@ class CallCounter(BaseCallback):
         self._lock = threading.Lock()
         self.by_lm: Counter[str] = Counter()
         self.by_phase: Counter[str] = Counter()
+        self.failed_by_phase: Counter[str] = Counter()  # calls that ended in an exception (after retries)
+        self.first_error: str | None = None
+        self._phase_of: dict[str, tuple[str, int]] = {}
         self.current_phase = "other"
 
     def phase(self, name: str) -> None:
@@ -173,6 +176,20 @@ class CallCounter(BaseCallback):
         with self._lock:
             self.by_lm[label] += int(n)
             self.by_phase[self.current_phase] += int(n)
+            self._phase_of[call_id] = (self.current_phase, int(n))
+
+    def on_lm_end(self, call_id: str, outputs: Any, exception: BaseException | None = None) -> None:
+        with self._lock:
+            phase, n = self._phase_of.pop(call_id, (self.current_phase, 1))
+            if exception is not None:
+                self.failed_by_phase[phase] += n
+                if self.first_error is None:
+                    self.first_error = f"{type(exception).__name__}: {' '.join(str(exception).split())[:160]}"
+
+    def failed_in_phase(self, name: str) -> int:
+        """Calls of phase ``name`` that raised (the LM answered nothing usable after its retries)."""
+        with self._lock:
+            return int(self.failed_by_phase.get(name, 0))
 
     @property
     def total(self) -> int:
@@ -186,4 +203,5 @@ class CallCounter(BaseCallback):
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"total": int(sum(self.by_lm.values())), "by_lm": dict(sorted(self.by_lm.items())),
-                    "by_phase": dict(sorted(self.by_phase.items()))}
+                    "by_phase": dict(sorted(self.by_phase.items())),
+                    "failed": int(sum(self.failed_by_phase.values()))}

@@ -43,22 +43,28 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from economy import parse_kappa  # noqa: E402
-from programs.cli import SEEDS_HELP, OneLineParser, parse_seeds  # noqa: E402
+from programs.cli import (EXIT_FALLBACKS, SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, check_out_file,  # noqa: E402
+                          check_program_file, parse_seeds)
 from programs.errors import ConfigError  # noqa: E402
 from programs.simulation.runlog import replace_atomic, write_atomic  # noqa: E402
 
 PROG = "python -m optimize.planner"
-DEFAULT_BUDGET = 300
+#: The default --budget bounds every LM call of a compile: the optimizer's (300 with the default seeds) plus
+#: scoring the uncompiled and compiled planner on the held-out and validation situations (2 x (24 + 9) = 66).
+DEFAULT_BUDGET = 366
 
 
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                formatter_class=DefaultsOnceFormatter)
     o = p.add_argument_group("optimizer")
     o.add_argument("--optimizer", default="bootstrap", help="bootstrap | mipro | gepa | copro")
     o.add_argument("--budget", type=int, default=None,
-                   help=f"most LM calls the optimizer may make (compile default {DEFAULT_BUDGET}; "
-                        "with --tune: stop starting trials that could exceed it, default unlimited)")
+                   help=f"most LM calls of the whole run, every LM counted (compile: default {DEFAULT_BUDGET}; "
+                        "scoring the uncompiled and the compiled planner on the held-out and validation situations "
+                        "is taken off first, the optimizer gets the rest; with --tune: no trial starts that "
+                        "could exceed it, and the held-out scoring after the study is not bounded by it; default "
+                        "unlimited)")
     o.add_argument("--max-demos", type=int, default=4, help="most bootstrapped demonstrations (and --tune's cap)")
     o.add_argument("--max-labeled-demos", type=int, default=4,
                    help="most labeled demonstrations (a training situation answered with its oracle rates)")
@@ -107,7 +113,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--program", default=None, metavar="JSON",
                    help="with --tune: a compiled program whose instructions and demonstrations are tuned")
     out = p.add_argument_group("output")
-    out.add_argument("--out", default="compiled/planner.json", help="compiled program (DSPy JSON)")
+    out.add_argument("--out", default="compiled/planner.json",
+                     help="compiled program (DSPy JSON); <out>.summary.json is written beside it")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --out and its summary (without it they are refused; --tune runs "
+                          "that share --storage and --study-name may replace each other's)")
     out.add_argument("--seed", type=int, default=0, help="seed of the LM and the optimizer")
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     out.add_argument("--verbose", action="store_true", help="show the DSPy optimizers' own logs and progress bars")
@@ -135,6 +145,7 @@ class Config:
     summary_path: Path
     plan: Any = None
     workers: str = "rational"
+    eval_calls: int = 0
 
     @property
     def in_process(self) -> bool:
@@ -195,7 +206,8 @@ def resolve(args: argparse.Namespace) -> Config:
             raise ConfigError(f"--{a} and --{b} share seed(s) {common[:5]}: held-out and validation populations "
                               "must differ from the ones trained on")
     try:
-        check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency)
+        check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
+                        probe=bool(args.api_base))
         if args.reflection_lm is not None:
             if args.tune:
                 raise ConfigError("--reflection-lm writes instructions when compiling; --tune does not use it")
@@ -203,7 +215,8 @@ def resolve(args: argparse.Namespace) -> Config:
                 raise ConfigError(f"--reflection-lm writes instructions for {', '.join(INSTRUCTION_OPTIMIZERS)}; "
                                   f"--optimizer {args.optimizer} does not use it")
             if args.reflection_lm.strip() != "offline":
-                check_lm_config(args.reflection_lm, args.reflection_api_base, temperature=1.0)
+                check_lm_config(args.reflection_lm, args.reflection_api_base, temperature=1.0,
+                                probe=bool(args.reflection_api_base))
             elif args.reflection_api_base:
                 raise ConfigError("--reflection-api-base is for a served --reflection-lm, not the offline writer")
         elif args.reflection_api_base:
@@ -213,18 +226,13 @@ def resolve(args: argparse.Namespace) -> Config:
     out = Path(args.out)
     if out.suffix != ".json":
         raise ConfigError(f"--out={args.out!r} must end in .json (the program is saved as DSPy JSON)")
-    if out.exists() and out.is_dir():
-        raise ConfigError(f"--out={args.out!r} is a directory")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out={args.out!r}: {str(parent)!r} is a file, not a directory")
-            if not os.access(parent, os.W_OK):
-                raise ConfigError(f"--out={args.out!r}: cannot write in {str(parent)!r}")
-            break
+    summary_path = out.with_name(out.stem + ".summary.json")
+    replace = args.overwrite or _same_study(args, summary_path)
+    check_out_file(out, "--out", overwrite=replace)
+    check_out_file(summary_path, "--out's summary", overwrite=replace)
     cfg = Config(args, econ, sit, DemoSettings(args.max_demos, args.max_labeled_demos, args.demo_threshold),
                  seeds["train-seeds"], seeds["val-seeds"], seeds["heldout-seeds"], seeds["tune-seeds"], out,
-                 out.with_name(out.stem + ".summary.json"), workers=workers)
+                 summary_path, workers=workers)
     if args.tune:
         _resolve_tune(cfg)
     else:
@@ -232,6 +240,18 @@ def resolve(args: argparse.Namespace) -> Config:
             raise ConfigError("--storage and --program are tuning settings: add --tune")
         _resolve_budget(cfg)
     return cfg
+
+
+def _same_study(args: argparse.Namespace, summary_path: Path) -> bool:
+    """--tune processes sharing one study (same --storage and --study-name) write the same --out in turn."""
+    if not (args.tune and args.storage) or not summary_path.is_file():
+        return False
+    try:
+        old = json.loads(summary_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(old, dict) and old.get("mode") == "tune" and old.get("storage") == _redact_storage(args.storage)
+            and (old.get("study") or {}).get("study_name") == args.study_name)
 
 
 def _flagged(msg: str) -> str:
@@ -244,16 +264,29 @@ def _flagged(msg: str) -> str:
 
 
 def _resolve_budget(cfg: Config) -> None:
-    from optimize.budget import BudgetError, plan_budget
+    from optimize.budget import BudgetError, minimum_budget, plan_budget
 
     a = cfg.args
     per_seed = cfg.sit.years - 1
     n_train, n_val = len(cfg.train_seeds) * per_seed, len(cfg.val_seeds) * per_seed
+    n_held = len(cfg.heldout_seeds) * per_seed
     e = 1 + (cfg.econ.agents * a.steps_per_year if cfg.workers == "llm" else 0)
+    budget = a.budget if a.budget is not None else DEFAULT_BUDGET
+    # --budget bounds the whole run: scoring before and after (held-out and validation) is paid first.
+    cfg.eval_calls = evaluation_calls(n_held, n_val, e)
     try:
-        cfg.plan = plan_budget(a.optimizer, a.budget if a.budget is not None else DEFAULT_BUDGET, n_train, n_val, e)
-    except BudgetError as exc:
-        raise ConfigError(str(exc)) from None
+        cfg.plan = plan_budget(a.optimizer, budget - cfg.eval_calls, n_train, n_val, e)
+    except BudgetError:
+        need = minimum_budget(a.optimizer, n_train, n_val, e) + cfg.eval_calls
+        raise ConfigError(f"--budget {budget} is too small for {a.optimizer} on {n_train} training and {n_val} "
+                          f"validation situations: scoring before and after takes {cfg.eval_calls} LM calls "
+                          f"({n_held} held-out + {n_val} validation situations, twice), and the whole run needs at "
+                          f"least {need}") from None
+
+
+def evaluation_calls(n_held: int, n_val: int, calls_per_eval: int) -> int:
+    """LM calls of scoring the uncompiled and the compiled planner on the held-out and validation situations."""
+    return 2 * (n_held + n_val) * calls_per_eval
 
 
 def _resolve_tune(cfg: Config) -> None:
@@ -272,8 +305,7 @@ def _resolve_tune(cfg: Config) -> None:
     if not a.study_name.strip():
         raise ConfigError("--study-name must not be empty")
     if a.program is not None:
-        if not os.path.isfile(a.program):
-            raise ConfigError(f"--program={a.program!r}: no such file")
+        check_program_file(a.program, "--program")
         try:
             from programs.agents.tax_planner import PlannerAgent
 
@@ -288,6 +320,17 @@ def _resolve_tune(cfg: Config) -> None:
 # ──────────────────────────────────────────────────────────────────────────────────────────────
 # running
 # ──────────────────────────────────────────────────────────────────────────────────────────────
+
+
+class AllCallsFailed(RuntimeError):
+    """Every LM call of a phase failed: the results would be the fallbacks', so nothing is saved."""
+
+
+def _check_not_all_failed(counter: Any, phase: str, what: str) -> None:
+    calls, failed = counter.in_phase(phase), counter.failed_in_phase(phase)
+    if calls and failed >= calls:
+        raise AllCallsFailed(f"every LM call failed while {what} ({failed} of {calls}; first error: "
+                             f"{counter.first_error}); nothing was saved. Check --lm/--api-base")
 
 
 def _say(cfg: Config, msg: str) -> None:
@@ -412,6 +455,7 @@ def run_compile(cfg: Config) -> dict[str, Any]:
         counter.phase("evaluate")
         _say(cfg, f"scoring the uncompiled planner on {len(held)} held-out situations")
         before = evaluate_program(student, held, metric, lm=lms[0], num_threads=cfg.threads)
+        _check_not_all_failed(counter, "evaluate", "scoring the uncompiled planner")
         counter.phase("compile")
         _say(cfg, f"compiling with {a.optimizer} ({', '.join(f'{k}={v}' for k, v in cfg.plan.knobs.items())}; "
                   f"at most {cfg.plan.max_calls} of {cfg.plan.budget} LM calls)")
@@ -420,11 +464,13 @@ def run_compile(cfg: Config) -> dict[str, Any]:
                                        prompt_lm=prompt_lm, demos=cfg.demos, num_threads=cfg.threads, seed=a.seed,
                                        log=sys.stderr if a.verbose else devnull)
         compile_calls = counter.in_phase("compile")
+        _check_not_all_failed(counter, "compile", f"compiling with {a.optimizer}")
         counter.phase("evaluate")
         _say(cfg, "scoring the compiled planner on the held-out situations")
         after = evaluate_program(compiled, held, metric, lm=lms[0], num_threads=cfg.threads)
         val_before = evaluate_program(student, val, metric, lm=lms[0], num_threads=cfg.threads)
         val_after = evaluate_program(compiled, val, metric, lm=lms[0], num_threads=cfg.threads)
+        _check_not_all_failed(counter, "evaluate", "scoring the planners")
     save_program(compiled, cfg.out)
     pred = compiled.propose if a.module_type == "predict" else compiled.propose.predict
     base_instr = (student.propose if a.module_type == "predict" else student.propose.predict).signature.instructions
@@ -450,8 +496,10 @@ def run_compile(cfg: Config) -> dict[str, Any]:
         "lm": describe_lm(a.lm, a.api_base, temperature=a.temperature),
         "instruction_lm": prompt_label,
         "metric": metric.describe(),
-        "budget": {"limit": cfg.plan.budget, "plan": cfg.plan.to_dict(), "compile_calls": compile_calls,
-                   "evaluation_calls": counter.in_phase("evaluate"), "by_lm": counter.snapshot()["by_lm"],
+        "budget": {"limit": cfg.plan.budget + cfg.eval_calls, "plan": cfg.plan.to_dict(),
+                   "evaluation_bound": cfg.eval_calls, "compile_calls": compile_calls,
+                   "evaluation_calls": counter.in_phase("evaluate"), "total_calls": counter.total,
+                   "failed_calls": counter.snapshot()["failed"], "by_lm": counter.snapshot()["by_lm"],
                    "note": "situations are drawn with the offline engine and are not counted"},
         "situations": {"spec": cfg.sit.to_dict(), "train": len(train), "validation": len(val),
                        "heldout": len(held)},
@@ -580,8 +628,10 @@ def format_summary(s: dict[str, Any]) -> str:
             f"optimizer: {s['optimizer']}",
             f"LM: {s['lm']}" + (f"; instructions by: {s['instruction_lm']}" if s.get("instruction_lm") else ""),
             f"metric: {s['metric']}",
-            f"budget: {b['limit']} LM calls; compile used {b['compile_calls']} (bound {b['plan']['max_calls']}, "
-            f"knobs {b['plan']['knobs']}); evaluation used {b['evaluation_calls']}",
+            f"budget: {b['limit']} LM calls for the whole run; used {b.get('total_calls', '?')}: compile "
+            f"{b['compile_calls']} (bound {b['plan']['max_calls']}, knobs {b['plan']['knobs']}), scoring "
+            f"{b['evaluation_calls']} (bound {b.get('evaluation_bound', '?')})"
+            + (f"; {b['failed_calls']} failed" if b.get("failed_calls") else ""),
             f"situations: {s['situations']['train']} train, {s['situations']['validation']} validation, "
             f"{s['situations']['heldout']} held-out (seeds {_seed_text(s['seeds']['heldout'])})",
             f"held-out mean score: uncompiled {h['before']['mean']:.4f} -> compiled {h['after']['mean']:.4f} "
@@ -621,17 +671,35 @@ def _seed_text(seeds: Sequence[int]) -> str:
     return ",".join(map(str, seeds))
 
 
-def _quiet_libraries() -> None:
-    """DSPy's INFO logs and progress bars off (``--verbose`` keeps them)."""
+def _quiet_libraries() -> Any:
+    """DSPy's INFO logs and progress bars off (``--verbose`` keeps them); returns the undo for the bars.
+
+    tqdm reads ``TQDM_DISABLE`` only when it is first imported, which DSPy has done by now, so the bars
+    are turned off at their root (``tqdm.std.tqdm``, which every tqdm flavour DSPy uses derives from).
+    """
     import logging
 
-    os.environ.setdefault("TQDM_DISABLE", "1")  # read by tqdm when it is first imported
+    import tqdm.std
+
     import dspy  # noqa: F401  (dspy sets its loggers' levels on import: lower them after)
+
+    original = tqdm.std.tqdm.__init__
+
+    def quiet_init(self, *args, **kwargs):
+        kwargs["disable"] = True
+        original(self, *args, **kwargs)
+
+    tqdm.std.tqdm.__init__ = quiet_init
 
     for name in ("dspy", "optuna", "gepa"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # MIPROv2's proposer passes inputs its own signatures do not declare (a DSPy 3.4.1 quirk, harmless).
     logging.getLogger("dspy.predict.predict").setLevel(logging.ERROR)
+
+    def undo() -> None:
+        tqdm.std.tqdm.__init__ = original
+
+    return undo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -639,8 +707,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args._argv = argv
     args._explicit_workers = any(t == "--workers" or t.startswith("--workers=") for t in argv)
-    if not args.verbose:
-        _quiet_libraries()
+    undo = _quiet_libraries() if not args.verbose else (lambda: None)
+    try:
+        return _main(args)
+    finally:
+        undo()
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         cfg = resolve(args)
     except ConfigError as exc:
@@ -654,6 +728,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except AllCallsFailed as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_FALLBACKS
     except Exception as exc:
         print(f"{PROG}: failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
         return 1

@@ -7,13 +7,21 @@ Every CLI (``programs.simulate``, ``programs.serve``, ``eval.compare``, ``eval.c
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
 
 from programs.errors import ConfigError
 
-__all__ = ["OneLineParser", "parse_seeds", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS", "EXIT_INTERRUPTED"]
+__all__ = ["OneLineParser", "parse_seeds", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS", "EXIT_INTERRUPTED",
+           "check_out_dir", "check_out_file", "OVERWRITE_HELP", "DefaultsOnceFormatter", "YEARS_NOTE",
+           "check_program_file"]
+
+#: How tax years are numbered in every output (printed lines, run logs, reports, CSVs, plots).
+YEARS_NOTE = ("tax years are numbered from 0: year 0 runs the initial schedule, the planner first moves at the "
+              "start of year 1")
 
 #: Exit statuses shared by the CLIs.
 EXIT_CONFIG = 2          # a bad setting, reported in one line before any work
@@ -24,6 +32,18 @@ EXIT_INTERRUPTED = 130   # Ctrl-C: what was saved and the command that resumes a
 SEEDS_HELP = "seeds: a list and/or ranges, e.g. '0-4' (seeds 0..4), '0,5,7', '0-2,10'; '3' is seed 3"
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-|\.\.)\s*(\d+)\s*$")
+
+
+class DefaultsOnceFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help once: not when the help already states its default, and
+    not for options without a meaningful default (None, or a store_true flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or action.nargs == 0):
+            return text
+        return super()._get_help_string(action)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -69,3 +89,123 @@ def parse_seeds(text: str | int | Sequence[int], name: str = "--seeds") -> list[
     if dup:
         raise ConfigError(f"{name}={text!r} repeats seed {', '.join(map(str, dup))}")
     return seeds
+
+
+#: The overwrite rule, for ``--help`` texts and the README.
+OVERWRITE_HELP = ("a run never replaces another run's files: an --out that already holds other files is refused "
+                  "unless you pass --overwrite")
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _probe_writable(directory: str, flag: str, path: str) -> None:
+    """Create (and remove) a file in ``directory``: the only test that also holds for root and /proc."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-test.")
+    except OSError as exc:
+        raise ConfigError(f"{flag}={path!r}: cannot write in {directory!r} ({_reason(exc)})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _check_parents(path: str, flag: str) -> None:
+    """No ancestor of ``path`` may be an existing non-directory (``afile/sub``)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while True:
+        if os.path.lexists(parent):
+            if not os.path.isdir(parent):
+                raise ConfigError(f"{flag}={path!r}: {parent!r} is a file, not a directory")
+            return
+        up = os.path.dirname(parent)
+        if up == parent:
+            return
+        parent = up
+
+
+def check_out_dir(path: str | os.PathLike, flag: str = "--out", *, overwrite: bool = False,
+                  allowed: Sequence[str] = (), create: bool = True) -> list[str]:
+    """Validate an output directory before any work; raise ``ConfigError`` (one line) when it cannot be used.
+
+    Refused: ``path`` is an existing file; an ancestor is a file (``afile/sub``); the directory cannot be
+    created or written (``/proc/x``, read-only mounts; tested by creating it and a probe file in it, which is
+    the only test that also holds for root). A directory that already holds files is refused unless
+    ``overwrite`` or every file in it is one of ``allowed`` (the caller's own files, e.g. a re-run of the same
+    job); this is the one overwrite rule of every CLI (``OVERWRITE_HELP``).
+
+    Returns the names of the files already in the directory (empty for a new one). ``create=False`` checks
+    the same without leaving the directory behind when it did not exist.
+    """
+    path = os.fspath(path)
+    if not path.strip():
+        raise ConfigError(f"{flag} is empty; give a directory")
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{flag}={path!r} is an existing file, not a directory")
+    _check_parents(path, flag)
+    existed = os.path.isdir(path)
+    made: list[str] = []  # the directories this check creates, deepest first (removed again if not create)
+    d = os.path.abspath(path)
+    while not os.path.lexists(d) and os.path.dirname(d) != d:
+        made.append(d)
+        d = os.path.dirname(d)
+    if not existed:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{flag}={path!r}: cannot create the directory ({_reason(exc)})") from None
+    try:
+        _probe_writable(path, flag, path)
+    finally:
+        if not existed and not create:
+            for d in made:
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    break
+    present = sorted(n for n in os.listdir(path) if not n.startswith(".")) if existed else []
+    others = [n for n in present if n not in set(allowed)]
+    if others and not overwrite:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise ConfigError(f"{flag}={path!r} already holds files of another run ({shown}); choose another {flag} "
+                          "or pass --overwrite to replace them")
+    return present
+
+
+def check_out_file(path: str | os.PathLike, flag: str = "--out", *, overwrite: bool = False) -> None:
+    """Validate an output file before any work (one line, ``ConfigError``): not a directory, no ancestor
+    that is a file, a writable (creatable) parent, and no existing file unless ``overwrite``."""
+    path = os.fspath(path)
+    if not path.strip():
+        raise ConfigError(f"{flag} is empty; give a file name")
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag}={path!r} is a directory, not a file")
+    _check_parents(path, flag)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{flag}={path!r}: cannot create {parent!r} ({_reason(exc)})") from None
+    _probe_writable(parent, flag, path)
+    if os.path.lexists(path) and not overwrite:
+        raise ConfigError(f"{flag}={path!r} already exists (another run's output); choose another {flag} or "
+                          "pass --overwrite to replace it")
+
+
+def check_program_file(path: str | os.PathLike, flag: str) -> None:
+    """A compiled planner program (DSPy JSON from ``python -m optimize.planner``), checked before any work:
+    a missing file, text that is not JSON or JSON that is not a saved DSPy program is one line naming it."""
+    import json
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{flag}={path!r}: no such file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{flag}={path!r} is not a JSON file ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(state, dict) or "metadata" not in state:
+        raise ConfigError(f"{flag}={path!r} is not a saved planner program (DSPy JSON with a 'metadata' entry, "
+                          "as `python -m optimize.planner` writes)")

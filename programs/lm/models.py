@@ -122,7 +122,7 @@ def check_lm_config(
     if lm == OFFLINE:
         if bases:
             raise ConfigError("api_base is for a served model; the offline engine runs in-process "
-                              "(serve it with `python -m programs.serve` and use --lm openai/offline --api-base URL)")
+                              "(serve it with `python -m programs.serve` and use --lm openai/offline-engine --api-base URL)")
         return bases
     if not _MODEL_RE.match(lm):
         raise ConfigError(f"lm={lm!r} must be 'offline' or 'provider/model', e.g. openai/gpt-4o-mini or "

@@ -339,16 +339,26 @@ def serve_in_thread(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m programs.serve", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    from programs.cli import EXIT_CONFIG, DefaultsOnceFormatter, OneLineParser
+
+    ap = OneLineParser(prog="python -m programs.serve", description=__doc__.split("\n\n")[0],
+                       formatter_class=DefaultsOnceFormatter,
+                       epilog="It serves the offline engine, not a language model. A port in use, a port outside "
+                              "[0, 65535] or a bad setting exits with status 2 and one line. Ctrl-C stops it.")
+    ap.add_argument("--port", type=int, default=8000, help="TCP port, in [0, 65535] (0 picks a free one)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (0.0.0.0 for every interface: the server has no authentication)")
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request, in milliseconds")
     ap.add_argument("--fail-rate", type=float, default=0.0, help="probability that a request is faulty, in [0, 1]")
     ap.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated fault kinds from {','.join(FAULTS)}")
-    ap.add_argument("--hang-s", type=float, default=30.0, help="how long a 'hang' fault holds the connection")
+    ap.add_argument("--hang-s", type=float, default=30.0,
+                    help="seconds a 'hang' fault holds the connection (past a client's timeout)")
     ap.add_argument("--retry-after-s", type=float, default=1.0, help="Retry-After of an injected 429, in seconds")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the fault draws and of the engine's answers: same seed, same replies")
     args = ap.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        ap.error(f"--port={args.port} is outside [0, 65535]")
     try:
         config = ServeConfig(latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed,
                              faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), hang_s=args.hang_s,
@@ -371,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(serve())
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is in use, the host is not ours, ...
+        reason = exc.strerror or str(exc)
+        ap.exit(EXIT_CONFIG, f"{ap.prog}: error: cannot listen on {args.host}:{args.port} ({reason})\n")
 
 
 if __name__ == "__main__":

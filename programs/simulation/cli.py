@@ -5,7 +5,8 @@
 
 Writes ``DIR/config.json``, ``DIR/steps.jsonl`` (one line per step: schedule, hours, utilities, welfare,
 fallbacks) and ``DIR/summary.json``. ``--resume`` continues a stopped run in ``DIR`` (only ``--years``
-and ``--concurrency`` may change). A bad setting exits with status 2 and one line naming it, before
+and ``--concurrency`` may change). A new run refuses an ``--out`` that already holds files (another
+run's) unless ``--overwrite``. Tax years are numbered from 0 (year 0 runs the initial schedule). A bad setting exits with status 2 and one line naming it, before
 any LM call; so does an ``--api-base`` that does not answer ``GET /models`` (the pre-flight). Keys are
 read from the environment only (e.g. OPENAI_API_KEY) and never written.
 
@@ -24,7 +25,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from economy import parse_kappa
+from economy import PRESETS, SWFS, parse_kappa
+from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
+                          check_out_dir, check_program_file)
 from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
     OFFLINE,
     ConfigError,
@@ -38,22 +41,23 @@ from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m programs.simulate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="python -m programs.simulate", description=__doc__.split("\n\n")[0],
+                      formatter_class=DefaultsOnceFormatter, epilog=YEARS_NOTE + ".")
     g = p.add_argument_group("economy")
     g.add_argument("--agents", type=int, default=100, help="number of workers")
     g.add_argument("--years", type=int, default=5, help="tax years")
     g.add_argument("--steps-per-year", type=int, default=25, help="worker steps per tax year")
     g.add_argument("--scenario", default="rational", help="rational | bounded | democratic")
     g.add_argument("--workers", default="llm", help="llm (LM agents) | rational (exact best response)")
-    g.add_argument("--brackets", default="us_federal_2024", help="bracket preset")
+    g.add_argument("--brackets", default="us_federal_2024", help=f"bracket preset: {', '.join(sorted(PRESETS))}")
     g.add_argument("--initial-rates", type=float, nargs="+", default=None, metavar="PCT",
-                   help="year-0 marginal rates in percent, one per bracket (default: the preset's)")
-    g.add_argument("--swf", default="inverse_skill", help="social welfare function")
+                   help="marginal rates in percent for tax year 0, one per bracket (default: the preset's)")
+    g.add_argument("--swf", default="inverse_skill", help=f"social welfare function: {', '.join(SWFS)}")
     g.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
     g.add_argument("--utility-mix", nargs=3, type=float, default=None, metavar=("EGO", "ALT", "ADV"),
-                   help="shares of egotistical, altruistic, adversarial workers")
-    g.add_argument("--seed", type=int, default=0)
+                   help="shares of egotistical, altruistic, adversarial workers (default: all egotistical)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the population, the elections and the offline engine: same seed, same results")
     a = p.add_argument_group("agents")
     a.add_argument("--module", dest="module_type", default="predict", help="predict | cot")
     a.add_argument("--history-len", type=int, default=5, help="recent steps/years shown in prompts")
@@ -67,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
                    "offline, or with --resume the LM the run started with")
     m.add_argument("--api-base", action="append", default=None, metavar="URL",
                    help="OpenAI-compatible endpoint; repeat to spread agents over several")
-    m.add_argument("--temperature", type=float, default=0.7)
+    m.add_argument("--temperature", type=float, default=0.7, help="LM sampling temperature, in [0, 2]")
     m.add_argument("--concurrency", type=int, default=8, help="LM requests in flight per endpoint")
     m.add_argument("--num-retries", type=int, default=3, help="retries of a failed request (429, 5xx, timeout, "
                    "broken or non-JSON reply) before the agent falls back to its last valid action")
@@ -82,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
                    "started with (read from its config.json)")
     o.add_argument("--switch-lm", action="store_true", help="with --resume: continue with the --lm/--api-base "
                    "given although they differ from the run's (the switch is recorded in config.json)")
+    o.add_argument("--overwrite", action="store_true", help=f"replace what --out holds; {OVERWRITE_HELP}")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -153,8 +158,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff)
     except ConfigError as exc:
         return _fail(str(exc))
-    if args.planner is not None and not os.path.isfile(args.planner):
-        return _fail(f"planner={args.planner!r}: no such file")
+    if args.planner is not None:
+        try:
+            check_program_file(args.planner, "planner")
+        except ConfigError as exc:
+            return _fail(str(exc))
+    try:
+        # The run directory before any work: a file, an unwritable path or another run's files are one line.
+        if args.resume:
+            check_out_dir(args.out, overwrite=True, create=False)
+        elif not (os.path.isfile(os.path.join(args.out, "steps.jsonl")) and not args.overwrite):
+            check_out_dir(args.out, overwrite=args.overwrite, create=False)
+    except ConfigError as exc:
+        return _fail(str(exc))
     try:
         # Pre-flight last (it is the only check that touches the network): an unreachable server is
         # one line now rather than a run of fallbacks after minutes of retries.
@@ -170,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log, records = RunLog.open_resume(args.out, cfg.model_dump(), lm=label, resumable=RESUMABLE_CHANGES,
                                               lm_settings=_lm_settings(args), lm_switch=switch)
         else:
-            log, records = RunLog.create(args.out, cfg.model_dump(), lm=label, lm_settings=_lm_settings(args)), []
+            log, records = RunLog.create(args.out, cfg.model_dump(), lm=label, lm_settings=_lm_settings(args),
+                                         overwrite=args.overwrite), []
     except ConfigError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -197,12 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if records:
             sim.replay(records)
-            print(f"resumed at step {sim.t} of {cfg.total_steps} (tax year {sim.year + 1} of {cfg.years})")
+            print(f"resumed at step {sim.t} of {cfg.total_steps} (tax year {sim.year}, counted from 0)")
         t0 = time.perf_counter()
         summary = sim.run(progress=not args.no_progress, log=log)
         dt = time.perf_counter() - t0
     except ValueError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {log.n_steps} of {cfg.total_steps} steps are saved in {args.out}/steps.jsonl; "
+              f"resume with: {_resume_command(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         log.close()
         sim.close()
@@ -210,11 +231,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this run: the same LM flags, --out and --resume."""
+    import shlex
+
+    words = ["python", "-m", "programs.simulate", "--out", args.out, "--resume"]
+    if args.lm != OFFLINE:
+        words += ["--lm", args.lm]
+    for base in args.api_base or []:
+        words += ["--api-base", base]
+    if args.years != 5:
+        words += ["--years", str(args.years)]
+    return shlex.join(words)
+
+
 def _report(s: dict, out: str, seconds: float) -> None:
     def fmt(xs: list) -> str:
         return ", ".join("-" if x is None else f"{x:.4g}" for x in xs)
 
-    print(f"welfare by tax year: {fmt(s['welfare_by_year'])}")
+    print(f"welfare by tax year (years 0..{len(s['welfare_by_year']) - 1}): {fmt(s['welfare_by_year'])}")
     print(f"median |hours - best response| after the first / last step of each year: "
           f"{fmt(s['gap_median_first_by_year'])} / {fmt(s['gap_median_last_by_year'])}")
     print(f"final rates (%): {fmt(s['final']['rates_percent'])}")

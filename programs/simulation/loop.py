@@ -304,7 +304,7 @@ class Simulation:
                 if log is not None:
                     log.append(rec)
                 bar.update(1)
-                bar.set_postfix(year=rec.year + 1, welfare=f"{rec.welfare:.4g}", refresh=False)
+                bar.set_postfix(year=rec.year, welfare=f"{rec.welfare:.4g}", refresh=False)
         finally:
             bar.close()
         summary = self.summary()

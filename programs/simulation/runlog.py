@@ -36,18 +36,28 @@ def replace_atomic(path: Path, write: Callable[[str], None], *, suffix: str | No
     """Have ``write(tmp)`` fill a unique temporary file beside ``path``, then rename it over ``path``.
 
     Readers never see a partial file, and processes writing the same path (a shared Optuna study)
-    never write into each other's temporary file.
+    never write into each other's temporary file. The file gets the mode of any file the process creates
+    (0644 under the usual umask 022), not ``mkstemp``'s private 0600: every output has the same mode.
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix if suffix is None else suffix)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; restored at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -151,11 +161,12 @@ class RunLog:
 
     @classmethod
     def create(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "",
-               lm_settings: dict[str, Any] | None = None) -> "RunLog":
+               lm_settings: dict[str, Any] | None = None, overwrite: bool = False) -> "RunLog":
+        """A new run in ``out_dir``; a directory holding a run log is refused unless ``overwrite``."""
         log = cls(out_dir)
-        if log.steps_path.exists() and log.steps_path.stat().st_size > 0:
-            raise ConfigError(f"out={str(log.dir)!r} already holds a run log; pass --resume to continue it "
-                              "or choose another --out")
+        if not overwrite and log.steps_path.exists() and log.steps_path.stat().st_size > 0:
+            raise ConfigError(f"out={str(log.dir)!r} already holds a run log; pass --resume to continue it, "
+                              "--overwrite to replace it, or choose another --out")
         log.dir.mkdir(parents=True, exist_ok=True)
         log._write_config(config, lm, lm_settings)
         log.summary_path.unlink(missing_ok=True)

@@ -37,7 +37,7 @@ def no_run(monkeypatch):
     (["--optimizer", "gepa", "--budget", "20"], "too small for gepa"),
     (["--agents", "0"], "--agents=0 must be an integer in [1, 100000]"),
     (["--agents", "abc"], "argument --agents: invalid int value: 'abc'"),
-    (["--brackets", "nope"], "--brackets='nope' must be one of"),
+    (["--brackets", "nope"], "--brackets='nope': not a preset"),
     (["--years", "1"], "--years=1 must be an integer in [2, 200]"),
     (["--train-seeds", "0-3", "--heldout-seeds", "3-5"], "--train-seeds and --heldout-seeds share seed(s) [3]"),
     (["--val-seeds", "x"], "--val-seeds='x': 'x' is not a seed"),
