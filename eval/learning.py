@@ -19,8 +19,6 @@ from eval import baselines
 from eval.report import Run, YearRecord
 from programs.lm import OFFLINE_LABEL
 
-#: Fallback kinds that are not failures (a rate clamped into [0, 100] still yields a valid answer).
-_NOT_FAILURES = frozenset({"clamped"})
 
 
 def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
@@ -149,7 +147,7 @@ class LearningContext:
             self._leaders.append(f"seed {seed}: {lead.name} (agent {lead.agent_id}: {persona})")
         extra = {
             "welfare_sim": float(summary.final.welfare if summary.final.welfare is not None else math.nan),
-            "fallbacks": float(sum(v for k, v in fb.items() if k not in _NOT_FAILURES)),
+            "fallbacks": float(sum(fb.values())),
         }
         return Run(planner, seed, final, out, years=years, extra=extra)
 
@@ -158,7 +156,7 @@ class LearningContext:
         out = []
         if self._fallbacks:
             out.append("Fallbacks in the learning planners' simulations (an unusable LM answer replaced by the "
-                       "last valid action; 'clamped' = a rate clamped into range): "
+                       "last valid action; 'out_of_range' = a number outside its range, which is not clamped): "
                        + ", ".join(f"{k} {v}" for k, v in sorted(self._fallbacks.items())) + ".")
         else:
             out.append("No LM fallbacks in the learning planners' simulations.")

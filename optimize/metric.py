@@ -111,7 +111,7 @@ class WelfareMetric:
         econ = economy_for(int(gold.seed), self.econ)
         k = len(self.econ.cutoffs)
         raw = getattr(pred, "rates_percent", None) if pred is not None else None
-        rates, kind, _ = validate_rates(raw, k)
+        rates, kind = validate_rates(raw, k)
         notes = []
         fallback = getattr(pred, "fallback", None) if pred is not None else None
         if kind is not None:

@@ -2,8 +2,9 @@
 
 ``PlannerAgent`` wraps ``ProposeTaxSchedule`` (Predict or ChainOfThought). Its prompt shows a bounded
 history: the last ``history_len`` tax years and the ``best_k`` best years by welfare. Answers are
-validated (one rate per bracket, finite), clamped to [0, 100] percent and converted to fractions for
-``economy.TaxSchedule``; an unusable answer falls back to the rates in force and is counted.
+validated (one finite rate per bracket, each in [0, 100] percent) and converted to fractions for
+``economy.TaxSchedule``; an unusable answer (including a rate out of range: it is not clamped) falls back
+to the rates in force and is counted by kind.
 
 The program saves and loads as DSPy JSON. ``PlannerAgent.load(path)`` works on the class (it builds the
 agent from the settings stored beside the predictor state) and on an instance (DSPy's usual in-place
@@ -38,8 +39,9 @@ class Proposal:
     """A planner's answer for next year, validated.
 
     ``rates_percent`` has one rate per bracket in [0, 100]; ``fallback`` is the kind of failure when the
-    answer was unusable (the rates are then the ones in force); ``clamped`` counts rates the planner gave
-    outside [0, 100] and that were clamped into it (kept, counted apart from fallbacks).
+    answer was unusable (the rates are then the ones in force); ``clamped`` counts rates a non-LM planner
+    (an RL policy, a grid-limited move) gave outside what is allowed and that were clamped into it — kept,
+    and counted apart from fallbacks. An LM's out-of-range rate is a fallback, never clamped.
     """
 
     rates_percent: list[float]
@@ -51,11 +53,8 @@ class Proposal:
         return current.with_rates(to_fraction(self.rates_percent))
 
     def counts(self) -> dict[str, int]:
-        """Fallbacks and clamps of this proposal by kind, as the run log counts them."""
-        out = {self.fallback: 1} if self.fallback else {}
-        if self.clamped:
-            out["clamped"] = self.clamped
-        return out
+        """Fallbacks of this proposal by kind, as the run log counts them (clamps are counted apart)."""
+        return {self.fallback: 1} if self.fallback else {}
 
 
 class Planner(Protocol):
@@ -96,7 +95,7 @@ class PlannerAgent(dspy.Module):
     ----------
     years : list of PlannerYear -- every tax year recorded with ``record_year`` (the prompt shows a window).
     fallbacks : FallbackCounter -- ``invalid`` (wrong number of rates / not numbers), ``non_finite``,
-        ``parse_error``, ``lm_error``; ``clamped`` counts rates clamped into [0, 100].
+        ``parse_error``, ``lm_error``, ``out_of_range`` (a rate outside [0, 100]).
     """
 
     def __init__(self, cutoffs: Any = "us_federal_2024", module_type: str = "predict",
@@ -143,7 +142,7 @@ class PlannerAgent(dspy.Module):
         persona: str | None = None,
     ) -> dspy.Prediction:
         """One proposal. Returns a Prediction with ``rates_percent`` (list, one per bracket, in
-        [0, 100]), ``fallback`` (kind or None) and ``clamped`` (number of rates clamped).
+        [0, 100]) and ``fallback`` (kind or None).
 
         ``persona`` (democratic scenario) makes the planner a candidate: the instructions add who is
         proposing, so candidates' platforms differ as their prompts do.
@@ -163,17 +162,15 @@ class PlannerAgent(dspy.Module):
                                 config=lm_config(lm or dspy.settings.lm, rollout_id), **kwargs)
         except Exception as exc:
             return self._fallback(classify_error(exc), current)
-        rates, kind, n_clamped = validate_rates(getattr(pred, "rates_percent", None), len(cutoffs))
+        rates, kind = validate_rates(getattr(pred, "rates_percent", None), len(cutoffs))
         if kind is not None:
             return self._fallback(kind, current)
-        if n_clamped:
-            self.fallbacks.add("clamped", n_clamped)
-        return dspy.Prediction(rates_percent=rates, fallback=None, clamped=n_clamped,
+        return dspy.Prediction(rates_percent=rates, fallback=None,
                                reasoning=getattr(pred, "reasoning", None))
 
     def _fallback(self, kind: str, current: list[float]) -> dspy.Prediction:
         self.fallbacks.add(kind)
-        return dspy.Prediction(rates_percent=list(current), fallback=kind, clamped=0, reasoning=None)
+        return dspy.Prediction(rates_percent=list(current), fallback=kind, reasoning=None)
 
     def plan(self, current: TaxSchedule, *, lm: dspy.BaseLM | None = None,
                 rollout_id: int | None = None, persona: str | None = None) -> Proposal:
@@ -181,7 +178,7 @@ class PlannerAgent(dspy.Module):
         pred = self(cutoffs=current.cutoffs.tolist(), current_rates_percent=to_percent(current.rates),
                     history=self.prompt_history(), best=self.prompt_best(), lm=lm, rollout_id=rollout_id,
                     persona=persona)
-        return Proposal(list(pred.rates_percent), pred.fallback, int(pred.clamped or 0))
+        return Proposal(list(pred.rates_percent), pred.fallback)
 
     # -- persistence ----------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -259,29 +256,30 @@ class FixedPlanner:
         self.years = []
 
 
-def validate_rates(value: object, n_brackets: int) -> tuple[list[float], str | None, int]:
-    """``(rates_percent, fallback_kind, n_clamped)`` for a raw answer.
+def validate_rates(value: object, n_brackets: int) -> tuple[list[float], str | None]:
+    """``(rates_percent, fallback_kind)`` for a raw answer.
 
-    A list of ``n_brackets`` finite numbers is accepted, each clamped to [0, 100]; anything else gives a
-    fallback kind: ``invalid`` (not a list of numbers or the wrong count) or ``non_finite``.
+    A list of ``n_brackets`` finite numbers in [0, 100] is accepted; anything else gives a fallback kind:
+    ``invalid`` (not a list of numbers or the wrong count), ``non_finite`` or ``out_of_range``.
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        return [], "invalid", 0
+        return [], "invalid"
     out: list[float] = []
     for r in value:
         if isinstance(r, bool):
-            return [], "invalid", 0
+            return [], "invalid"
         try:
             x = float(r)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            return [], "invalid", 0
+            return [], "invalid"
         if not math.isfinite(x):
-            return [], "non_finite", 0
+            return [], "non_finite"
         out.append(x)
     if len(out) != n_brackets:
-        return [], "invalid", 0
-    clamped = [min(max(x, 0.0), 100.0) for x in out]
-    return clamped, None, sum(a != b for a, b in zip(out, clamped))
+        return [], "invalid"
+    if any(not 0.0 <= x <= 100.0 for x in out):
+        return [], "out_of_range"
+    return out, None
 
 
 def recent_years(years: Sequence[PlannerYear], n: int) -> list[PlannerYear]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dspy
 import numpy as np
@@ -97,21 +97,16 @@ class WorkerDecisions:
     ----------
     hours : ndarray, shape (n,) -- validated hours in [0, 100] (fallbacks included).
     fallback : list of str or None, length n -- the fallback kind per worker (None: the answer was used).
-    clamped : ndarray of bool, shape (n,) -- answers outside [0, 100] clamped to the range.
     """
 
     hours: NDArray[np.float64]
     fallback: list[str | None]
-    clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for k in self.fallback:
             if k is not None:
                 out[k] = out.get(k, 0) + 1
-        n_clamped = int(np.count_nonzero(self.clamped))
-        if n_clamped:
-            out["clamped"] = n_clamped
         return dict(sorted(out.items()))
 
 
@@ -125,9 +120,11 @@ class WorkerAgent(dspy.Module):
 
     Notes
     -----
-    ``forward`` never raises for a bad answer: a parse failure, an LM error or a non-number falls back
-    to ``fallback_hours`` and is counted in ``self.fallbacks`` by kind (``parse_error``, ``lm_error``,
-    ``invalid``, ``non_finite``); a finite answer outside [0, 100] is clamped and counted as ``clamped``.
+    ``forward`` never raises for a bad answer: a parse failure, an LM error, a non-number or a number
+    outside [0, 100] falls back to ``fallback_hours`` (the worker's last valid hours) and is counted in
+    ``self.fallbacks`` by kind (``parse_error``, ``lm_error``, ``invalid``, ``non_finite``,
+    ``out_of_range``). An out-of-range number is not clamped: 2,975 hours says the model did not answer
+    the question, and 100 h is not what it meant (``docs/design.md`` §4.2).
     """
 
     def __init__(self, module_type: str = "predict", default_hours: float = DEFAULT_HOURS) -> None:
@@ -160,16 +157,14 @@ class WorkerAgent(dspy.Module):
                                config=config, **extra)
         except Exception as exc:
             return self._fallback(classify_error(exc), fallback_hours)
-        hours, kind, clamped = validate_hours(getattr(pred, "hours", None))
+        hours, kind = validate_hours(getattr(pred, "hours", None))
         if kind is not None:
             return self._fallback(kind, fallback_hours)
-        if clamped:
-            self.fallbacks.add("clamped")
-        return dspy.Prediction(hours=hours, fallback=None, clamped=clamped)
+        return dspy.Prediction(hours=hours, fallback=None)
 
     def _fallback(self, kind: str, hours: float) -> dspy.Prediction:
         self.fallbacks.add(kind)
-        return dspy.Prediction(hours=hours, fallback=kind, clamped=False)
+        return dspy.Prediction(hours=hours, fallback=kind)
 
     def decide_batch(
         self,
@@ -203,7 +198,6 @@ class WorkerAgent(dspy.Module):
         n = len(memories)
         hours = np.empty(n)
         fallback: list[str | None] = [None] * n
-        clamped = np.zeros(n, dtype=bool)
         for i, r in enumerate(results):
             if isinstance(r, BaseException):  # forward catches its own errors; this is a bug guard
                 last = memories[i].last_hours
@@ -213,23 +207,23 @@ class WorkerAgent(dspy.Module):
                 continue
             hours[i] = r.hours
             fallback[i] = r.fallback
-            clamped[i] = bool(r.clamped)
-        return WorkerDecisions(hours=hours, fallback=fallback, clamped=clamped)
+        return WorkerDecisions(hours=hours, fallback=fallback)
 
 
-def validate_hours(value: object) -> tuple[float, str | None, bool]:
-    """``(hours, fallback_kind, clamped)`` for a raw answer: a number clamped to [0, 100], or a kind."""
+def validate_hours(value: object) -> tuple[float, str | None]:
+    """``(hours, fallback_kind)`` for a raw answer: a number in [0, 100] and None, or NaN and the kind
+    (``invalid``, ``non_finite``, ``out_of_range``)."""
     if value is None or isinstance(value, bool):
-        return math.nan, "invalid", False
+        return math.nan, "invalid"
     try:
         h = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return math.nan, "invalid", False
+        return math.nan, "invalid"
     if not math.isfinite(h):
-        return math.nan, "non_finite", False
+        return math.nan, "non_finite"
     if h < 0.0 or h > MAX_HOURS:
-        return min(max(h, 0.0), MAX_HOURS), None, True
-    return h, None, False
+        return math.nan, "out_of_range"
+    return h, None
 
 
 def worker_step(

@@ -114,6 +114,7 @@ class Simulation:
         self.scenario.reset()
         self.years: list[YearRecord] = []  # one per finished (or running) tax year
         self.fallback_totals: Counter[str] = Counter()
+        self.clamped_total = 0
         # Per endpoint: requests, retries and errors summed over the logged steps (None: in-process LM).
         self.request_totals: list[dict[str, Any]] | None = None
         self._best_response: tuple[int, NDArray[np.float64]] | None = None
@@ -168,6 +169,7 @@ class Simulation:
     def _apply_year_start(self, event: YearEvent) -> None:
         self.schedule = self.initial_schedule.with_rates(event.rates)
         self._count(event.fallbacks)
+        self.clamped_total += event.clamped
         self.scenario.apply_year_start(self, event)
         election = None
         if event.election is not None:
@@ -175,7 +177,7 @@ class Simulation:
             election = {"winner": res.winner, "agent_id": res.winner_agent, "method": res.method,
                         "rounds": res.rounds, "tie_break": res.tie_break}
         self.years.append(YearRecord(year=self.year, kind=event.kind, rates_percent=to_percent(self.schedule.rates),
-                                     election=election))
+                                     election=election, clamped=event.clamped))
 
     def _outcome(self, hours: NDArray[np.float64]) -> Outcome:
         return outcome(self.population, self.schedule, hours, self.config.swf, kappa=self.kappa)
@@ -332,6 +334,7 @@ class Simulation:
                              mean_hours=float(np.mean(hours)), median_hours=float(np.median(hours)),
                              rebate=self.last_rebate, gap_median=last.gap_median if last else None),
             fallbacks=dict(sorted(self.fallback_totals.items())),
+            clamped=self.clamped_total,
             requests=self._request_summary(),
             leader=self.leader,
         )

@@ -38,6 +38,8 @@ class YearEvent(BaseModel):
     kind: str
     rates: list[float]
     fallbacks: dict[str, int] = Field(default_factory=dict)
+    #: Rates a non-LM planner gave out of range and that were clamped (an LM's are fallbacks).
+    clamped: int = 0
     election: dict[str, Any] | None = None
     detail: dict[str, Any] | None = None
 
@@ -105,6 +107,7 @@ class YearRecord(BaseModel):
     rational_welfare: float | None = None
     year_end_share: float | None = None
     fallbacks: dict[str, int] = Field(default_factory=dict)
+    clamped: int = 0
 
     @property
     def finished(self) -> bool:
@@ -145,5 +148,6 @@ class RunSummary(BaseModel):
     years: list[YearRecord]
     final: FinalState
     fallbacks: dict[str, int]
+    clamped: int = 0
     requests: dict[str, Any] | None = None
     leader: Leader | None = None

@@ -90,7 +90,8 @@ class Scenario:
         persona = self.leader.persona if self.leader else None
         prop = sim.planner.plan(sim.schedule, lm=sim.lms[0], persona=persona,
                                    rollout_id=rollout_id(sim.config.seed, "plan", year))
-        return YearEvent(kind="planner", rates=prop.schedule(sim.schedule).rates.tolist(), fallbacks=prop.counts())
+        return YearEvent(kind="planner", rates=prop.schedule(sim.schedule).rates.tolist(), fallbacks=prop.counts(),
+                         clamped=prop.clamped)
 
     def apply_year_start(self, sim: "Simulation", event: YearEvent) -> None:
         """State changes a year-start event implies (beyond the schedule, which the loop sets)."""
@@ -167,16 +168,18 @@ class DemocraticScenario(Scenario):
                                history=planner.prompt_history(), best=planner.prompt_best(),
                                lm=round_robin(sim.lms, cand.agent_id), persona=cand.persona,
                                rollout_id=rollout_id(c.seed, "platform", year, cand.agent_id))
-                return Proposal(list(pred.rates_percent), pred.fallback, int(getattr(pred, "clamped", 0) or 0))
+                return Proposal(list(pred.rates_percent), pred.fallback)
             return planner.plan(current, persona=cand.persona)
 
         fallbacks: dict[str, int] = {}
+        clamped = 0
         platforms = []
         for cand, res in zip(cands, sim.runner.map(platform, cands)):
             if isinstance(res, BaseException):  # bug guard: the planner catches its own errors
                 res = Proposal(to_percent(current.rates), "lm_error")
             for k, v in res.counts().items():
                 fallbacks[k] = fallbacks.get(k, 0) + v
+            clamped += res.clamped
             platforms.append(Platform(candidate=cand.name, rates_percent=res.rates_percent, pitch=_pitch(cand.persona)))
         result = sim.electorate.elect(sim.memories, current.cutoffs.tolist(), platforms,
                                       [cand.agent_id for cand in cands], lms=sim.lms, runner=sim.runner,
@@ -184,7 +187,7 @@ class DemocraticScenario(Scenario):
         for k, v in result.fallbacks.items():
             fallbacks[f"vote_{k}"] = fallbacks.get(f"vote_{k}", 0) + v
         return YearEvent(kind="election", rates=to_fraction(result.winner_platform.rates_percent).tolist(),
-                         election=result.to_dict(), fallbacks=dict(sorted(fallbacks.items())))
+                         election=result.to_dict(), fallbacks=dict(sorted(fallbacks.items())), clamped=clamped)
 
     def apply_year_start(self, sim: "Simulation", event: YearEvent) -> None:
         if event.kind != "election" or event.election is None:

@@ -45,7 +45,7 @@ def test_simulate_completes_under_20_percent_faults(tmp_path: Path, env: dict[st
     # ... and was retried, unless it was the last allowed attempt (then the call failed and the agent fell back).
     assert req["retries"] > 0 and req["retries"] + req["failed"] == sum(req["errors"].values())
     assert req["backoff_s"] > 0
-    # Every unusable answer is a counted fallback: failed calls and out-of-range answers (clamped).
+    # Every unusable answer is a counted fallback: failed calls and out-of-range answers (never clamped).
     fb = summary["fallbacks"]
     assert fb.get("lm_error", 0) == req["failed"]
     assert sum(fb.values()) == req["failed"] + served.get("out_of_range", 0)
@@ -70,7 +70,7 @@ def test_eval_compare_completes_under_20_percent_faults(tmp_path: Path, env: dic
     assert set(rows) == {"llm", "saez"} and float(rows["llm"]["welfare"]) > 0
     report = (tmp_path / "cmp" / "report.md").read_text()
     assert "offline engine" in report  # the served stand-in is labelled as such
-    # Out-of-range answers reached the planner's simulation and were counted (as clamped values).
+    # Out-of-range answers reached the planner's simulation and were counted as fallbacks.
     out_of_range = seen["faults"].get("out_of_range", 0)
-    m = re.search(r"llm:clamped (\d+)", report)
+    m = re.search(r"llm:out_of_range (\d+)", report)
     assert (int(m.group(1)) if m else 0) == out_of_range

@@ -55,7 +55,7 @@ def garbage_engine(seed: int = 0, share: float = 0.3) -> FunctionEngine:
     """The offline engine, except that a deterministic share of prompts gets a malformed answer.
 
     Garbage kinds, picked by a hash of the prompt: prose with no fields (a parse failure), ``NaN`` hours,
-    250 hours (out of range, clamped) and an empty answer.
+    250 hours (out of range: a fallback) and an empty answer.
     """
     def fn(request: Request) -> str:
         system, chat = texts(request)

@@ -58,7 +58,7 @@ def test_out_of_range_actions_are_clipped_and_counted():
     env.reset(seed=0)
     _, _, _, _, info = env.step(np.array([-0.5, 0.3, 1.7], dtype=np.float32))
     assert info["year"].rates_percent == [0.0, pytest.approx(30.0), 100.0]
-    assert info["year"].fallbacks == {"clamped": 2}
+    assert info["year"].fallbacks == {} and info["year"].clamped == 2 and env.sim.summary().clamped == 2
 
 
 def test_llm_workers_need_lms():
