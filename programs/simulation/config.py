@@ -54,18 +54,13 @@ class SimulationConfig(BaseModel):
     def _brackets_ok(cls, v: Any) -> str | list[float]:
         return parse_brackets(v, name=None)  # pydantic's error names the field
 
-    @field_validator("scenario")
+    @field_validator("scenario", "swf")
     @classmethod
-    def _scenario_ok(cls, v: str) -> str:
-        if v not in SCENARIOS:
-            raise ValueError(f"must be one of {sorted(SCENARIOS)}")
-        return v
-
-    @field_validator("swf")
-    @classmethod
-    def _swf_ok(cls, v: str) -> str:
-        if v not in SWFS:
-            raise ValueError(f"must be one of {list(SWFS)}")
+    def _registered(cls, v: str, info: Any) -> str:
+        # Read at validation time: a scenario registered after import is a valid choice.
+        choices = sorted(SCENARIOS) if info.field_name == "scenario" else list(SWFS)
+        if v not in choices:
+            raise ValueError(f"must be one of {choices}")
         return v
 
     @field_validator("kappa", mode="before")
