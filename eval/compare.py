@@ -4,6 +4,12 @@ Seed ``s`` gives the population ``Population.sample(agents, seed=s)``; every pla
 final schedule is evaluated with the same (rational, exact best-response) worker model, so welfare,
 revenue, hours and Gini are comparable across rows, and the oracle is a true ceiling over the rational
 baselines. Outputs: a printed table, ``summary.csv``, ``report.md`` and PNG plots under ``--out``.
+
+Every run also reports (``eval.swf``): the welfare weights' effective sample size per seed (``weights.csv``), every
+planner's final schedule under every SWF with an oracle per SWF (``swf_matrix.csv``), each planner's paired
+difference from Saez with a 95% interval and a paired t-test (``paired_vs_saez.csv``), and Saez under an
+elasticity sweep and an empirically estimated elasticity (``saez_robustness.csv``). The ``es`` and ``random``
+planners (``eval.blackbox``) get exactly the LM planner's feedback: one welfare figure per tax year.
 """
 
 from __future__ import annotations
