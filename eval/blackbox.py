@@ -108,6 +108,8 @@ class BlackBoxResult:
     seed: int
     rates_by_year: list[list[float]] = field(default_factory=list)
     welfare_by_year: list[float] = field(default_factory=list)
+    #: Fallbacks counted in the simulation (LM workers' unusable answers, clamped values), by kind.
+    fallbacks: dict[str, int] = field(default_factory=dict)
 
     @property
     def final_rates(self) -> NDArray[np.float64]:
@@ -160,6 +162,7 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
             res.welfare_by_year.append(float(reward))
             if 0 < t < years - 1:
                 search.tell(x, float(reward))
+        res.fallbacks = {k: int(v) for k, v in sorted(env.sim.fallback_totals.items())}
     finally:
         env.close()
     return res

@@ -465,8 +465,12 @@ def _saez_robustness(cfg: CompareConfig, ctx: Any, pop: Any, seed: int, cutoffs:
 
         sim_config = load_config(**_sim_settings(cfg, "es", seed))  # the rational/bounded scenario, LM workers
         lms = ctx._lms(seed)
-    return saez_robustness(pop, cutoffs, seed=seed, swf=cfg.swf, kappa=cfg.kappa, skill_floor=cfg.skill_floor,
-                           refs=refs, base=saez, sim_config=sim_config, lms=lms)
+    fallbacks: dict[str, int] = {}
+    rows = saez_robustness(pop, cutoffs, seed=seed, swf=cfg.swf, kappa=cfg.kappa, skill_floor=cfg.skill_floor,
+                           refs=refs, base=saez, sim_config=sim_config, lms=lms, fallbacks=fallbacks)
+    if ctx is not None:
+        ctx.count_fallbacks("saez_empirical", fallbacks)
+    return rows
 
 
 def _labels(cfg: CompareConfig, offline: bool) -> dict[str, str]:

@@ -179,10 +179,18 @@ class LearningContext:
                  for i, (r, w) in enumerate(zip(res.rates_by_year, res.welfare_by_year))]
         final = base.with_rates(res.final_rates)
         out = baselines.evaluate(population, final, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
+        for k, v in res.fallbacks.items():
+            self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v
         extra = {"welfare_sim": float(res.welfare_by_year[-1]),
+                 "fallbacks": float(sum(v for k, v in res.fallbacks.items() if k not in _NOT_FAILURES)),
                  "best_seen_year": float(res.best_index + 1),
                  "best_seen_welfare": years[res.best_index].welfare}
         return Run(planner, seed, final, out, years=years, extra=extra)
+
+    def count_fallbacks(self, who: str, counts: dict[str, int]) -> None:
+        """Add another simulation's fallbacks (e.g. the LM workers of the empirical Saez elasticity) to the notes."""
+        for k, v in counts.items():
+            self._fallbacks[f"{who}:{k}"] = self._fallbacks.get(f"{who}:{k}", 0) + int(v)
 
     def notes(self) -> list[str]:
         """Report notes: fallbacks counted in the simulations, the elected leaders."""
