@@ -166,3 +166,33 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
     finally:
         env.close()
     return res
+
+
+def best_seen_markdown(runs: Sequence[Any], labels: Any = None) -> list[str]:
+    """Report section: each black-box planner's final-year schedule beside the best year it was told of.
+
+    ``runs`` are ``eval.report.Run`` objects; black-box runs carry ``best_seen_welfare`` / ``best_seen_year``
+    in ``extra`` (the best year by the welfare the planner was told, scored with rational workers).
+    """
+    from eval.report import _table
+    from eval.stats import format_ci, mean_ci
+
+    mine = [r for r in runs if r.planner in BLACKBOX]
+    if not mine:
+        return []
+    head = ["planner", "final year's welfare (95% CI)", "best seen welfare (95% CI)", "best seen in tax year (per seed)"]
+    body = []
+    for name in BLACKBOX:
+        rs = [r for r in mine if r.planner == name]
+        if not rs:
+            continue
+        body.append([(labels or {}).get(name, name),
+                     format_ci(*mean_ci([float(r.outcome.welfare) for r in rs])),
+                     format_ci(*mean_ci([r.extra.get("best_seen_welfare", math.nan) for r in rs])),
+                     ", ".join(str(int(r.extra.get("best_seen_year", 0))) for r in sorted(rs, key=lambda r: r.seed))])
+    return ["## Black-box planners: final year and best seen", "",
+            "`es` and `random` get the LM planner's feedback (one welfare figure per tax year from the simulation's "
+            "own workers). Their row in the main table is the schedule of their final tax year; the best seen is the "
+            "year whose reported welfare was highest, scored here like every row (rational workers). Columns "
+            "`best_seen_welfare` and `best_seen_year` in `summary.csv`.", "",
+            _table(head, body, markdown=True, right=range(1, len(head))), ""]

@@ -377,6 +377,7 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     df = summary_frame(runs, refs)
     weights = swf_eval.weight_frame(pops, cfg.swf, cfg.skill_floor, cfg.kappa, cutoffs)
     df = _with_weights(df, weights)
+    df = _with_best_seen(df, runs)
     csv_path = os.path.join(cfg.out, "summary.csv")
     df.to_csv(csv_path, index=False)
     paired = swf_eval.paired_frame(df)
@@ -424,7 +425,9 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     )
     with open(os.path.join(cfg.out, "config.json"), "w", encoding="utf-8") as f:
         json.dump(_config_for_report(cfg), f, indent=2, default=str)
-    swf_eval.insert_sections(report_path, swf_eval.weights_markdown(weights)
+    from eval.blackbox import best_seen_markdown
+
+    swf_eval.insert_sections(report_path, swf_eval.weights_markdown(weights) + best_seen_markdown(runs, labels)
                              + (swf_eval.paired_markdown(paired, labels) if not paired.empty else [])
                              + swf_eval.matrix_markdown(matrix, cfg.swf, labels)
                              + (swf_eval.robustness_markdown(robustness) if not robustness.empty else []))
@@ -451,6 +454,16 @@ def _with_weights(df: "pd.DataFrame", weights: "pd.DataFrame") -> "pd.DataFrame"
             "bottom_1pct_share": "weights_bottom_1pct_share"}
     w = weights[["seed", *cols]].rename(columns=cols)
     return df.merge(w, on="seed", how="left")
+
+
+def _with_best_seen(df: "pd.DataFrame", runs: Sequence[Any]) -> "pd.DataFrame":
+    """summary.csv with the black-box planners' best-seen year and its welfare (rational workers); NaN elsewhere."""
+    best = {(r.planner, r.seed): (r.extra.get("best_seen_welfare", np.nan), r.extra.get("best_seen_year", np.nan))
+            for r in runs if r.planner in BLACKBOX}
+    df = df.copy()
+    df["best_seen_welfare"] = [best.get((p, s), (np.nan, np.nan))[0] for p, s in zip(df["planner"], df["seed"])]
+    df["best_seen_year"] = [best.get((p, s), (np.nan, np.nan))[1] for p, s in zip(df["planner"], df["seed"])]
+    return df
 
 
 def _saez_robustness(cfg: CompareConfig, ctx: Any, pop: Any, seed: int, cutoffs: np.ndarray,

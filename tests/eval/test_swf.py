@@ -166,3 +166,18 @@ def test_skill_floor_zero_gives_the_unfloored_welfare(tmp_path):
     assert s.loc["none", "welfare"] == pytest.approx(w0, rel=1e-12)
     assert json.loads((tmp_path / "config.json").read_text())["skill_floor"] == 0.0
     assert re.search(r"skill floor 0 ", (tmp_path / "report.md").read_text())
+
+
+def test_blackbox_rows_report_the_final_year_and_the_best_seen(run):
+    s = run["summary"].set_index(["planner", "seed"])
+    traj = pd.read_csv(run["out"] / "trajectory.csv")
+    for name in ("es", "random"):
+        for seed in (0, 1, 2):
+            t = traj[(traj["planner"] == name) & (traj["seed"] == seed)].sort_values("year")
+            assert len(t) == 4  # --years 4, like the LM planner
+            assert s.loc[(name, seed), "welfare"] == pytest.approx(t["welfare"].iloc[-1], rel=1e-12)
+            best = t.iloc[int(np.argmax(t["welfare_sim"].to_numpy()))]
+            assert s.loc[(name, seed), "best_seen_year"] == best["year"]
+            assert s.loc[(name, seed), "best_seen_welfare"] == pytest.approx(best["welfare"], rel=1e-12)
+    assert np.isnan(s.loc[("saez", 0), "best_seen_welfare"])
+    assert "## Black-box planners: final year and best seen" in run["report"]
