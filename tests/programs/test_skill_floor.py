@@ -45,3 +45,24 @@ def test_the_loops_welfare_uses_the_configured_floor(floor):
                     skill_floor=1000.0 if floor != 1000.0 else 0.0).welfare
     assert reward != pytest.approx(other, rel=1e-6)  # the floor matters on this population
     env.close()
+
+
+def test_simulate_cli_refuses_a_bad_floor_in_one_line(capsys, tmp_path):
+    from programs.simulation import cli
+
+    code = cli.main(["--skill-floor", "-2", "--agents", "5", "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: skill_floor=") and ">= 0" in err and "\n" not in err
+
+
+def test_optimize_planner_takes_the_floor_into_its_economy(capsys, monkeypatch, tmp_path):
+    import optimize.planner as opt
+    from optimize.situations import EconomySpec
+
+    monkeypatch.chdir(tmp_path)
+    assert opt.resolve(opt.parser().parse_args([])).econ.skill_floor == MIN_WAGE_SKILL
+    assert opt.resolve(opt.parser().parse_args(["--skill-floor", "none"])).econ.skill_floor == 0.0
+    assert EconomySpec(skill_floor=0.0) != EconomySpec()  # economies (and their oracles) are cached per floor
+    assert opt.main(["--skill-floor", "-1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--skill-floor=-1.0 is outside [0, inf)" in err
