@@ -13,6 +13,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from economy import TaxSchedule
+from economy.constants import MIN_WAGE_SKILL
 from economy.labor import best_response
 from economy.oracle import oracle_schedule
 from economy.saez import saez_schedule
@@ -25,7 +26,8 @@ US_PRESETS: tuple[str, ...] = tuple(sorted(k for k in PRESETS if k.startswith("u
 US_REFERENCE = "us_federal_2024"
 
 
-def evaluate(population, schedule: TaxSchedule, swf: str, kappa: float) -> Outcome:
+def evaluate(population, schedule: TaxSchedule, swf: str, kappa: float, *,
+             skill_floor: float = MIN_WAGE_SKILL) -> Outcome:
     """One world step with every agent at its exact rational best response to ``schedule``.
 
     Parameters
@@ -38,14 +40,17 @@ def evaluate(population, schedule: TaxSchedule, swf: str, kappa: float) -> Outco
         Social welfare function name (see ``economy.welfare.SWFS``).
     kappa : float
         Labor cost of the quasi-linear utility.
+    skill_floor : float
+        Floor on the skill in the ``inverse_skill``/``paper`` welfare weights (``economy.welfare``; 0 = raw).
     """
     hours = best_response(population.skill, schedule, kappa=kappa)
-    return outcome(population, schedule, hours, swf, kappa=kappa)
+    return outcome(population, schedule, hours, swf, kappa=kappa, skill_floor=skill_floor)
 
 
-def welfare_of(population, schedule: TaxSchedule, swf: str, kappa: float) -> float:
+def welfare_of(population, schedule: TaxSchedule, swf: str, kappa: float, *,
+               skill_floor: float = MIN_WAGE_SKILL) -> float:
     """Social welfare of ``schedule`` under rational best responses."""
-    return float(evaluate(population, schedule, swf, kappa).welfare)
+    return float(evaluate(population, schedule, swf, kappa, skill_floor=skill_floor).welfare)
 
 
 def none_schedule(cutoffs: np.ndarray) -> TaxSchedule:
@@ -53,7 +58,8 @@ def none_schedule(cutoffs: np.ndarray) -> TaxSchedule:
     return TaxSchedule.none(cutoffs)
 
 
-def flat_schedule(population, cutoffs: np.ndarray, swf: str, kappa: float, grid: int = 41) -> TaxSchedule:
+def flat_schedule(population, cutoffs: np.ndarray, swf: str, kappa: float, grid: int = 41, *,
+                  skill_floor: float = MIN_WAGE_SKILL) -> TaxSchedule:
     """The best single rate on every bracket, found numerically.
 
     A coarse grid over [0, 1] first (welfare in the flat rate need not be unimodal, e.g. under the
@@ -62,7 +68,8 @@ def flat_schedule(population, cutoffs: np.ndarray, swf: str, kappa: float, grid:
     base = TaxSchedule.none(cutoffs)
 
     def w(rate: float) -> float:
-        return welfare_of(population, base.with_rates(np.full(base.n_brackets, rate)), swf, kappa)
+        return welfare_of(population, base.with_rates(np.full(base.n_brackets, rate)), swf, kappa,
+                          skill_floor=skill_floor)
 
     rates = np.linspace(0.0, 1.0, grid)
     values = np.array([w(r) for r in rates])  # a loop over candidate rates, not over agents
@@ -96,9 +103,10 @@ def us_federal_schedule(brackets: str | None, cutoffs: np.ndarray) -> tuple[TaxS
     )
 
 
-def saez_baseline(population, cutoffs: np.ndarray, swf: str, kappa: float) -> TaxSchedule:
+def saez_baseline(population, cutoffs: np.ndarray, swf: str, kappa: float, *,
+                  skill_floor: float = MIN_WAGE_SKILL) -> TaxSchedule:
     """The Saez (2001) schedule with weights from ``swf``, iterated to a fixed point with rational incomes."""
-    return saez_schedule(population, cutoffs, swf=swf, kappa=kappa)
+    return saez_schedule(population, cutoffs, swf=swf, kappa=kappa, skill_floor=skill_floor)
 
 
 def oracle_baseline(
@@ -111,6 +119,7 @@ def oracle_baseline(
     n_trials: int | None,
     n_refine: int | None = None,
     candidates: Sequence[TaxSchedule] = (),
+    skill_floor: float = MIN_WAGE_SKILL,
 ) -> tuple[TaxSchedule, int]:
     """The welfare-maximising rates on the chosen brackets under rational best responses.
 
@@ -122,16 +131,16 @@ def oracle_baseline(
     Returns the schedule and the number of welfare evaluations the search used.
     """
     same = [c for c in candidates if np.array_equal(c.cutoffs, cutoffs)]
-    scored = [(welfare_of(population, c, swf, kappa), c) for c in same]
+    scored = [(welfare_of(population, c, swf, kappa, skill_floor=skill_floor), c) for c in same]
     init = max(scored, key=lambda t: t[0])[1] if scored else None
     kw = {}
     if n_trials is not None:
         kw["n_trials"] = n_trials
     if n_refine is not None:
         kw["n_refine"] = n_refine
-    res = oracle_schedule(population, cutoffs, swf=swf, seed=seed, kappa=kappa,
+    res = oracle_schedule(population, cutoffs, swf=swf, seed=seed, kappa=kappa, skill_floor=skill_floor,
                           init=None if init is None else init.rates, **kw)
-    best, best_w = res.schedule, welfare_of(population, res.schedule, swf, kappa)
+    best, best_w = res.schedule, welfare_of(population, res.schedule, swf, kappa, skill_floor=skill_floor)
     for w, c in scored:
         if w > best_w:
             best, best_w = c, w

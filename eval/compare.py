@@ -4,6 +4,12 @@ Seed ``s`` gives the population ``Population.sample(agents, seed=s)``; every pla
 final schedule is evaluated with the same (rational, exact best-response) worker model, so welfare,
 revenue, hours and Gini are comparable across rows, and the oracle is a true ceiling over the rational
 baselines. Outputs: a printed table, ``summary.csv``, ``report.md`` and PNG plots under ``--out``.
+
+Every run also reports (``eval.swf``): the welfare weights' effective sample size per seed (``weights.csv``), every
+planner's final schedule under every SWF with an oracle per SWF (``swf_matrix.csv``), each planner's paired
+difference from Saez with a 95% interval and a paired t-test (``paired_vs_saez.csv``), and Saez under an
+elasticity sweep and an empirically estimated elasticity (``saez_robustness.csv``). The ``es`` and ``random``
+planners (``eval.blackbox``) get exactly the LM planner's feedback: one welfare figure per tax year.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_brackets, parse_kappa, resolve_cutoffs, resolve_kappa
+from economy.constants import MIN_WAGE_SKILL, SKILL_FLOOR_PRESETS, resolve_skill_floor
 from economy.welfare import SWFS, check_swf
 from eval import baselines
+from eval.blackbox import BLACKBOX
 from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, check_out_dir,
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
@@ -37,15 +46,17 @@ LEARNING: tuple[str, ...] = ("llm", "compiled", "democratic")
 SCENARIOS: tuple[str, ...] = ("rational", "bounded", "democratic")
 WORKERS: tuple[str, ...] = ("rational", "llm")
 
-#: What ``--preset paper`` sets (each can still be overridden by giving the flag explicitly).
-PAPER_PRESET: dict[str, Any] = {"brackets": "three", "swf": "paper", "steps_per_year": 25, "kappa": "paper"}
+#: What ``--preset paper`` sets (each can still be overridden by giving the flag explicitly). The paper's welfare
+#: weights have no floor, so the preset sets ``skill_floor`` 0 to stay faithful to it.
+PAPER_PRESET: dict[str, Any] = {"brackets": "three", "swf": "paper", "steps_per_year": 25, "kappa": "paper",
+                                "skill_floor": 0.0}
 
 #: Defaults chosen so that ``python -m eval.compare`` finishes offline on 2 cores in about 40 s
 #: (``DEFAULT_RUN_TIME``, the one figure the README and ``--help`` state).
 DEFAULTS: dict[str, Any] = {
     "agents": 100, "years": 8, "steps_per_year": 5, "seeds": "0-2", "scenario": "rational",
     "brackets": "us_federal_2024", "swf": "inverse_skill", "kappa": "calibrated", "lm": "offline",
-    "workers": "llm", "oracle_trials": None, "oracle_refine": None, "out": "results",
+    "workers": "llm", "oracle_trials": None, "oracle_refine": None, "out": "results", "skill_floor": "min_wage",
 }
 
 
@@ -53,8 +64,9 @@ DEFAULTS: dict[str, Any] = {
 DEFAULT_RUN_TIME = "about 40 s on 2 cores"
 
 #: Every file a comparison may write under --out (a re-run of the same settings replaces exactly these).
-OUTPUT_FILES: tuple[str, ...] = ("summary.csv", "trajectory.csv", "report.md", "config.json", "welfare_by_year.png",
-                                 "schedules.png", "income_by_bracket.png")
+OUTPUT_FILES: tuple[str, ...] = ("summary.csv", "trajectory.csv", "weights.csv", "swf_matrix.csv",
+                                 "paired_vs_saez.csv", "saez_robustness.csv", "report.md", "config.json",
+                                 "welfare_by_year.png", "schedules.png", "income_by_bracket.png")
 
 
 @dataclass
@@ -81,6 +93,7 @@ class CompareConfig:
     oracle_refine: int | None
     out: str
     preset: str | None
+    skill_floor: float = MIN_WAGE_SKILL
     plots: bool = True
     progress: bool = True
     concurrency: int = 8
@@ -136,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "gameable one, kept for replication)")
     p.add_argument("--kappa", default=None,
                    help=f"labor cost: calibrated, paper (= {KAPPA_PAPER}) or a number > 0 (default {d['kappa']})")
+    p.add_argument("--skill-floor", default=None, metavar="V",
+                   help="floor on the skill used in the inverse_skill and paper welfare weights (and in Saez's weights "
+                        "and the oracle), in $/year per weekly hour: a number >= 0, 'min_wage' (the default: the full-time "
+                        "federal minimum wage, FLSA 29 U.S.C. 206, $7.25/h x 52 = 377, i.e. $15,080 a year at 40 h/week) "
+                        "or 'none' (= 0, raw 1/skill weights, the behaviour before the floor; --preset paper uses 0)")
     p.add_argument("--lm", default=None,
                    help="DSPy/LiteLLM model string for the LM planners (and LLM workers), or 'offline' for the "
                         "offline engine, a deterministic stand-in that is not a language model (default offline)")
@@ -166,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: economy.oracle_schedule's own)")
     p.add_argument("--preset", default=None, choices=["paper"],
                    help="'paper' = the LLM Economist paper's set-up: --brackets three --swf paper "
-                        "--steps-per-year 25 --kappa paper (κ = 0.0005); flags given explicitly override it")
+                        "--steps-per-year 25 --kappa paper (κ = 0.0005) --skill-floor 0 (the paper's weights have no "
+                        "floor); flags given explicitly override it")
     p.add_argument("--out", default=None, help=f"output directory (default {d['out']}/)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files of another run in --out (without it such an --out is refused)")
@@ -214,6 +233,12 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     except ValueError as e:
         raise ConfigError(f"--kappa: {e}") from None
 
+    try:
+        skill_floor = resolve_skill_floor(values["skill_floor"])
+    except ValueError:
+        raise ConfigError(f"--skill-floor={values['skill_floor']!r} must be a number >= 0 ($/year per weekly hour) "
+                          f"or one of {', '.join(sorted(SKILL_FLOOR_PRESETS))}") from None
+
     notes: list[str] = []
     if args.planners is None:
         planners = [p for p in PLANNERS if p != "compiled" or args.planner_program]
@@ -258,6 +283,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         kappa=kappa, kappa_name=kappa_name, lm=lm, api_base=list(args.api_base), temperature=args.temperature,
         workers=values["workers"], planners=planners, planner_program=args.planner_program,
         oracle_trials=values["oracle_trials"], oracle_refine=values["oracle_refine"], out=values["out"], preset=args.preset,
+        skill_floor=skill_floor,
         plots=not args.no_plots, progress=not args.no_progress,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries, extra={"notes": notes},
     )
@@ -275,18 +301,24 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     t0 = time.perf_counter()
     cutoffs = np.asarray(cfg.cutoffs, dtype=np.float64)
     learning = [p for p in cfg.planners if p in LEARNING]
+    blackbox = [p for p in cfg.planners if p in BLACKBOX]
     lm_label = None
-    if learning:
+    ctx = None
+    if learning or blackbox:
         from eval.learning import LearningContext
         ctx = LearningContext(cfg)  # LMs are built per seed (the offline engine is seeded by it)
-        lm_label = ctx.lm_label
-    n_tasks = len(cfg.seeds) * (len(BASELINES) + len(learning))
+        if learning or cfg.workers == "llm":
+            lm_label = ctx.lm_label
+    n_tasks = len(cfg.seeds) * (len(BASELINES) + len(learning) + len(blackbox) + 2)  # + SWF matrix, Saez robustness
+    pops: dict[int, Any] = {}
+    robustness_rows: list[dict[str, Any]] = []
     bar = tqdm(total=n_tasks, desc="eval.compare", unit="run", disable=not cfg.progress, file=sys.stderr)
     runs: list[Run] = []
     refs: dict[int, tuple[float, float]] = {}
     notes: list[str] = list(cfg.extra.get("notes", []))
     for seed in cfg.seeds:
         pop = Population.sample(cfg.agents, seed=seed)
+        pops[seed] = pop
         schedules: dict[str, TaxSchedule] = {}
         extra: dict[str, dict[str, float]] = {}
 
@@ -297,7 +329,7 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
         schedules["none"] = baselines.none_schedule(cutoffs)
         bar.update()
         step("flat")
-        schedules["flat"] = baselines.flat_schedule(pop, cutoffs, cfg.swf, cfg.kappa)
+        schedules["flat"] = baselines.flat_schedule(pop, cutoffs, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
         bar.update()
         step("us_federal")
         schedules["us_federal"], note = baselines.us_federal_schedule(cfg.brackets, cutoffs)
@@ -305,27 +337,41 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
             notes.append(note)
         bar.update()
         step("saez")
-        schedules["saez"] = baselines.saez_baseline(pop, cutoffs, cfg.swf, cfg.kappa)
+        schedules["saez"] = baselines.saez_baseline(pop, cutoffs, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
         bar.update()
         learned: list[Run] = []
         for name in learning:
             step(name)
             learned.append(ctx.run(name, pop, seed))
             bar.update()
+        for name in blackbox:
+            step(name)
+            learned.append(ctx.run_blackbox(name, pop, seed))
+            bar.update()
         step("oracle")
         # The oracle's search also starts from every other planner's schedule on these brackets, so it is
         # a ceiling over all rows (LM planners included) whatever its trial budget.
         schedules["oracle"], n_eval = baselines.oracle_baseline(
             pop, cutoffs, cfg.swf, cfg.kappa, seed=seed, n_trials=cfg.oracle_trials, n_refine=cfg.oracle_refine,
-            candidates=[schedules["saez"], schedules["flat"], schedules["none"]] + [r.schedule for r in learned])
+            skill_floor=cfg.skill_floor, candidates=[schedules["saez"], schedules["flat"], schedules["none"]] + [r.schedule for r in learned])
         extra["oracle"] = {"oracle_evaluations": float(n_eval)}
         bar.update()
-        outcomes = {k: baselines.evaluate(pop, s, cfg.swf, cfg.kappa) for k, s in schedules.items()}
+        outcomes = {k: baselines.evaluate(pop, s, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
+                    for k, s in schedules.items()}
         refs[seed] = (float(outcomes["none"].welfare), float(outcomes["oracle"].welfare))
+        step("saez robustness")
+        robustness_rows += _saez_robustness(cfg, ctx, pop, seed, cutoffs, refs[seed], schedules["saez"])
+        bar.update()
         runs += learned
         for name in BASELINES:
             if name in cfg.planners:
                 runs.append(Run(name, seed, schedules[name], outcomes[name], extra=extra.get(name, {})))
+    bar.set_postfix_str("every planner under every SWF")
+    from eval import swf as swf_eval
+
+    matrix = swf_eval.swf_matrix(runs, pops, cutoffs, main_swf=cfg.swf, main_refs=refs, kappa=cfg.kappa,
+                                 skill_floor=cfg.skill_floor)
+    bar.update(len(cfg.seeds))
     bar.close()
     elapsed = time.perf_counter() - t0
 
@@ -342,19 +388,30 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
         written.append(path)
         return path
 
-    labels = _labels(cfg, ctx.offline) if learning else {}
+    labels = _labels(cfg, ctx.offline) if ctx is not None else {}
     df = summary_frame(runs, refs)
-    csv_path = save("summary.csv", lambda tmp: df.to_csv(tmp, index=False))
-    if learning:
+    weights = swf_eval.weight_frame(pops, cfg.swf, cfg.skill_floor, cfg.kappa, cutoffs)
+    df = _with_weights(df, weights)
+    df = _with_best_seen(df, runs)
+    save("summary.csv", lambda tmp: df.to_csv(tmp, index=False))
+    paired = swf_eval.paired_frame(df)
+    robustness = pd.DataFrame(robustness_rows)
+    save("weights.csv", lambda tmp: weights.to_csv(tmp, index=False))
+    save("swf_matrix.csv", lambda tmp: matrix.to_csv(tmp, index=False))
+    save("paired_vs_saez.csv", lambda tmp: paired.to_csv(tmp, index=False))
+    save("saez_robustness.csv", lambda tmp: robustness.to_csv(tmp, index=False))
+    if learning or blackbox:
         traj = trajectory_frame(runs)
         save("trajectory.csv", lambda tmp: traj.to_csv(tmp, index=False))
     agg = aggregate(df)
     table = format_table(agg, labels=labels)
+    paired_text = swf_eval.paired_table(paired, markdown=False, labels=labels) if not paired.empty else ""
     plots: list[str] = []
     if cfg.plots:
         from eval.plots import plot_all
-        plots = plot_all(runs, cutoffs, cfg.out, labels=labels, swf=cfg.swf, offline=bool(learning and ctx.offline))
-    if learning:
+        plots = plot_all(runs, cutoffs, cfg.out, labels=labels, swf=cfg.swf,
+                         offline=bool(ctx is not None and ctx.offline))
+    if ctx is not None:
         notes += ctx.notes()
     worker_note = (
         "every schedule in the table is scored with rational workers (each agent's exact best response, "
@@ -369,6 +426,9 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
             "a learning planner's welfare is that of the schedule it set for the final tax year"
             + (", and `welfare_sim` is what the simulation's own workers reached at that year's last step."
                if cfg.workers == "llm" else "."))
+    if cfg.preset == "paper" and cfg.skill_floor == 0:
+        notes.append("--preset paper: welfare weights without a skill floor (--skill-floor 0), as in the paper; the "
+                     "default floors the skill in the weights at the full-time federal minimum wage ($15,080 a year).")
     if cfg.swf == "paper":
         notes.append("SWF `paper` (the reference's Σ u_i / max(z_i, 1) on pre-tax income) is gameable: driving low "
                      "earners to zero hours gives them weight 1 and the whole rebate, so the oracle's welfare dwarfs "
@@ -380,18 +440,32 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
         config=_config_for_report(cfg), lm_label=lm_label, labels=labels, worker_note=worker_note, notes=notes, plots=plots,
         elapsed=elapsed,
     )
+    from eval.blackbox import best_seen_markdown
+
+    swf_eval.insert_sections(report_path, swf_eval.weights_markdown(weights) + best_seen_markdown(runs, labels)
+                             + (swf_eval.paired_markdown(paired, labels) if not paired.empty else [])
+                             + swf_eval.matrix_markdown(matrix, cfg.swf, labels)
+                             + (swf_eval.robustness_markdown(robustness) if not robustness.empty else []))
     written.append(report_path)
     config_path = os.path.join(cfg.out, "config.json")
     write_atomic(Path(config_path), json.dumps(_config_for_report(cfg), indent=2, default=str) + "\n")
     written.append(config_path)
     written += [os.path.join(cfg.out, p) for p in plots]
     log(table)
+    if paired_text:
+        log("")
+        log("Paired difference from Saez (per seed, 95% Student-t CI, paired t-test):")
+        log(paired_text)
+    log(f"Welfare weights ({cfg.swf}, skill floor {cfg.skill_floor:g}): effective sample size "
+        + ", ".join(f"{r.ess:,.0f}" for r in weights.itertuples()) + f" of {cfg.agents} agents (seeds "
+        + ", ".join(str(s) for s in weights["seed"]) + ")")
     if lm_label:
         log(f"LM planners ({', '.join(learning)}): {lm_label}")
     log(f"wrote {len(written)} files in {cfg.out}/: {', '.join(os.path.basename(w) for w in written)} "
         f"({elapsed:.1f} s)")
     return {"runs": runs, "summary": df, "aggregate": agg, "table": table, "refs": refs, "elapsed": elapsed,
-            "written": written}
+            "written": written, "weights": weights, "swf_matrix": matrix, "paired": paired,
+            "saez_robustness": robustness, "populations": pops}
 
 
 def _is_number(text: str) -> bool:
@@ -425,6 +499,44 @@ def _same_settings(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return {k: v for k, v in old.items() if k not in ignore} == {k: v for k, v in new.items() if k not in ignore}
 
 
+def _with_weights(df: "pd.DataFrame", weights: "pd.DataFrame") -> "pd.DataFrame":
+    """summary.csv with each seed's welfare-weight diagnostics (ESS, its share, largest and bottom-1% shares)."""
+    cols = {"ess": "weights_ess", "ess_share": "weights_ess_share", "top_share": "weights_top_share",
+            "bottom_1pct_share": "weights_bottom_1pct_share"}
+    w = weights[["seed", *cols]].rename(columns=cols)
+    return df.merge(w, on="seed", how="left")
+
+
+def _with_best_seen(df: "pd.DataFrame", runs: Sequence[Any]) -> "pd.DataFrame":
+    """summary.csv with the black-box planners' best-seen year and its welfare (rational workers); NaN elsewhere."""
+    best = {(r.planner, r.seed): (r.extra.get("best_seen_welfare", np.nan), r.extra.get("best_seen_year", np.nan))
+            for r in runs if r.planner in BLACKBOX}
+    df = df.copy()
+    df["best_seen_welfare"] = [best.get((p, s), (np.nan, np.nan))[0] for p, s in zip(df["planner"], df["seed"])]
+    df["best_seen_year"] = [best.get((p, s), (np.nan, np.nan))[1] for p, s in zip(df["planner"], df["seed"])]
+    return df
+
+
+def _saez_robustness(cfg: CompareConfig, ctx: Any, pop: Any, seed: int, cutoffs: np.ndarray,
+                     refs: tuple[float, float], saez: TaxSchedule) -> list[dict[str, Any]]:
+    """Saez's elasticity sweep and empirical elasticity on one seed (LM workers when the run uses them)."""
+    from eval.swf import saez_robustness
+
+    sim_config, lms = None, None
+    if cfg.workers == "llm" and ctx is not None and cfg.brackets in PRESETS:
+        from eval.learning import _sim_settings
+        from programs.simulation import load_config
+
+        sim_config = load_config(**_sim_settings(cfg, "es", seed))  # the rational/bounded scenario, LM workers
+        lms = ctx._lms(seed)
+    fallbacks: dict[str, int] = {}
+    rows = saez_robustness(pop, cutoffs, seed=seed, swf=cfg.swf, kappa=cfg.kappa, skill_floor=cfg.skill_floor,
+                           refs=refs, base=saez, sim_config=sim_config, lms=lms, fallbacks=fallbacks)
+    if ctx is not None:
+        ctx.count_fallbacks("saez_empirical", fallbacks)
+    return rows
+
+
 def _labels(cfg: CompareConfig, offline: bool) -> dict[str, str]:
     """Display names that say when the LM planners ran on the offline engine (never shown as LLM results)."""
     if not offline:
@@ -448,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = resolve_config(args)
         cfg.extra["command"] = "python -m eval.compare" + ("" if not argv else " " + shlex.join(argv))
-        if any(p in LEARNING for p in cfg.planners):
+        if any(p in LEARNING for p in cfg.planners) or (cfg.workers == "llm" and any(p in BLACKBOX for p in cfg.planners)):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
         check_output(cfg, overwrite=args.overwrite)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 
+from economy.constants import MIN_WAGE_SKILL
 from economy.tax import PRESETS, to_fraction
 from eval import baselines
 from eval.report import Run, YearRecord
@@ -23,10 +24,12 @@ from programs.lm import OFFLINE_LABEL
 
 def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
     scenario = "democratic" if planner == "democratic" else cfg.scenario
+    if planner in ("es", "random") and scenario == "democratic":
+        scenario = "rational"  # elections would override a black-box planner's proposals
     kappa: Any = cfg.kappa_name if cfg.kappa_name in ("calibrated", "paper") else cfg.kappa
     settings = dict(agents=cfg.agents, years=cfg.years, steps_per_year=cfg.steps_per_year, scenario=scenario,
                     workers=cfg.workers, brackets=cfg.brackets if cfg.brackets in PRESETS else list(cfg.cutoffs),
-                    swf=cfg.swf, kappa=kappa, seed=seed)
+                    swf=cfg.swf, kappa=kappa, seed=seed, skill_floor=getattr(cfg, "skill_floor", MIN_WAGE_SKILL))
     if cfg.temperature is not None:
         settings["temperature"] = cfg.temperature
     settings["concurrency"] = cfg.concurrency
@@ -133,10 +136,11 @@ class LearningContext:
         for i, y in enumerate(summary.years):
             sched = base.with_rates(np.clip(to_fraction(y.rates_percent), 0.0, 1.0))
             years.append(YearRecord(year=i, rates=sched.rates.tolist(),
-                                    welfare=baselines.welfare_of(population, sched, cfg.swf, cfg.kappa),
+                                    welfare=baselines.welfare_of(population, sched, cfg.swf, cfg.kappa,
+                                                                 skill_floor=cfg.skill_floor),
                                     welfare_sim=math.nan if y.welfare is None else float(y.welfare)))
         final = base.with_rates(np.clip(to_fraction(summary.final.rates_percent), 0.0, 1.0))
-        out = baselines.evaluate(population, final, cfg.swf, cfg.kappa)
+        out = baselines.evaluate(population, final, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
         fb = {k: int(v) for k, v in summary.fallbacks.items()}
         for k, v in fb.items():
             self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v
@@ -150,6 +154,37 @@ class LearningContext:
             "fallbacks": float(sum(fb.values())),
         }
         return Run(planner, seed, final, out, years=years, extra=extra)
+
+    def run_blackbox(self, planner: str, population: Any, seed: int) -> Run:
+        """Run black-box planner ``planner`` (``es``/``random``, ``eval.blackbox``) with the LM planner's
+        information: the same simulation settings, years and start, one welfare figure per tax year."""
+        from eval.blackbox import run_blackbox
+        from programs.simulation import load_config
+
+        cfg = self.cfg
+        sim_cfg = load_config(**_sim_settings(cfg, planner, seed))
+        lms = self._lms(seed) if sim_cfg.workers == "llm" else None
+        res = run_blackbox(planner, sim_cfg, seed=seed, lms=lms, population=population)
+        base = sim_cfg.initial_tax_schedule()
+        years = [YearRecord(year=i, rates=list(r),
+                            welfare=baselines.welfare_of(population, base.with_rates(r), cfg.swf, cfg.kappa,
+                                                         skill_floor=cfg.skill_floor),
+                            welfare_sim=float(w))
+                 for i, (r, w) in enumerate(zip(res.rates_by_year, res.welfare_by_year))]
+        final = base.with_rates(res.final_rates)
+        out = baselines.evaluate(population, final, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
+        for k, v in res.fallbacks.items():
+            self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v
+        extra = {"welfare_sim": float(res.welfare_by_year[-1]),
+                 "fallbacks": float(sum(res.fallbacks.values())),
+                 "best_seen_year": float(res.best_index),
+                 "best_seen_welfare": years[res.best_index].welfare}
+        return Run(planner, seed, final, out, years=years, extra=extra)
+
+    def count_fallbacks(self, who: str, counts: dict[str, int]) -> None:
+        """Add another simulation's fallbacks (e.g. the LM workers of the empirical Saez elasticity) to the notes."""
+        for k, v in counts.items():
+            self._fallbacks[f"{who}:{k}"] = self._fallbacks.get(f"{who}:{k}", 0) + int(v)
 
     def notes(self) -> list[str]:
         """Report notes: fallbacks counted in the simulations, the elected leaders."""

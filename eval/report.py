@@ -20,7 +20,8 @@ from economy import TaxSchedule
 from eval.stats import format_ci, mean_ci
 
 #: Planners in display order.
-ORDER: tuple[str, ...] = ("llm", "compiled", "democratic", "oracle", "saez", "us_federal", "flat", "none")
+ORDER: tuple[str, ...] = ("llm", "compiled", "democratic", "es", "random", "oracle", "saez", "us_federal", "flat",
+                          "none")
 #: Planners that learn over tax years through a simulation (the others are one-shot schedules).
 LEARNING: tuple[str, ...] = ("llm", "compiled", "democratic")
 #: One-line description of each planner for the report.
@@ -28,6 +29,10 @@ DESCRIPTIONS: dict[str, str] = {
     "llm": "planner agent (ProposeTaxSchedule) learning in context over the tax years",
     "compiled": "the same planner agent with a compiled program (prompts/demonstrations from optimize.planner)",
     "democratic": "leaders elected by the workers set the schedule (democratic scenario)",
+    "es": "CMA-ES (cmaes) given exactly the LM planner's feedback: one welfare figure per tax year, the same years and "
+          "start (eval.blackbox); the row is its final year's schedule (the search mean)",
+    "random": "uniform random rates each tax year with the LM planner's feedback (eval.blackbox); the row is its final "
+              "year's schedule (the best seen)",
     "oracle": "best rates on the chosen brackets under rational workers, found numerically (Optuna + local "
               "refinement, warm-started from every other planner's schedule on these brackets: the ceiling)",
     "saez": "Saez (2001) optimal rates with the SWF's welfare weights, iterated to a fixed point",

@@ -90,6 +90,7 @@ class WelfareMetric:
 
         cfg = load_config(agents=self.econ.agents, years=1, steps_per_year=self.steps_per_year, workers="llm",
                           brackets=self.econ.brackets, swf=self.econ.swf, kappa=self.econ.kappa, seed=econ.seed,
+                          skill_floor=self.econ.skill_floor,
                           initial_rates=[100.0 * float(r) for r in schedule.rates], temperature=self.temperature,
                           stratified=self.econ.stratified)
         lms = self.lms or [dspy.settings.lm]

@@ -43,6 +43,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from economy import parse_kappa  # noqa: E402
+from economy.constants import resolve_skill_floor  # noqa: E402
 from programs.cli import (EXIT_FALLBACKS, SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, check_out_file,  # noqa: E402
                           check_program_file, parse_seeds)
 from programs.errors import ConfigError  # noqa: E402
@@ -93,6 +94,10 @@ def parser() -> argparse.ArgumentParser:
                    help="a bracket preset (us_federal_2023/2024/2025, three, flat) or cut-offs such as 0,50000,200000")
     s.add_argument("--swf", default="inverse_skill", help="social welfare function")
     s.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
+    s.add_argument("--skill-floor", default="min_wage", metavar="V",
+                   help="floor on the skill in the inverse_skill/paper welfare weights, dollars per year per weekly "
+                        "hour: a number >= 0 or min_wage (default: the full-time federal minimum wage, FLSA $7.25/h "
+                        "= 377, i.e. $15,080 a year) or none (= 0, raw weights, the behaviour before the floor)")
     s.add_argument("--years", type=int, default=4,
                    help="tax years simulated per population; situations are the starts of years 1..years-1")
     s.add_argument("--train-seeds", default="0-5", help="population seeds of the training situations; " + SEEDS_HELP)
@@ -193,6 +198,7 @@ def resolve(args: argparse.Namespace) -> Config:
         seeds = {name: parse_seeds(getattr(args, name.replace("-", "_")), f"--{name}")
                  for name in ("train-seeds", "val-seeds", "heldout-seeds", "tune-seeds")}
         econ = EconomySpec(agents=args.agents, brackets=args.brackets, swf=args.swf, kappa=args.kappa,
+                           skill_floor=resolve_skill_floor(args.skill_floor),
                            oracle_trials=args.oracle_trials, oracle_refine=args.oracle_refine)
         sit = SituationSpec(years=args.years, steps_per_year=args.steps_per_year,
                             workers=workers if not args.tune else "rational", history_len=args.history_len,
@@ -256,7 +262,7 @@ def _same_study(args: argparse.Namespace, summary_path: Path) -> bool:
 
 def _flagged(msg: str) -> str:
     """A library message with its setting spelled as the flag (``agents=0`` -> ``--agents=0``)."""
-    for name in ("agents", "brackets", "swf", "kappa", "years", "steps_per_year", "history_len", "best_k",
+    for name in ("agents", "brackets", "swf", "kappa", "skill_floor", "years", "steps_per_year", "history_len", "best_k",
                  "oracle_trials", "oracle_refine", "temperature", "concurrency", "api_base", "lm", "workers"):
         if msg.startswith(name + "=") or msg.startswith(name + " "):
             return "--" + name.replace("_", "-") + msg[len(name):]

@@ -28,7 +28,7 @@ from typing import Any
 
 import dspy
 
-from economy.constants import resolve_kappa
+from economy.constants import MIN_WAGE_SKILL, resolve_kappa, resolve_skill_floor
 from economy.labor import best_response
 from economy.oracle import OracleResult, oracle_schedule
 from economy.population import Population
@@ -59,6 +59,8 @@ class EconomySpec:
     agents : workers per population.
     brackets : a bracket preset (``economy.tax.PRESETS``) or custom cut-offs (``economy.parse_brackets``).
     swf, kappa : social welfare function and labor cost (preset name or number).
+    skill_floor : floor on the skill in the ``inverse_skill``/``paper`` welfare weights (number >= 0 or preset
+        name; default the full-time federal minimum wage, ``economy.constants.MIN_WAGE_SKILL``; 0 = raw weights).
     stratified : one income draw per quantile stratum (small populations stay representative).
     oracle_trials, oracle_refine : search budget of ``economy.oracle_schedule`` (its defaults when None).
     """
@@ -67,6 +69,7 @@ class EconomySpec:
     brackets: str | tuple[float, ...] = "us_federal_2024"
     swf: str = "inverse_skill"
     kappa: float | str = "calibrated"
+    skill_floor: float | str = MIN_WAGE_SKILL
     stratified: bool = True
     oracle_trials: int | None = None
     oracle_refine: int | None = None
@@ -78,6 +81,7 @@ class EconomySpec:
         object.__setattr__(self, "brackets", parsed if isinstance(parsed, str) else tuple(parsed))
         check_swf(self.swf)
         resolve_kappa(self.kappa)
+        resolve_skill_floor(self.skill_floor)
         for name in ("oracle_trials", "oracle_refine"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
@@ -109,6 +113,7 @@ class Economy:
     kappa: float
     w_none: float
     oracle: OracleResult
+    skill_floor: float = MIN_WAGE_SKILL
 
     @property
     def w_oracle(self) -> float:
@@ -125,7 +130,8 @@ class Economy:
     def rational_welfare(self, schedule: TaxSchedule, swf: str) -> float:
         """Welfare of ``schedule`` once every worker best-responds to it."""
         hours = best_response(self.population.skill, schedule, kappa=self.kappa)
-        return float(outcome(self.population, schedule, hours, swf, kappa=self.kappa).welfare)
+        return float(outcome(self.population, schedule, hours, swf, kappa=self.kappa,
+                             skill_floor=self.skill_floor).welfare)
 
     def score(self, welfare: float) -> float:
         """``(W - W_none) / (W_oracle - W_none)`` clipped to [0, 1]."""
@@ -157,14 +163,16 @@ def economy_for(seed: int, spec: EconomySpec) -> Economy:
         pop = Population.sample(spec.agents, seed=int(seed), stratified=spec.stratified)
         kappa = resolve_kappa(spec.kappa)
         none = TaxSchedule.none(spec.cutoffs)
-        w_none = float(outcome(pop, none, best_response(pop.skill, none, kappa=kappa), spec.swf, kappa=kappa).welfare)
+        floor = resolve_skill_floor(spec.skill_floor)
+        w_none = float(outcome(pop, none, best_response(pop.skill, none, kappa=kappa), spec.swf, kappa=kappa,
+                               skill_floor=floor).welfare)
         kw: dict[str, Any] = {}
         if spec.oracle_trials is not None:
             kw["n_trials"] = spec.oracle_trials
         if spec.oracle_refine is not None:
             kw["n_refine"] = spec.oracle_refine
-        orc = oracle_schedule(pop, spec.cutoffs, swf=spec.swf, seed=int(seed), kappa=kappa, **kw)
-        econ = Economy(int(seed), pop, kappa, w_none, orc)
+        orc = oracle_schedule(pop, spec.cutoffs, swf=spec.swf, seed=int(seed), kappa=kappa, skill_floor=floor, **kw)
+        econ = Economy(int(seed), pop, kappa, w_none, orc, floor)
         _ECONOMIES[key] = econ
         return econ
 
@@ -229,7 +237,8 @@ def draw_situations(seeds: Iterable[int], econ: EconomySpec, spec: SituationSpec
     for seed in seeds:
         e = economy_for(seed, econ)
         cfg = load_config(agents=econ.agents, years=spec.years - 1, steps_per_year=spec.steps_per_year,
-                          workers=spec.workers, brackets=econ.brackets if isinstance(econ.brackets, str) else list(econ.brackets), swf=econ.swf, kappa=econ.kappa,
+                          workers=spec.workers, brackets=econ.brackets if isinstance(econ.brackets, str) else list(econ.brackets),
+                          swf=econ.swf, kappa=econ.kappa, skill_floor=econ.skill_floor,
                           history_len=spec.history_len, best_k=spec.best_k, seed=int(seed),
                           temperature=spec.temperature, stratified=econ.stratified)
         planner = PlannerAgent(econ.brackets, history_len=spec.history_len, best_k=spec.best_k)

@@ -188,7 +188,7 @@ def end_to_end_score(settings: TuneSettings, knobs: Knobs, seed: int) -> tuple[f
     c = settings.econ
     cfg = load_config(agents=c.agents, years=settings.years, steps_per_year=knobs.steps_per_year,
                       workers=settings.workers, brackets=c.brackets, swf=c.swf, kappa=c.kappa,
-                      history_len=knobs.history_len, best_k=settings.best_k, seed=int(seed),
+                      skill_floor=c.skill_floor, history_len=knobs.history_len, best_k=settings.best_k, seed=int(seed),
                       temperature=knobs.temperature, module_type=settings.module_type, stratified=c.stratified)
     lms = build_lms(settings.lm, settings.api_base or None, temperature=knobs.temperature, seed=int(seed))
     planner = planner_with(settings, knobs.history_len, knobs.n_demos)

@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
                    help="marginal rates in percent for tax year 0, one per bracket (default: the preset's)")
     g.add_argument("--swf", default="inverse_skill", help=f"social welfare function: {', '.join(SWFS)}")
     g.add_argument("--kappa", type=parse_kappa, default="calibrated", help="labor cost: calibrated | paper | number")
+    g.add_argument("--skill-floor", default="min_wage", metavar="V",
+                   help="floor on the skill in the inverse_skill/paper welfare weights, $/year per weekly hour: a "
+                        "number >= 0, min_wage (default: FLSA $7.25/h x 52 = 377, a full-time $15,080/yr) or none (= 0, "
+                        "raw weights)")
     g.add_argument("--utility-mix", nargs=3, type=float, default=None, metavar=("EGO", "ALT", "ADV"),
                    help="shares of egotistical, altruistic, adversarial workers (default: all egotistical)")
     g.add_argument("--seed", type=int, default=0,
@@ -150,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(agents=args.agents, years=args.years, steps_per_year=args.steps_per_year,
                           scenario=args.scenario, workers=args.workers, brackets=args.brackets,
                           initial_rates=args.initial_rates, swf=args.swf, kappa=args.kappa, utility_mix=mix,
+                          skill_floor=args.skill_floor,
                           history_len=args.history_len, best_k=args.best_k, seed=args.seed,
                           election_every=args.election_every, n_candidates=args.n_candidates,
                           voting=args.voting, module_type=args.module_type, temperature=args.temperature,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from economy.constants import MIN_WAGE_SKILL, SKILL_FLOOR_PRESETS, resolve_skill_floor
 from economy.population import UTILITY_TYPES
 import numpy as np
 
@@ -37,6 +38,11 @@ class SimulationConfig(BaseModel):
                                               "0 on custom cut-offs)")
     swf: str = Field("inverse_skill", description="social welfare function (economy.welfare.SWFS)")
     kappa: float | Literal["calibrated", "paper"] = "calibrated"
+    #: Floor on the skill in the ``inverse_skill``/``paper`` welfare weights (``economy.welfare``), dollars per
+    #: year per weekly hour. Default: the full-time federal minimum wage (FLSA, 29 U.S.C. §206(a)(1)(C): $7.25/h,
+    #: i.e. 7.25 x 52 = 377, a full-time income of $15,080 a year); 0 = raw weights (the behaviour before the
+    #: floor). A preset name (``min_wage``, ``none``) is accepted and stored as its number.
+    skill_floor: float = Field(MIN_WAGE_SKILL, description="welfare-weight skill floor (economy.welfare), >= 0")
     utility_mix: dict[str, float] | None = None
     history_len: int = Field(5, ge=0, le=1000, description="recent steps (workers) / years (planner) in prompts")
     best_k: int = Field(3, ge=0, le=100, description="best past entries shown in prompts")
@@ -77,6 +83,17 @@ class SimulationConfig(BaseModel):
         if not isinstance(v, str) and not (math.isfinite(v) and v > 0):
             raise ValueError("must be > 0 or a preset ('calibrated', 'paper')")
         return v
+
+    @field_validator("skill_floor", mode="before")
+    @classmethod
+    def _skill_floor_ok(cls, v: Any) -> float:
+        if isinstance(v, bool):
+            raise ValueError(f"must be a number >= 0 or a preset {sorted(SKILL_FLOOR_PRESETS)}")
+        try:
+            return resolve_skill_floor(v)
+        except ValueError:
+            raise ValueError(f"must be a number >= 0 (dollars per year per weekly hour) or a preset "
+                             f"{sorted(SKILL_FLOOR_PRESETS)}") from None
 
     @field_validator("utility_mix")
     @classmethod

@@ -98,12 +98,15 @@ class PlannerEnv(gym.Env):
     config : SimulationConfig; default 100 rational workers, 8 tax years of one step each. Its
         ``history_len``/``best_k`` size the observation as they size the LM planner's prompt.
     lms : LMs for LLM workers (``config.workers == "llm"``) or LM-driven scenario hooks.
+    population : the workers (e.g. a comparison's shared population); default sampled from each reset's seed.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
-    def __init__(self, config: SimulationConfig | None = None, lms: Sequence[dspy.BaseLM] | None = None) -> None:
+    def __init__(self, config: SimulationConfig | None = None, lms: Sequence[dspy.BaseLM] | None = None,
+                 population: Any = None) -> None:
         super().__init__()
+        self._population = population
         self.config = config if config is not None else load_config(agents=100, years=8, steps_per_year=1,
                                                                     workers="rational")
         if self.config.workers == "llm" and not lms:
@@ -133,7 +136,8 @@ class PlannerEnv(gym.Env):
             lms = build_lms("offline", seed=cfg.seed, temperature=cfg.temperature)
         if self.sim is not None:
             self.sim.close()
-        return Simulation(cfg, lms, planner=ActionPlanner(), scenario=_action_scenario(self._scenario_cls))
+        return Simulation(cfg, lms, planner=ActionPlanner(), scenario=_action_scenario(self._scenario_cls),
+                          population=self._population)
 
     def _obs(self) -> dict[str, NDArray[np.float64]]:
         s = self.sim

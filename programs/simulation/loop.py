@@ -180,7 +180,8 @@ class Simulation:
                                      election=election, clamped=event.clamped))
 
     def _outcome(self, hours: NDArray[np.float64]) -> Outcome:
-        return outcome(self.population, self.schedule, hours, self.config.swf, kappa=self.kappa)
+        return outcome(self.population, self.schedule, hours, self.config.swf, kappa=self.kappa,
+                       skill_floor=self.config.skill_floor)
 
     def _apply_step(self, rec: StepRecord, out: Outcome | None = None) -> StepRecord:
         """Apply one step's decisions (hours, year-end decision) and fill the record's derived fields."""

@@ -138,7 +138,7 @@ class BoundedScenario(Scenario):
         if decision is None:
             return float(out.welfare)
         return float(social_welfare(out.utility * utility_scale(decision.values), skill=sim.skill,
-                                    income=out.income, swf=sim.config.swf))
+                                    income=out.income, swf=sim.config.swf, skill_floor=sim.config.skill_floor))
 
 
 @register_scenario

@@ -33,15 +33,15 @@ def test_outputs_exist_with_the_documented_columns(tiny_run):
         assert col in df.columns, col
     assert [f"rate_{j}_pct" for j in range(1, 8)] == [c for c in df.columns if c.startswith("rate_")]
     # One row per planner x seed; every default planner ran (compiled needs --planner-program).
-    assert len(df) == 7 * 2
-    assert sorted(df["planner"].unique()) == sorted(["llm", "democratic", *RATIONAL])
+    assert len(df) == 9 * 2
+    assert sorted(df["planner"].unique()) == sorted(["llm", "democratic", "es", "random", *RATIONAL])
     assert sorted(df["seed"].unique()) == [0, 1]
     traj = pd.read_csv(out / "trajectory.csv")
-    assert len(traj) == 2 * 2 * 2  # (llm, democratic) x 2 seeds x 2 tax years
+    assert len(traj) == 4 * 2 * 2  # (llm, democratic, es, random) x 2 seeds x 2 tax years
     # The reported welfare of a learning planner is its final tax year's schedule under rational workers.
     assert sorted(traj["year"].unique()) == [0, 1]  # tax years are numbered from 0 everywhere
     last = traj[traj["year"] == 1].set_index(["planner", "seed"])["welfare"]
-    for _, row in df[df["planner"].isin(["llm", "democratic"])].iterrows():
+    for _, row in df[df["planner"].isin(["llm", "democratic", "es", "random"])].iterrows():
         assert row["welfare"] == pytest.approx(last[(row["planner"], row["seed"])], rel=1e-12)
 
 

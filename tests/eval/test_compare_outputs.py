@@ -44,7 +44,8 @@ def test_the_closing_line_lists_every_file_written(run):
     out, text, _ = run
     last = text.strip().splitlines()[-1]
     files = sorted(os.listdir(out))
-    assert files == sorted(["summary.csv", "trajectory.csv", "report.md", "config.json", "welfare_by_year.png",
+    assert files == sorted(["summary.csv", "trajectory.csv", "weights.csv", "swf_matrix.csv", "paired_vs_saez.csv",
+                            "saez_robustness.csv", "report.md", "config.json", "welfare_by_year.png",
                             "schedules.png", "income_by_bracket.png"])
     for name in files:
         assert name in last, (name, last)
