@@ -122,6 +122,8 @@ class WorkerAgent(dspy.Module):
     ----------
     module_type : "predict" or "cot" (ChainOfThought adds a reasoning field).
     default_hours : hours used as the fallback before a worker has any valid choice.
+    hours_grid : if given (e.g. 10), valid answers are rounded to the nearest multiple of it in [0, 100]
+        (the reference offered LABOR in {0, 10, ..., 100}); None keeps any hours in [0, 100].
 
     Notes
     -----
@@ -130,8 +132,12 @@ class WorkerAgent(dspy.Module):
     ``invalid``, ``non_finite``); a finite answer outside [0, 100] is clamped and counted as ``clamped``.
     """
 
-    def __init__(self, module_type: str = "predict", default_hours: float = DEFAULT_HOURS) -> None:
+    def __init__(self, module_type: str = "predict", default_hours: float = DEFAULT_HOURS,
+                 hours_grid: float | None = None) -> None:
         super().__init__()
+        if hours_grid is not None and not (math.isfinite(hours_grid) and 0 < hours_grid <= MAX_HOURS):
+            raise ValueError(f"hours_grid={hours_grid!r} must be in (0, {MAX_HOURS:g}] or None")
+        self.hours_grid = hours_grid
         self.module_type = module_type
         self.decide = make_predictor(ChooseLabor, module_type)
         self.default_hours = float(default_hours)
@@ -160,7 +166,7 @@ class WorkerAgent(dspy.Module):
                                config=config, **extra)
         except Exception as exc:
             return self._fallback(classify_error(exc), fallback_hours)
-        hours, kind, clamped = validate_hours(getattr(pred, "hours", None))
+        hours, kind, clamped = validate_hours(getattr(pred, "hours", None), grid=self.hours_grid)
         if kind is not None:
             return self._fallback(kind, fallback_hours)
         if clamped:
@@ -217,8 +223,29 @@ class WorkerAgent(dspy.Module):
         return WorkerDecisions(hours=hours, fallback=fallback, clamped=clamped)
 
 
-def validate_hours(value: object) -> tuple[float, str | None, bool]:
-    """``(hours, fallback_kind, clamped)`` for a raw answer: a number clamped to [0, 100], or a kind."""
+def validate_hours(value: object, grid: float | None = None) -> tuple[float, str | None, bool]:
+    """``(hours, fallback_kind, clamped)`` for a raw answer: a number clamped to [0, 100], or a kind.
+
+    With ``grid`` (e.g. 10) the hours are then rounded to the nearest multiple of it (43 -> 40; halves
+    round to even, as numpy does), within [0, 100]; rounding onto the grid is not counted as a clamp.
+    """
+    h, kind, clamped = _validate_hours(value)
+    if kind is None and grid is not None:
+        h = snap_to_grid(h, grid, 0.0, MAX_HOURS)
+    return h, kind, clamped
+
+
+def snap_to_grid(x: float, grid: float, lo: float, hi: float) -> float:
+    """``x`` rounded to the nearest multiple of ``grid`` (half to even), kept within [lo, hi]."""
+    y = float(np.round(x / grid) * grid)
+    while y > hi + 1e-9:
+        y -= grid
+    while y < lo - 1e-9:
+        y += grid
+    return y
+
+
+def _validate_hours(value: object) -> tuple[float, str | None, bool]:
     if value is None or isinstance(value, bool):
         return math.nan, "invalid", False
     try:

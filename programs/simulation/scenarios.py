@@ -90,6 +90,7 @@ class Scenario:
         persona = self.leader.persona if self.leader else None
         prop = sim.planner.plan(sim.schedule, lm=sim.lms[0], persona=persona,
                                    rollout_id=rollout_id(sim.config.seed, "plan", year))
+        prop = sim.limit_moves(prop)
         return YearEvent(kind="planner", rates=prop.schedule(sim.schedule).rates.tolist(), fallbacks=prop.counts())
 
     def apply_year_start(self, sim: "Simulation", event: YearEvent) -> None:
@@ -137,7 +138,7 @@ class BoundedScenario(Scenario):
         if decision is None:
             return float(out.welfare)
         return float(social_welfare(out.utility * utility_scale(decision.values), skill=sim.skill,
-                                    income=out.income, swf=sim.config.swf))
+                                    income=out.income, swf=sim.config.swf, skill_floor=sim.config.skill_floor))
 
 
 @register_scenario
@@ -167,8 +168,9 @@ class DemocraticScenario(Scenario):
                                history=planner.prompt_history(), best=planner.prompt_best(),
                                lm=round_robin(sim.lms, cand.agent_id), persona=cand.persona,
                                rollout_id=rollout_id(c.seed, "platform", year, cand.agent_id))
-                return Proposal(list(pred.rates_percent), pred.fallback, int(getattr(pred, "clamped", 0) or 0))
-            return planner.plan(current, persona=cand.persona)
+                return sim.limit_moves(
+                    Proposal(list(pred.rates_percent), pred.fallback, int(getattr(pred, "clamped", 0) or 0)))
+            return sim.limit_moves(planner.plan(current, persona=cand.persona))
 
         fallbacks: dict[str, int] = {}
         platforms = []
