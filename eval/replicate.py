@@ -316,6 +316,20 @@ def write_report(path: str, results: dict[str, dict[str, Any]], cfgs: dict[str, 
         f.write("\n".join(L) + "\n")
 
 
+def _cap_note(cfg: compare.CompareConfig) -> str:
+    """Whether the top-income cap can bind on these populations (an agent earning above it at 100 h)."""
+    from economy.constants import MAX_HOURS
+    from economy.population import Population
+
+    if cfg.top_income_cap is None:
+        return "No top-income cap in (a)."
+    n = sum(int((Population.sample(cfg.agents, seed=s).skill * MAX_HOURS > cfg.top_income_cap).sum())
+            for s in cfg.seeds)
+    return (f"The ${cfg.top_income_cap:,.0f} top-income cap of (a) can bind for {n} agent(s) over all seeds "
+            f"(agents whose income at {MAX_HOURS:g} h would exceed it)"
+            + (": it changes no result here." if n == 0 else "."))
+
+
 def run(args: argparse.Namespace, specs, notes: list[str], command: str, log=print) -> dict[str, Any]:
     t0 = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
@@ -338,6 +352,7 @@ def run(args: argparse.Namespace, specs, notes: list[str], command: str, log=pri
         rows += planner_rows(name, results[name]["summary"])
     for r in rows:
         r["engine"] = label
+    notes = list(notes) + [_cap_note(cfgs["as_published"])]
     elapsed = time.perf_counter() - t0
     csv_path = os.path.join(args.out, "replication.csv")
     pd.DataFrame(rows).to_csv(csv_path, index=False)
