@@ -86,3 +86,10 @@ def test_bad_replication_flags_exit_2_with_one_line(argv, word, capsys, tmp_path
         main(argv + ["--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and len(err.splitlines()) == 1 and word in err, err
+
+
+def test_default_planners_leave_saez_v1_out_on_brackets_above_its_bound():
+    cfg = _cfg("--brackets", "0,50000,20000000")
+    assert "saez_v1" not in cfg.planners and any("saez_v1 was left out" in n for n in cfg.extra["notes"])
+    with pytest.raises(Exception, match="saez_v1 needs every cut-off"):
+        _cfg("--brackets", "0,50000,20000000", "--planners", "saez_v1")
