@@ -76,6 +76,7 @@ def best_response(
     v = _check_skill(skill)
     if not isinstance(schedule, TaxSchedule):
         raise ValueError(f"schedule must be a TaxSchedule, got {type(schedule).__name__}")
+    schedule = schedule.as_brackets()  # a top-income cap is one more bracket with rate 0
     kappa_f = resolve_kappa(kappa)
     delta_f = _check_delta(delta)
     m = float(max_hours)

@@ -3,6 +3,12 @@
 A schedule has ``k`` brackets ``[b_j, b_{j+1})`` with lower bounds ``cutoffs = (0, b_1, ..., b_{k-1})``
 and marginal rates ``rates = (tau_0, ..., tau_{k-1})`` in ``[0, 1]``; the top bracket is open to infinity
 (the reference capped it at $10M and left income above untaxed).
+
+That cap is available as an option, ``TaxSchedule(..., top_income_cap=10_000_000)``: income above the cap
+is untaxed, i.e. ``T(z) = T(min(z, cap))`` and the marginal rate above the cap is 0. It is off (``None``)
+by default and used by ``--preset paper-v1`` to replicate the reference; :meth:`TaxSchedule.as_brackets`
+gives the equivalent uncapped schedule (one more bracket, at the cap, with rate 0) for code that works
+on cut-offs and rates, such as the exact best response.
 """
 
 from __future__ import annotations
@@ -49,11 +55,17 @@ class TaxSchedule:
     >>> s = TaxSchedule([0, 10_000], [0.1, 0.5])
     >>> float(s.tax(30_000))
     11000.0
+    >>> float(TaxSchedule([0, 10_000], [0.1, 0.5], top_income_cap=20_000).tax(30_000))
+    6000.0
+
+    top_income_cap : float, optional
+        Income above this is untaxed (the reference's $10M upper bound of the top bracket). Must be
+        finite and above the last cut-off. Default None: the top bracket is open.
     """
 
-    __slots__ = ("_cutoffs", "_rates", "_base")
+    __slots__ = ("_cutoffs", "_rates", "_base", "_cap")
 
-    def __init__(self, cutoffs: ArrayLike, rates: ArrayLike) -> None:
+    def __init__(self, cutoffs: ArrayLike, rates: ArrayLike, *, top_income_cap: float | None = None) -> None:
         c = _as_vector(cutoffs, "cutoffs")
         r = _as_vector(rates, "rates")
         if c.size == 0:
@@ -80,6 +92,7 @@ class TaxSchedule:
         base = np.concatenate(([0.0], np.cumsum(r[:-1] * np.diff(c))))
         base.setflags(write=False)
         self._base = base
+        self._cap = _check_cap(top_income_cap, float(c[-1]))
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -106,8 +119,18 @@ class TaxSchedule:
         return cls(c, np.full_like(c, float(rate)))
 
     def with_rates(self, rates: ArrayLike) -> "TaxSchedule":
-        """The same brackets with new rates."""
-        return TaxSchedule(self._cutoffs, rates)
+        """The same brackets (and top-income cap) with new rates."""
+        return TaxSchedule(self._cutoffs, rates, top_income_cap=self._cap)
+
+    def with_top_income_cap(self, cap: float | None) -> "TaxSchedule":
+        """The same brackets and rates with income above ``cap`` untaxed (None: no cap)."""
+        return TaxSchedule(self._cutoffs, self._rates, top_income_cap=cap)
+
+    def as_brackets(self) -> "TaxSchedule":
+        """The same tax function without a cap: the cap becomes one more bracket with rate 0."""
+        if self._cap is None:
+            return self
+        return TaxSchedule(np.append(self._cutoffs, self._cap), np.append(self._rates, 0.0))
 
     # -- accessors ----------------------------------------------------------------------------
     @property
@@ -119,6 +142,11 @@ class TaxSchedule:
     def rates(self) -> NDArray[np.float64]:
         """Marginal rate of each bracket as a fraction, shape (k,), read-only."""
         return self._rates
+
+    @property
+    def top_income_cap(self) -> float | None:
+        """Income above which no tax is owed (None: the top bracket is open)."""
+        return self._cap
 
     @property
     def n_brackets(self) -> int:
@@ -145,12 +173,17 @@ class TaxSchedule:
     def tax(self, z: ArrayLike) -> NDArray[np.float64]:
         """Tax owed on pre-tax income ``z`` (any shape; negative income is taxed as zero)."""
         z = np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+        if self._cap is not None:
+            z = np.minimum(z, self._cap)
         j = self._index(z)
         return self._base.take(j) + self._rates.take(j) * (z - self._cutoffs.take(j))
 
     def marginal_rate(self, z: ArrayLike) -> NDArray[np.float64]:
-        """Marginal rate at income ``z`` (the upper bracket's rate on a cut-off)."""
-        return self._rates[self.bracket_index(z)]
+        """Marginal rate at income ``z`` (the upper bracket's rate on a cut-off; 0 at or above the cap)."""
+        r = self._rates[self.bracket_index(z)]
+        if self._cap is not None:
+            r = np.where(np.asarray(z, dtype=np.float64) >= self._cap, 0.0, r)
+        return r
 
     def after_tax(self, z: ArrayLike) -> NDArray[np.float64]:
         """Income left after tax, ``z - T(z)``."""
@@ -158,15 +191,18 @@ class TaxSchedule:
         return z - self.tax(z)
 
     # -- serialisation ------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"cutoffs": self._cutoffs.tolist(), "rates": self._rates.tolist()}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"cutoffs": self._cutoffs.tolist(), "rates": self._rates.tolist()}
+        if self._cap is not None:
+            d["top_income_cap"] = self._cap
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TaxSchedule":
         missing = {"cutoffs", "rates"} - set(d)
         if missing:
             raise ValueError(f"a tax schedule needs the keys 'cutoffs' and 'rates'; missing {sorted(missing)}")
-        return cls(d["cutoffs"], d["rates"])
+        return cls(d["cutoffs"], d["rates"], top_income_cap=d.get("top_income_cap"))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -186,15 +222,17 @@ class TaxSchedule:
 
     def __repr__(self) -> str:
         pct = ", ".join(f"{100 * r:.1f}%" for r in self._rates)
-        return f"TaxSchedule(cutoffs={self._cutoffs.tolist()}, rates=[{pct}])"
+        cap = "" if self._cap is None else f", top_income_cap={self._cap:g}"
+        return f"TaxSchedule(cutoffs={self._cutoffs.tolist()}, rates=[{pct}]{cap})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TaxSchedule):
             return NotImplemented
-        return bool(np.array_equal(self._cutoffs, other._cutoffs) and np.array_equal(self._rates, other._rates))
+        return bool(np.array_equal(self._cutoffs, other._cutoffs) and np.array_equal(self._rates, other._rates)
+                    and self._cap == other._cap)
 
     def __hash__(self) -> int:
-        return hash((self._cutoffs.tobytes(), self._rates.tobytes()))
+        return hash((self._cutoffs.tobytes(), self._rates.tobytes(), self._cap))
 
 
 CutoffsLike = Union[str, Sequence[float], NDArray[np.float64], TaxSchedule]
@@ -258,6 +296,19 @@ def resolve_cutoffs(cutoffs: CutoffsLike) -> NDArray[np.float64]:
     c = _as_vector(cutoffs, "cutoffs")
     TaxSchedule(c, np.zeros_like(c))  # validates
     return c
+
+
+def _check_cap(cap: float | None, top_cutoff: float) -> float | None:
+    """A valid top-income cap (finite, above the last cut-off) or None."""
+    if cap is None:
+        return None
+    try:
+        v = float(cap)
+    except (TypeError, ValueError):
+        raise ValueError(f"top_income_cap must be a number or None, got {cap!r}") from None
+    if not (np.isfinite(v) and v > top_cutoff):
+        raise ValueError(f"top_income_cap={cap!r} must be finite and above the last cut-off {top_cutoff:g}")
+    return v
 
 
 def _as_vector(x: ArrayLike, name: str) -> NDArray[np.float64]:

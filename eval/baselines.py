@@ -13,10 +13,11 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from economy import TaxSchedule
-from economy.constants import MIN_WAGE_SKILL
+from economy.constants import MAX_HOURS, MIN_WAGE_SKILL
 from economy.labor import best_response
 from economy.oracle import oracle_schedule
 from economy.saez import saez_schedule
+from economy.saez_v1 import saez_v1_schedule
 from economy.tax import PRESETS
 from economy.world import Outcome, outcome
 
@@ -27,7 +28,7 @@ US_REFERENCE = "us_federal_2024"
 
 
 def evaluate(population, schedule: TaxSchedule, swf: str, kappa: float, *,
-             skill_floor: float = MIN_WAGE_SKILL) -> Outcome:
+             skill_floor: float = MIN_WAGE_SKILL, hours_grid: float | None = None) -> Outcome:
     """One world step with every agent at its exact rational best response to ``schedule``.
 
     Parameters
@@ -41,16 +42,19 @@ def evaluate(population, schedule: TaxSchedule, swf: str, kappa: float, *,
     kappa : float
         Labor cost of the quasi-linear utility.
     skill_floor : float
-        Floor on the skill in the ``inverse_skill``/``paper`` welfare weights (``economy.welfare``; 0 = raw).
+        Floor on the skill in the welfare weights (``economy.welfare``; 0 = the reference's raw weights).
+    hours_grid : float, optional
+        If given, agents best-respond on hours {0, g, 2g, ..., 100} (the reference's 10-hour grid).
     """
-    hours = best_response(population.skill, schedule, kappa=kappa)
+    grid = None if hours_grid is None else np.arange(0.0, MAX_HOURS + 1e-9, hours_grid)
+    hours = best_response(population.skill, schedule, kappa=kappa, grid=grid)
     return outcome(population, schedule, hours, swf, kappa=kappa, skill_floor=skill_floor)
 
 
 def welfare_of(population, schedule: TaxSchedule, swf: str, kappa: float, *,
-               skill_floor: float = MIN_WAGE_SKILL) -> float:
+               skill_floor: float = MIN_WAGE_SKILL, hours_grid: float | None = None) -> float:
     """Social welfare of ``schedule`` under rational best responses."""
-    return float(evaluate(population, schedule, swf, kappa, skill_floor=skill_floor).welfare)
+    return float(evaluate(population, schedule, swf, kappa, skill_floor=skill_floor, hours_grid=hours_grid).welfare)
 
 
 def none_schedule(cutoffs: np.ndarray) -> TaxSchedule:
@@ -59,7 +63,7 @@ def none_schedule(cutoffs: np.ndarray) -> TaxSchedule:
 
 
 def flat_schedule(population, cutoffs: np.ndarray, swf: str, kappa: float, grid: int = 41, *,
-                  skill_floor: float = MIN_WAGE_SKILL) -> TaxSchedule:
+                  skill_floor: float = MIN_WAGE_SKILL, hours_grid: float | None = None) -> TaxSchedule:
     """The best single rate on every bracket, found numerically.
 
     A coarse grid over [0, 1] first (welfare in the flat rate need not be unimodal, e.g. under the
@@ -69,7 +73,7 @@ def flat_schedule(population, cutoffs: np.ndarray, swf: str, kappa: float, grid:
 
     def w(rate: float) -> float:
         return welfare_of(population, base.with_rates(np.full(base.n_brackets, rate)), swf, kappa,
-                          skill_floor=skill_floor)
+                          skill_floor=skill_floor, hours_grid=hours_grid)
 
     rates = np.linspace(0.0, 1.0, grid)
     values = np.array([w(r) for r in rates])  # a loop over candidate rates, not over agents
@@ -109,6 +113,12 @@ def saez_baseline(population, cutoffs: np.ndarray, swf: str, kappa: float, *,
     return saez_schedule(population, cutoffs, swf=swf, kappa=kappa, skill_floor=skill_floor)
 
 
+def saez_v1_baseline(population, cutoffs: np.ndarray, variant: str = "saez") -> TaxSchedule:
+    """The earlier implementation's "Saez" schedule, quirks included (``economy.saez_v1``): a fixed schedule
+    from skills at 40 h, e = 3.0 for every bracket in the default variant, no welfare function, no fixed point."""
+    return saez_v1_schedule(population, cutoffs, variant)
+
+
 def oracle_baseline(
     population,
     cutoffs: np.ndarray,
@@ -120,6 +130,7 @@ def oracle_baseline(
     n_refine: int | None = None,
     candidates: Sequence[TaxSchedule] = (),
     skill_floor: float = MIN_WAGE_SKILL,
+    hours_grid: float | None = None,
 ) -> tuple[TaxSchedule, int]:
     """The welfare-maximising rates on the chosen brackets under rational best responses.
 
@@ -128,10 +139,17 @@ def oracle_baseline(
     brackets (e.g. flat), and the result is never worse than any of them: the oracle is a
     ceiling over the rational baselines by construction, whatever its trial budget.
 
+    ``skill_floor`` goes to the search and the scoring; ``hours_grid`` (workers on an hours grid) only to the
+    scoring of the result and the candidates: the search itself assumes continuous hours, so on a grid the
+    oracle is a ceiling over the candidates but not an exact optimum.
+
     Returns the schedule and the number of welfare evaluations the search used.
     """
+    def w_of(s: TaxSchedule) -> float:
+        return welfare_of(population, s, swf, kappa, skill_floor=skill_floor, hours_grid=hours_grid)
+
     same = [c for c in candidates if np.array_equal(c.cutoffs, cutoffs)]
-    scored = [(welfare_of(population, c, swf, kappa, skill_floor=skill_floor), c) for c in same]
+    scored = [(w_of(c), c) for c in same]
     init = max(scored, key=lambda t: t[0])[1] if scored else None
     kw = {}
     if n_trials is not None:
@@ -140,7 +158,9 @@ def oracle_baseline(
         kw["n_refine"] = n_refine
     res = oracle_schedule(population, cutoffs, swf=swf, seed=seed, kappa=kappa, skill_floor=skill_floor,
                           init=None if init is None else init.rates, **kw)
-    best, best_w = res.schedule, welfare_of(population, res.schedule, swf, kappa, skill_floor=skill_floor)
+    cap = init.top_income_cap if init is not None else None
+    found = res.schedule.with_top_income_cap(cap) if cap is not None else res.schedule
+    best, best_w = found, w_of(found)
     for w, c in scored:
         if w > best_w:
             best, best_w = c, w

@@ -31,6 +31,7 @@ import pandas as pd
 
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_brackets, parse_kappa, resolve_cutoffs, resolve_kappa
 from economy.constants import MIN_WAGE_SKILL, SKILL_FLOOR_PRESETS, resolve_skill_floor
+from economy.saez_v1 import V1_TOP, V1_VARIANTS
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.blackbox import BLACKBOX
@@ -41,7 +42,7 @@ from programs.errors import ConfigError
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
 PLANNERS: tuple[str, ...] = ORDER
-BASELINES: tuple[str, ...] = ("oracle", "saez", "us_federal", "flat", "none")
+BASELINES: tuple[str, ...] = ("oracle", "saez", "saez_v1", "us_federal", "flat", "none")
 LEARNING: tuple[str, ...] = ("llm", "compiled", "democratic")
 SCENARIOS: tuple[str, ...] = ("rational", "bounded", "democratic")
 WORKERS: tuple[str, ...] = ("rational", "llm")
@@ -51,12 +52,24 @@ WORKERS: tuple[str, ...] = ("rational", "llm")
 PAPER_PRESET: dict[str, Any] = {"brackets": "three", "swf": "paper", "steps_per_year": 25, "kappa": "paper",
                                 "skill_floor": 0.0}
 
-#: Defaults chosen so that ``python -m eval.compare`` finishes offline on 2 cores in about 40 s
-#: (``DEFAULT_RUN_TIME``, the one figure the README and ``--help`` state).
+#: What ``--preset paper-v1`` sets: the earlier implementation's set-up wherever it is observable (its
+#: main.py defaults, bracket.py, planner.py and worker.py); flags given explicitly override each value.
+PAPER_V1_PRESET: dict[str, Any] = {
+    "brackets": "three", "swf": "paper", "kappa": "paper", "skill_floor": "0", "steps_per_year": 25,
+    "top_income_cap": str(V1_TOP), "initial_rate": 50.0, "max_rate_move": "20", "rate_grid": "10",
+    "hours_grid": "10", "history_len": 50,
+}
+#: The world-rule settings (None: off) and how their flags read.
+_WORLD_RULES: tuple[str, ...] = ("hours_grid", "rate_grid", "max_rate_move", "top_income_cap")
+
+#: Defaults chosen so that ``python -m eval.compare`` finishes offline on 2 cores in about
+#: ``DEFAULT_RUN_TIME`` (the one figure the README and ``--help`` state).
 DEFAULTS: dict[str, Any] = {
     "agents": 100, "years": 8, "steps_per_year": 5, "seeds": "0-2", "scenario": "rational",
     "brackets": "us_federal_2024", "swf": "inverse_skill", "kappa": "calibrated", "lm": "offline",
-    "workers": "llm", "oracle_trials": None, "oracle_refine": None, "out": "results", "skill_floor": "min_wage",
+    "workers": "llm", "oracle_trials": None, "oracle_refine": None, "out": "results",
+    "skill_floor": "min_wage", "hours_grid": "none", "rate_grid": "none", "max_rate_move": "none",
+    "top_income_cap": "none", "initial_rate": None, "history_len": None, "saez_v1_variant": "saez",
 }
 
 
@@ -100,6 +113,22 @@ class CompareConfig:
     timeout: float = 60.0
     num_retries: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
+    # The world's rules (--preset paper-v1 sets them; see SimulationConfig).
+    saez_v1_variant: str = "saez"
+    hours_grid: float | None = None
+    rate_grid: float | None = None
+    max_rate_move: float | None = None
+    top_income_cap: float | None = None
+    initial_rate: float | None = None
+    history_len: int | None = None
+
+    def world(self) -> dict[str, Any]:
+        """How every schedule is scored: the welfare-weight floor and the workers' hours grid."""
+        return {"skill_floor": self.skill_floor, "hours_grid": self.hours_grid}
+
+    def capped(self, schedule: TaxSchedule) -> TaxSchedule:
+        """``schedule`` with the run's top-income cap (unchanged when there is none)."""
+        return schedule if self.top_income_cap is None else schedule.with_top_income_cap(self.top_income_cap)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -182,10 +211,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle-refine", type=int, default=None,
                    help="evaluation budget of the oracle's local refinement after the trials, >= 0 "
                         "(default: economy.oracle_schedule's own)")
-    p.add_argument("--preset", default=None, choices=["paper"],
+    p.add_argument("--saez-v1-variant", default=None, choices=sorted(V1_VARIANTS),
+                   help="variant of the saez_v1 row (the earlier implementation's SAEZ, SAEZ_FLAT, SAEZ_THREE "
+                        "planner types; default saez, as the paper's runs used)")
+    p.add_argument("--hours-grid", default=None,
+                   help="workers' hours on multiples of this (e.g. 10: {0, 10, ..., 100}, the reference's choices), "
+                        "in the simulations and the scoring; none (default) = any hours")
+    p.add_argument("--rate-grid", default=None,
+                   help="the learning planners' rate changes rounded to multiples of this many points; none (default)")
+    p.add_argument("--max-rate-move", default=None,
+                   help="largest change of a bracket rate per tax year in points for the learning planners "
+                        "(the reference: 20); none (default) = any move")
+    p.add_argument("--top-income-cap", default=None,
+                   help="income above this many $ is untaxed, for every planner (the reference: 10000000); "
+                        "none (default) = open top bracket")
+    p.add_argument("--initial-rate", type=float, default=None,
+                   help="the learning planners' year-0 rate on every bracket, in percent (default: the preset's)")
+    p.add_argument("--history-len", type=int, default=None,
+                   help="recent steps (workers) / tax years (planner) in the learning agents' prompts "
+                        "(default: the simulation's, 5)")
+    p.add_argument("--preset", default=None, choices=["paper", "paper-v1"],
                    help="'paper' = the LLM Economist paper's set-up: --brackets three --swf paper "
                         "--steps-per-year 25 --kappa paper (κ = 0.0005) --skill-floor 0 (the paper's weights have no "
-                        "floor); flags given explicitly override it")
+                        "floor). 'paper-v1' = a faithful replication of the earlier implementation: 'paper' plus "
+                        "--top-income-cap 10000000 "
+                        "--initial-rate 50 --max-rate-move 20 --rate-grid 10 --hours-grid 10 --history-len 50. "
+                        "Flags given explicitly override it")
     p.add_argument("--out", default=None, help=f"output directory (default {d['out']}/)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files of another run in --out (without it such an --out is refused)")
@@ -199,6 +250,9 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     values = dict(DEFAULTS)
     if args.preset == "paper":
         values.update(PAPER_PRESET)
+    elif args.preset == "paper-v1":
+        values.update(PAPER_PRESET)
+        values.update(PAPER_V1_PRESET)
     for key in values:
         v = getattr(args, key, None)
         if v is not None:
@@ -273,6 +327,34 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         raise ConfigError(f"--timeout={args.timeout} must be > 0 seconds")
     if args.num_retries < 0:
         raise ConfigError(f"--num-retries={args.num_retries} must be >= 0")
+    rules = {k: _optional_number(k, values[k]) for k in _WORLD_RULES}
+    for k, hi in (("hours_grid", 100.0), ("rate_grid", 100.0)):
+        if rules[k] is not None and not 0 < rules[k] <= hi:
+            raise ConfigError(f"--{k.replace('_', '-')}={rules[k]:g} must be in (0, {hi:g}] or none")
+    if rules["max_rate_move"] is not None and not 0 <= rules["max_rate_move"] <= 100:
+        raise ConfigError(f"--max-rate-move={rules['max_rate_move']:g} must be in [0, 100] or none")
+    if rules["top_income_cap"] is not None and not rules["top_income_cap"] > cutoffs[-1]:
+        raise ConfigError(f"--top-income-cap={rules['top_income_cap']:g} must be above the top bracket's cut-off "
+                          f"{cutoffs[-1]:g}")
+    initial_rate = values["initial_rate"]
+    if initial_rate is not None and not 0.0 <= float(initial_rate) <= 100.0:
+        raise ConfigError(f"--initial-rate={initial_rate:g} is outside [0, 100] (percent)")
+    history_len = values["history_len"]
+    if history_len is not None and not 0 <= int(history_len) <= 1000:
+        raise ConfigError(f"--history-len={history_len} must be in [0, 1000]")
+    variant = str(values["saez_v1_variant"])
+    if "saez_v1" in planners and args.planners is None and cutoffs[-1] >= V1_TOP:
+        planners.remove("saez_v1")  # not asked for: leave it out rather than fail the default run
+        notes.append(f"saez_v1 was left out: the earlier implementation's Saez needs every cut-off below "
+                     f"${V1_TOP:,.0f}.")
+    if "saez_v1" in planners:
+        if cutoffs[-1] >= V1_TOP:
+            raise ConfigError(f"saez_v1 needs every cut-off below ${V1_TOP:,.0f} (the reference's top bound); "
+                              f"--brackets has {cutoffs[-1]:,.0f}")
+        fallback = V1_VARIANTS.get(variant)
+        if fallback is not None and len(fallback) not in (1, len(cutoffs)):
+            raise ConfigError(f"--saez-v1-variant {variant} has {len(fallback)} elasticities but --brackets has "
+                              f"{len(cutoffs)} brackets (the reference raises here too); choose saez or saez_flat")
     lm = str(values["lm"]).strip()
     if not lm:
         raise ConfigError("--lm is empty; give a model string such as openai/gpt-4o-mini, or 'offline'")
@@ -286,7 +368,22 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         skill_floor=skill_floor,
         plots=not args.no_plots, progress=not args.no_progress,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries, extra={"notes": notes},
+        saez_v1_variant=variant, initial_rate=None if initial_rate is None else float(initial_rate),
+        history_len=None if history_len is None else int(history_len), **rules,
     )
+
+
+def _optional_number(key: str, value: Any) -> float | None:
+    """A world-rule flag's value: a number, or None for 'none'/'off'/None (one-line ConfigError otherwise)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "off")):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--{key.replace('_', '-')}={value!r} must be a number or none") from None
+    if not np.isfinite(v):
+        raise ConfigError(f"--{key.replace('_', '-')}={value!r} must be a finite number or none")
+    return v
 
 
 
@@ -312,6 +409,7 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     n_tasks = len(cfg.seeds) * (len(BASELINES) + len(learning) + len(blackbox) + 2)  # + SWF matrix, Saez robustness
     pops: dict[int, Any] = {}
     robustness_rows: list[dict[str, Any]] = []
+    world = cfg.world()
     bar = tqdm(total=n_tasks, desc="eval.compare", unit="run", disable=not cfg.progress, file=sys.stderr)
     runs: list[Run] = []
     refs: dict[int, tuple[float, float]] = {}
@@ -326,18 +424,25 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
             bar.set_postfix_str(f"seed {seed}: {name}")
 
         step("none")  # the one-shot baselines first, then the learning planners, then the oracle
-        schedules["none"] = baselines.none_schedule(cutoffs)
+        schedules["none"] = cfg.capped(baselines.none_schedule(cutoffs))
         bar.update()
         step("flat")
-        schedules["flat"] = baselines.flat_schedule(pop, cutoffs, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
+        # (The flat and oracle searches run without the top-income cap; their results are scored with it.)
+        schedules["flat"] = cfg.capped(baselines.flat_schedule(pop, cutoffs, cfg.swf, cfg.kappa, **world))
         bar.update()
         step("us_federal")
-        schedules["us_federal"], note = baselines.us_federal_schedule(cfg.brackets, cutoffs)
+        us, note = baselines.us_federal_schedule(cfg.brackets, cutoffs)
+        schedules["us_federal"] = cfg.capped(us) if cfg.top_income_cap is None or us.cutoffs[-1] < cfg.top_income_cap else us
         if note and note not in notes:
             notes.append(note)
         bar.update()
         step("saez")
-        schedules["saez"] = baselines.saez_baseline(pop, cutoffs, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
+        schedules["saez"] = cfg.capped(baselines.saez_baseline(pop, cutoffs, cfg.swf, cfg.kappa,
+                                                               skill_floor=cfg.skill_floor))
+        bar.update()
+        if "saez_v1" in cfg.planners:
+            step("saez_v1")
+            schedules["saez_v1"] = cfg.capped(baselines.saez_v1_baseline(pop, cutoffs, cfg.saez_v1_variant))
         bar.update()
         learned: list[Run] = []
         for name in learning:
@@ -353,18 +458,18 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
         # a ceiling over all rows (LM planners included) whatever its trial budget.
         schedules["oracle"], n_eval = baselines.oracle_baseline(
             pop, cutoffs, cfg.swf, cfg.kappa, seed=seed, n_trials=cfg.oracle_trials, n_refine=cfg.oracle_refine,
-            skill_floor=cfg.skill_floor, candidates=[schedules["saez"], schedules["flat"], schedules["none"]] + [r.schedule for r in learned])
+            candidates=[schedules[k] for k in ("saez", "saez_v1", "flat", "none") if k in schedules]
+            + [r.schedule for r in learned], **world)
         extra["oracle"] = {"oracle_evaluations": float(n_eval)}
         bar.update()
-        outcomes = {k: baselines.evaluate(pop, s, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
-                    for k, s in schedules.items()}
+        outcomes = {k: baselines.evaluate(pop, s, cfg.swf, cfg.kappa, **world) for k, s in schedules.items()}
         refs[seed] = (float(outcomes["none"].welfare), float(outcomes["oracle"].welfare))
         step("saez robustness")
         robustness_rows += _saez_robustness(cfg, ctx, pop, seed, cutoffs, refs[seed], schedules["saez"])
         bar.update()
         runs += learned
         for name in BASELINES:
-            if name in cfg.planners:
+            if name in cfg.planners and name in schedules:
                 runs.append(Run(name, seed, schedules[name], outcomes[name], extra=extra.get(name, {})))
     bar.set_postfix_str("every planner under every SWF")
     from eval import swf as swf_eval

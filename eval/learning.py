@@ -33,7 +33,18 @@ def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
     if cfg.temperature is not None:
         settings["temperature"] = cfg.temperature
     settings["concurrency"] = cfg.concurrency
+    # The welfare-weight floor and the world's rules (--preset paper-v1); absent on older configs.
+    for key in ("skill_floor", "hours_grid", "rate_grid", "max_rate_move", "top_income_cap", "history_len"):
+        v = getattr(cfg, key, None)
+        if v is not None:
+            settings[key] = v
+    if getattr(cfg, "initial_rate", None) is not None:
+        settings["initial_rates"] = [cfg.initial_rate] * len(PRESETS[cfg.brackets][0])
     return settings
+
+
+def _world(cfg: Any) -> dict[str, Any]:
+    return cfg.world() if hasattr(cfg, "world") else {}
 
 
 def _lm_options(cfg: Any) -> dict[str, Any]:
@@ -136,11 +147,10 @@ class LearningContext:
         for i, y in enumerate(summary.years):
             sched = base.with_rates(np.clip(to_fraction(y.rates_percent), 0.0, 1.0))
             years.append(YearRecord(year=i, rates=sched.rates.tolist(),
-                                    welfare=baselines.welfare_of(population, sched, cfg.swf, cfg.kappa,
-                                                                 skill_floor=cfg.skill_floor),
+                                    welfare=baselines.welfare_of(population, sched, cfg.swf, cfg.kappa, **_world(cfg)),
                                     welfare_sim=math.nan if y.welfare is None else float(y.welfare)))
         final = base.with_rates(np.clip(to_fraction(summary.final.rates_percent), 0.0, 1.0))
-        out = baselines.evaluate(population, final, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
+        out = baselines.evaluate(population, final, cfg.swf, cfg.kappa, **_world(cfg))
         fb = {k: int(v) for k, v in summary.fallbacks.items()}
         for k, v in fb.items():
             self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v

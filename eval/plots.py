@@ -16,7 +16,7 @@ from eval.report import Run, _order  # noqa: E402
 
 _COLORS = {
     "llm": "tab:blue", "compiled": "tab:cyan", "democratic": "tab:purple", "oracle": "tab:green",
-    "saez": "black", "us_federal": "tab:red", "flat": "tab:orange", "none": "tab:gray",
+    "saez": "black", "saez_v1": "tab:brown", "us_federal": "tab:red", "flat": "tab:orange", "none": "tab:gray",
 }
 
 

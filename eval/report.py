@@ -20,8 +20,8 @@ from economy import TaxSchedule
 from eval.stats import format_ci, mean_ci
 
 #: Planners in display order.
-ORDER: tuple[str, ...] = ("llm", "compiled", "democratic", "es", "random", "oracle", "saez", "us_federal", "flat",
-                          "none")
+ORDER: tuple[str, ...] = ("llm", "compiled", "democratic", "es", "random", "oracle", "saez", "saez_v1", "us_federal",
+                          "flat", "none")
 #: Planners that learn over tax years through a simulation (the others are one-shot schedules).
 LEARNING: tuple[str, ...] = ("llm", "compiled", "democratic")
 #: One-line description of each planner for the report.
@@ -36,6 +36,8 @@ DESCRIPTIONS: dict[str, str] = {
     "oracle": "best rates on the chosen brackets under rational workers, found numerically (Optuna + local "
               "refinement, warm-started from every other planner's schedule on these brackets: the ceiling)",
     "saez": "Saez (2001) optimal rates with the SWF's welfare weights, iterated to a fixed point",
+    "saez_v1": "the earlier implementation's 'Saez' with its quirks (economy.saez_v1: e = 3.0 on every bracket by "
+               "default, skills read as income/100, KDE density, midpoint evaluation; a fixed schedule from skills at 40 h)",
     "us_federal": "US federal 2024 statutory rates (10/12/22/24/32/35/37%)",
     "flat": "best single rate on every bracket, found numerically",
     "none": "no tax",

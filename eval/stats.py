@@ -1,9 +1,10 @@
-"""Means and Student-t confidence intervals over seeds."""
+"""Means and Student-t confidence intervals over seeds; paired differences between two planners."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -56,3 +57,38 @@ def format_ci(mean: float, half: float, fmt: str = "{:,.1f}",
         lo, hi = max(mean - half, bounds[0]), min(mean + half, bounds[1])
         return f"{fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}]*"
     return f"{fmt.format(mean)} ± {fmt.format(half)}"
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Mean of the per-seed differences ``a - b``, the half-width of its CI, the paired t-test's p-value, n."""
+
+    mean: float
+    half_width: float
+    p_value: float
+    n: int
+
+
+def paired_ci(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, level: float = 0.95) -> PairedResult:
+    """Paired comparison of two planners on the same seeds: ``a[i] - b[i]`` for each seed ``i``.
+
+    The interval is the Student-t interval of the mean difference (``mean_ci`` of the differences) and
+    the p-value that of ``scipy.stats.ttest_rel`` (two-sided). Pairs with a NaN on either side are dropped.
+    With fewer than two pairs the half-width and the p-value are NaN; with zero spread the half-width is
+    0 and the p-value NaN (0 difference) or 0 (a constant non-zero difference).
+    """
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"paired_ci needs one value per seed on both sides, got {x.size} and {y.size}")
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    d = x - y
+    m, half = mean_ci(d, level)
+    n = int(d.size)
+    if n < 2:
+        return PairedResult(m, half, math.nan, n)
+    if float(d.std(ddof=1)) == 0.0:
+        return PairedResult(m, 0.0, math.nan if m == 0.0 else 0.0, n)
+    p = float(stats.ttest_rel(x, y).pvalue)
+    return PairedResult(m, half, p, n)

@@ -28,7 +28,8 @@ from economy.tax import TaxSchedule, resolve_cutoffs, to_fraction, to_percent
 from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
 from signatures import PlannerYear, ProposeTaxSchedule
 
-__all__ = ["PlannerAgent", "FixedPlanner", "Planner", "Proposal", "validate_rates", "planner_year", "recent_years", "best_years"]
+__all__ = ["PlannerAgent", "FixedPlanner", "Planner", "Proposal", "validate_rates", "limit_moves", "planner_year",
+           "recent_years", "best_years"]
 
 #: Key under which a saved PlannerAgent stores its own settings (DSPy ignores unknown keys on load).
 STATE_KEY = "planner_agent"
@@ -51,6 +52,14 @@ class Proposal:
     def schedule(self, current: TaxSchedule) -> TaxSchedule:
         """The proposal on ``current``'s brackets."""
         return current.with_rates(to_fraction(self.rates_percent))
+
+    def limited(self, current_percent: Sequence[float], max_move: float | None = None,
+                grid: float | None = None) -> "Proposal":
+        """This proposal under a move limit and a rate grid (``limit_moves``); moves cut count as clamped."""
+        if max_move is None and grid is None:
+            return self
+        rates, n = limit_moves(self.rates_percent, current_percent, max_move=max_move, grid=grid)
+        return Proposal(rates, self.fallback, self.clamped + n)
 
     def counts(self) -> dict[str, int]:
         """Fallbacks of this proposal by kind, as the run log counts them (clamps are counted apart)."""
@@ -110,6 +119,9 @@ class PlannerAgent(dspy.Module):
         self.propose = make_predictor(ProposeTaxSchedule, module_type)
         self.years: list[PlannerYear] = []
         self.fallbacks = FallbackCounter()
+        #: A sentence added to the instructions stating the world's limits on moves (set by the
+        #: simulation when ``max_rate_move``/``rate_grid`` are configured; the world enforces them anyway).
+        self.move_rule: str | None = None
 
     # -- memory ---------------------------------------------------------------------------------
     def record_year(self, year: PlannerYear) -> None:
@@ -151,11 +163,15 @@ class PlannerAgent(dspy.Module):
         kwargs: dict[str, Any] = {}
         if lm is not None:
             kwargs["lm"] = lm
+        extra_instructions = []
+        if self.move_rule:
+            extra_instructions.append(self.move_rule)
         if persona:
+            extra_instructions.append(f"You are a candidate for tax planner, campaigning as this person: "
+                                      f"{persona.strip()} Propose the rates you would campaign on.")
+        if extra_instructions:
             sig = self._predictor().signature
-            kwargs["signature"] = sig.with_instructions(
-                f"{sig.instructions}\n\nYou are a candidate for tax planner, campaigning as this person: "
-                f"{persona.strip()} Propose the rates you would campaign on.")
+            kwargs["signature"] = sig.with_instructions("\n\n".join([sig.instructions, *extra_instructions]))
         try:
             pred = self.propose(cutoffs=[float(c) for c in cutoffs], current_rates_percent=current,
                                 history=list(history), best=list(best),
@@ -280,6 +296,35 @@ def validate_rates(value: object, n_brackets: int) -> tuple[list[float], str | N
     if any(not 0.0 <= x <= 100.0 for x in out):
         return [], "out_of_range"
     return out, None
+
+
+def limit_moves(proposed: Sequence[float], current: Sequence[float], *, max_move: float | None = None,
+                grid: float | None = None) -> tuple[list[float], int]:
+    """``(rates_percent, n_clamped)``: each rate's move from ``current`` cut to ``max_move`` points, rounded
+    to a multiple of ``grid`` points, and the result kept in [0, 100].
+
+    This is the reference's rule (``LLMAgent.parse_tax``: the change is clipped to +-20, rounded to a
+    multiple of 10, and the new rate clamped to [0, 100]); e.g. +35 from 50 becomes +20 (70), +14 becomes
+    +10. ``n_clamped`` counts the rates the move limit or the [0, 100] range changed (rounding onto the
+    grid alone is not counted). ``None`` disables each part.
+    """
+    if len(proposed) != len(current):
+        raise ValueError(f"{len(proposed)} proposed rates for {len(current)} current rates")
+    out: list[float] = []
+    n = 0
+    for p, c in zip(proposed, current):
+        d = float(p) - float(c)
+        cut = False
+        if max_move is not None and abs(d) > max_move:
+            d, cut = math.copysign(max_move, d), True
+        if grid is not None:
+            d = float(np.round(d / grid) * grid)
+        r = float(c) + d
+        if r < 0.0 or r > 100.0:
+            r, cut = min(max(r, 0.0), 100.0), True
+        out.append(r)
+        n += cut
+    return out, n
 
 
 def recent_years(years: Sequence[PlannerYear], n: int) -> list[PlannerYear]:

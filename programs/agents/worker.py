@@ -117,6 +117,8 @@ class WorkerAgent(dspy.Module):
     ----------
     module_type : "predict" or "cot" (ChainOfThought adds a reasoning field).
     default_hours : hours used as the fallback before a worker has any valid choice.
+    hours_grid : if given (e.g. 10), valid answers are rounded to the nearest multiple of it in [0, 100]
+        (the reference offered LABOR in {0, 10, ..., 100}); None keeps any hours in [0, 100].
 
     Notes
     -----
@@ -127,8 +129,12 @@ class WorkerAgent(dspy.Module):
     the question, and 100 h is not what it meant (``docs/design.md`` §4.2).
     """
 
-    def __init__(self, module_type: str = "predict", default_hours: float = DEFAULT_HOURS) -> None:
+    def __init__(self, module_type: str = "predict", default_hours: float = DEFAULT_HOURS,
+                 hours_grid: float | None = None) -> None:
         super().__init__()
+        if hours_grid is not None and not (math.isfinite(hours_grid) and 0 < hours_grid <= MAX_HOURS):
+            raise ValueError(f"hours_grid={hours_grid!r} must be in (0, {MAX_HOURS:g}] or None")
+        self.hours_grid = hours_grid
         self.module_type = module_type
         self.decide = make_predictor(ChooseLabor, module_type)
         self.default_hours = float(default_hours)
@@ -146,8 +152,8 @@ class WorkerAgent(dspy.Module):
         lm: dspy.BaseLM | None = None,
         rollout_id: int | None = None,
     ) -> dspy.Prediction:
-        """One decision. Returns a Prediction with ``hours`` (float in [0, 100]), ``fallback`` (kind or
-        None) and ``clamped`` (bool)."""
+        """One decision. Returns a Prediction with ``hours`` (float in [0, 100]) and ``fallback`` (kind or
+        None)."""
         fallback_hours = self.default_hours if fallback_hours is None else float(fallback_hours)
         extra = {"lm": lm} if lm is not None else {}
         config = lm_config(lm or dspy.settings.lm, rollout_id)
@@ -157,7 +163,7 @@ class WorkerAgent(dspy.Module):
                                config=config, **extra)
         except Exception as exc:
             return self._fallback(classify_error(exc), fallback_hours)
-        hours, kind = validate_hours(getattr(pred, "hours", None))
+        hours, kind = validate_hours(getattr(pred, "hours", None), grid=self.hours_grid)
         if kind is not None:
             return self._fallback(kind, fallback_hours)
         return dspy.Prediction(hours=hours, fallback=None)
@@ -210,9 +216,30 @@ class WorkerAgent(dspy.Module):
         return WorkerDecisions(hours=hours, fallback=fallback)
 
 
-def validate_hours(value: object) -> tuple[float, str | None]:
+def validate_hours(value: object, grid: float | None = None) -> tuple[float, str | None]:
     """``(hours, fallback_kind)`` for a raw answer: a number in [0, 100] and None, or NaN and the kind
-    (``invalid``, ``non_finite``, ``out_of_range``)."""
+    (``invalid``, ``non_finite``, ``out_of_range``).
+
+    With ``grid`` (e.g. 10) valid hours are then rounded to the nearest multiple of it (43 -> 40; halves
+    round to even, as numpy does), within [0, 100]; rounding onto the grid is not a fallback.
+    """
+    h, kind = _validate_hours(value)
+    if kind is None and grid is not None:
+        h = snap_to_grid(h, grid, 0.0, MAX_HOURS)
+    return h, kind
+
+
+def snap_to_grid(x: float, grid: float, lo: float, hi: float) -> float:
+    """``x`` rounded to the nearest multiple of ``grid`` (half to even), kept within [lo, hi]."""
+    y = float(np.round(x / grid) * grid)
+    while y > hi + 1e-9:
+        y -= grid
+    while y < lo - 1e-9:
+        y += grid
+    return y
+
+
+def _validate_hours(value: object) -> tuple[float, str | None]:
     if value is None or isinstance(value, bool):
         return math.nan, "invalid"
     try:

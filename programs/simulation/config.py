@@ -54,6 +54,17 @@ class SimulationConfig(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     concurrency: int = Field(8, ge=1, le=1024)
     stratified: bool = True
+    # The world's rules the reference imposed (all off by default; ``--preset paper-v1`` sets them):
+    hours_grid: float | None = Field(None, gt=0, le=100, description=(
+        "workers' hours rounded to multiples of this (reference: 10, LABOR in {0, 10, ..., 100}); rational "
+        "workers best-respond on the same grid. None: any hours in [0, 100]"))
+    rate_grid: float | None = Field(None, gt=0, le=100, description=(
+        "the planner's rate changes rounded to multiples of this many points (reference: 10)"))
+    max_rate_move: float | None = Field(None, ge=0, le=100, description=(
+        "largest change of a bracket's rate per tax year, in points (reference: 20); larger moves are cut "
+        "to it and counted as clamped"))
+    top_income_cap: float | None = Field(None, description=(
+        "income above this is untaxed (reference: 10,000,000, its top bracket's upper bound); None: open top bracket"))
 
     @field_validator("brackets", mode="before")
     @classmethod
@@ -123,18 +134,26 @@ class SimulationConfig(BaseModel):
         if self.initial_rates is not None and len(self.initial_rates) != k:
             raise ValueError(f"initial_rates has {len(self.initial_rates)} entries but brackets="
                              f"{self.brackets!r} has {k} (one rate per bracket)")
+        if self.top_income_cap is not None:
+            top = float(resolve_cutoffs(self.brackets)[-1])
+            if not (math.isfinite(self.top_income_cap) and self.top_income_cap > top):
+                raise ValueError(f"top_income_cap={self.top_income_cap:g} must be finite and above the top "
+                                 f"bracket's cut-off {top:g}")
         if self.scenario == "democratic" and self.n_candidates > self.agents:
             raise ValueError(f"n_candidates={self.n_candidates} exceeds agents={self.agents}")
         return self
 
     def initial_tax_schedule(self) -> TaxSchedule:
         """The year-0 schedule: the brackets with ``initial_rates`` (percent) if given, else the preset's
-        rates (no tax on custom cut-offs)."""
+        rates (no tax on custom cut-offs), and the top-income cap if one is set (every later schedule keeps
+        it: they are made with ``with_rates``)."""
         rates = None if self.initial_rates is None else to_fraction(self.initial_rates)
         if isinstance(self.brackets, str):
-            return TaxSchedule.preset(self.brackets, rates=rates)
-        cutoffs = resolve_cutoffs(self.brackets)
-        return TaxSchedule(cutoffs, rates if rates is not None else np.zeros_like(cutoffs))
+            sched = TaxSchedule.preset(self.brackets, rates=rates)
+        else:
+            cutoffs = resolve_cutoffs(self.brackets)
+            sched = TaxSchedule(cutoffs, rates if rates is not None else np.zeros_like(cutoffs))
+        return sched.with_top_income_cap(self.top_income_cap)
 
     @property
     def total_steps(self) -> int:

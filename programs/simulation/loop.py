@@ -28,7 +28,7 @@ import dspy
 import numpy as np
 from numpy.typing import NDArray
 
-from economy.constants import HOURS_REF, resolve_kappa
+from economy.constants import HOURS_REF, MAX_HOURS, resolve_kappa
 from economy.labor import best_response
 from economy.population import Population
 from economy.tax import to_percent
@@ -36,7 +36,7 @@ from economy.world import Outcome, outcome
 from programs.agents.batch import BatchRunner
 from programs.agents.electorate import Electorate, ElectionResult
 from programs.agents.satisfaction import SatisfactionRater
-from programs.agents.tax_planner import Planner, PlannerAgent, planner_year
+from programs.agents.tax_planner import Planner, PlannerAgent, Proposal, planner_year
 from programs.agents.worker import WorkerAgent, WorkerMemory, worker_step
 from programs.errors import ConfigError
 from programs.lm import EndpointLM, in_process, lm_label, request_stats, stats_delta, stats_sum
@@ -55,6 +55,17 @@ from programs.simulation.scenarios import Scenario, scenario_class
 from signatures import Schedule, WorkerStep
 
 __all__ = ["Simulation"]
+
+
+def _move_rule(max_move: float | None, grid: float | None) -> str:
+    """The sentence that tells the planner the world's limits on its moves (the reference's DELTA rule)."""
+    parts = []
+    if max_move is not None:
+        parts.append(f"each rate can change by at most {max_move:g} percentage points per year")
+    if grid is not None:
+        parts.append(f"changes are rounded to multiples of {grid:g} points")
+    return ("Rules of this economy: " + "; ".join(parts) + "; a larger change is cut to the limit, and rates stay "
+            "within 0-100%.")
 
 
 class Simulation:
@@ -86,7 +97,9 @@ class Simulation:
         self.planner: Planner = planner if planner is not None else PlannerAgent(
             self.initial_schedule, module_type=c.module_type, history_len=c.history_len, best_k=c.best_k)
         self.scenario: Scenario = scenario if scenario is not None else scenario_class(c.scenario)()
-        self.worker = WorkerAgent(module_type=c.module_type)
+        self.worker = WorkerAgent(module_type=c.module_type, hours_grid=c.hours_grid)
+        if isinstance(self.planner, PlannerAgent) and (c.max_rate_move is not None or c.rate_grid is not None):
+            self.planner.move_rule = _move_rule(c.max_rate_move, c.rate_grid)
         self.electorate = Electorate(module_type=c.module_type, method=c.voting)
         self.rater = SatisfactionRater(module_type=c.module_type)
         # The in-process engines are CPU-bound: threads would only contend for the GIL (offline engine:
@@ -142,8 +155,16 @@ class Simulation:
         """Rational hours under the schedule in force, shape (n,) (cached per tax year)."""
         key = hash(self.schedule)
         if self._best_response is None or self._best_response[0] != key:
-            self._best_response = (key, best_response(self.skill, self.schedule, kappa=self.kappa))
+            grid = None
+            if self.config.hours_grid is not None:
+                grid = np.arange(0.0, MAX_HOURS + 1e-9, self.config.hours_grid)
+            self._best_response = (key, best_response(self.skill, self.schedule, kappa=self.kappa, grid=grid))
         return self._best_response[1]
+
+    def limit_moves(self, proposal: Proposal) -> Proposal:
+        """A planner's proposal under the configured move limit and rate grid (the one place they apply)."""
+        c = self.config
+        return proposal.limited(to_percent(self.schedule.rates), c.max_rate_move, c.rate_grid)
 
     def worker_rows(self, out: Outcome) -> list[WorkerStep]:
         """Each worker's record of a step's outcome, as its prompts show it."""

@@ -90,6 +90,7 @@ class Scenario:
         persona = self.leader.persona if self.leader else None
         prop = sim.planner.plan(sim.schedule, lm=sim.lms[0], persona=persona,
                                    rollout_id=rollout_id(sim.config.seed, "plan", year))
+        prop = sim.limit_moves(prop)
         return YearEvent(kind="planner", rates=prop.schedule(sim.schedule).rates.tolist(), fallbacks=prop.counts(),
                          clamped=prop.clamped)
 
@@ -168,8 +169,8 @@ class DemocraticScenario(Scenario):
                                history=planner.prompt_history(), best=planner.prompt_best(),
                                lm=round_robin(sim.lms, cand.agent_id), persona=cand.persona,
                                rollout_id=rollout_id(c.seed, "platform", year, cand.agent_id))
-                return Proposal(list(pred.rates_percent), pred.fallback)
-            return planner.plan(current, persona=cand.persona)
+                return sim.limit_moves(Proposal(list(pred.rates_percent), pred.fallback))
+            return sim.limit_moves(planner.plan(current, persona=cand.persona))
 
         fallbacks: dict[str, int] = {}
         clamped = 0

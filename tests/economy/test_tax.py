@@ -128,3 +128,48 @@ def test_large_arrays_take_the_byte_count_path_bit_for_bit():
         by_search = np.array([float(s.tax(x)) for x in z[:2000]])
         np.testing.assert_array_equal(s.tax(z)[:2000], by_search)
         np.testing.assert_array_equal(s.bracket_index(z), np.searchsorted(s.cutoffs, z, side="right") - 1)
+
+
+# -- the top-income cap (the reference's $10M upper bound; --preset paper-v1) -------------------------
+def test_top_income_cap_by_hand():
+    # three brackets at 10/20/50%, cap 1M: income above 1M is untaxed.
+    s = TaxSchedule([0, 100_000, 200_000], [0.1, 0.2, 0.5], top_income_cap=1_000_000)
+    at_cap = 0.1 * 100_000 + 0.2 * 100_000 + 0.5 * 800_000  # 430,000
+    assert float(s.tax(1_000_000)) == pytest.approx(at_cap)
+    assert float(s.tax(5_000_000)) == pytest.approx(at_cap)  # nothing more above the cap
+    assert float(s.tax(500_000)) == pytest.approx(0.1 * 100_000 + 0.2 * 100_000 + 0.5 * 300_000)
+    assert float(s.marginal_rate(2_000_000)) == 0.0 and float(s.marginal_rate(500_000)) == 0.5
+    # without the cap the same income pays 50% on the excess
+    assert float(s.with_top_income_cap(None).tax(5_000_000)) == pytest.approx(at_cap + 0.5 * 4_000_000)
+
+
+def test_top_income_cap_is_kept_compared_and_serialised():
+    s = TaxSchedule.preset("three", rates=[0.5, 0.5, 0.5]).with_top_income_cap(10_000_000)
+    assert s.with_rates([0.1, 0.2, 0.3]).top_income_cap == 10_000_000
+    assert s != s.with_top_income_cap(None) and hash(s) != hash(s.with_top_income_cap(None))
+    assert TaxSchedule.from_json(s.to_json()) == s
+    b = s.as_brackets()
+    assert b.top_income_cap is None and b.cutoffs.tolist() == [0, 90000, 159100, 10_000_000]
+    z = np.array([0, 50_000, 1e6, 9.9e6, 1e7, 3e7])
+    np.testing.assert_allclose(b.tax(z), s.tax(z))
+
+
+@pytest.mark.parametrize("cap", [0, 159100, -1, float("inf"), float("nan"), "x"])
+def test_top_income_cap_validated(cap):
+    with pytest.raises(ValueError, match="top_income_cap"):
+        TaxSchedule.preset("three").with_top_income_cap(cap)
+
+
+def test_best_response_respects_the_cap():
+    from economy.labor import best_response
+
+    # A very high skill: income at 100 h is 20M. With a 90% top rate and no cap, hours fall; with the
+    # cap at 10M the last 10M are untaxed, so hours are at least as high.
+    skill = np.array([200_000.0])
+    s = TaxSchedule([0, 100_000], [0.0, 0.9])
+    h_open = best_response(skill, s, kappa="paper")
+    h_cap = best_response(skill, s.with_top_income_cap(10_000_000), kappa="paper")
+    assert h_cap[0] >= h_open[0]
+    grid = np.linspace(0, 100, 100_001)
+    u = skill[0] * grid - s.with_top_income_cap(10_000_000).tax(skill[0] * grid) - 0.0005 * grid**3.5
+    assert abs(h_cap[0] - grid[np.argmax(u)]) < 1e-2

@@ -13,7 +13,7 @@ from eval.compare import build_parser, main, resolve_config
 
 TINY = ["--agents", "20", "--seeds", "0-1", "--years", "2", "--steps-per-year", "2",
         "--oracle-trials", "15", "--oracle-refine", "60", "--no-progress"]
-RATIONAL = ("oracle", "saez", "us_federal", "flat", "none")
+RATIONAL = ("oracle", "saez", "saez_v1", "us_federal", "flat", "none")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_outputs_exist_with_the_documented_columns(tiny_run):
         assert col in df.columns, col
     assert [f"rate_{j}_pct" for j in range(1, 8)] == [c for c in df.columns if c.startswith("rate_")]
     # One row per planner x seed; every default planner ran (compiled needs --planner-program).
-    assert len(df) == 9 * 2
+    assert len(df) == 10 * 2
     assert sorted(df["planner"].unique()) == sorted(["llm", "democratic", "es", "random", *RATIONAL])
     assert sorted(df["seed"].unique()) == [0, 1]
     traj = pd.read_csv(out / "trajectory.csv")

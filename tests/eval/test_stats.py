@@ -36,3 +36,22 @@ def test_format_and_pct_gain():
     assert pct_gain(100.0, 100.0, 120.0) == 0.0
     assert pct_gain(120.0, 100.0, 120.0) == 100.0
     assert math.isnan(pct_gain(100.0, 100.0, 100.0))  # oracle gains nothing: undefined
+
+
+def test_paired_ci_matches_ttest_rel_and_the_difference_interval():
+    from scipy import stats as st
+
+    from eval.stats import mean_ci, paired_ci
+
+    a = [10.0, 12.0, 9.5, 11.0, 13.0]
+    b = [9.0, 11.5, 9.0, 10.0, 12.0]
+    r = paired_ci(a, b)
+    d = np.subtract(a, b)
+    assert r.n == 5 and r.mean == pytest.approx(d.mean())
+    assert r.half_width == pytest.approx(mean_ci(d)[1])
+    assert r.p_value == pytest.approx(st.ttest_rel(a, b).pvalue)
+    assert paired_ci([1.0, np.nan, 3.0], [0.0, 1.0, 1.0]).n == 2  # NaN pairs dropped
+    one = paired_ci([1.0], [0.0])
+    assert one.mean == 1.0 and np.isnan(one.half_width) and np.isnan(one.p_value)
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_ci([1.0, 2.0], [1.0])
