@@ -3,6 +3,10 @@
 A schedule has ``k`` brackets ``[b_j, b_{j+1})`` with lower bounds ``cutoffs = (0, b_1, ..., b_{k-1})``
 and marginal rates ``rates = (tau_0, ..., tau_{k-1})`` in ``[0, 1]``; the top bracket is open to infinity
 (the reference capped it at $10M and left income above untaxed).
+
+A schedule may allow negative marginal rates (a wage subsidy, e.g. an earned-income credit's phase-in)
+down to its ``min_rate`` (default 0, at least ``RATE_FLOOR = -1``); the tax is then negative (a net
+credit) on low incomes, and every function of the economy handles it unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "flat": ((0,), (0.0,)),
 }
 
+#: The lowest marginal rate any schedule may allow (``min_rate``): a 100% wage subsidy.
+RATE_FLOOR = -1.0
+
 
 class TaxSchedule:
     """An immutable piecewise-linear marginal tax schedule.
@@ -42,18 +49,23 @@ class TaxSchedule:
     cutoffs : sequence of float, shape (k,)
         Lower bound of each bracket in dollars per year: starts at 0, strictly increasing.
     rates : sequence of float, shape (k,)
-        Marginal rate of each bracket as a fraction in [0, 1].
+        Marginal rate of each bracket as a fraction in [min_rate, 1].
+    min_rate : float in [RATE_FLOOR, 0], keyword-only
+        The lowest marginal rate allowed (default 0: no subsidies). A negative bound admits negative
+        marginal rates, e.g. an earned-income credit's phase-in; the tax is then negative (a net credit).
 
     Examples
     --------
     >>> s = TaxSchedule([0, 10_000], [0.1, 0.5])
     >>> float(s.tax(30_000))
     11000.0
+    >>> float(TaxSchedule([0, 10_000], [-0.2, 0.3], min_rate=-0.5).tax(5_000))  # a credit of $1,000
+    -1000.0
     """
 
-    __slots__ = ("_cutoffs", "_rates", "_base")
+    __slots__ = ("_cutoffs", "_rates", "_base", "_min_rate")
 
-    def __init__(self, cutoffs: ArrayLike, rates: ArrayLike) -> None:
+    def __init__(self, cutoffs: ArrayLike, rates: ArrayLike, *, min_rate: float = 0.0) -> None:
         c = _as_vector(cutoffs, "cutoffs")
         r = _as_vector(rates, "rates")
         if c.size == 0:
@@ -68,10 +80,13 @@ class TaxSchedule:
             raise ValueError(f"cutoffs must be strictly increasing: cutoffs[{i}]={c[i]:g} <= cutoffs[{i - 1}]={c[i - 1]:g}")
         if r.size != c.size:
             raise ValueError(f"rates has {r.size} entries but there are {c.size} brackets (one rate per bracket)")
-        bad = np.flatnonzero(~((r >= 0) & (r <= 1)))  # also catches NaN
+        lo = _check_min_rate(min_rate)
+        bad = np.flatnonzero(~((r >= lo) & (r <= 1)))  # also catches NaN
         if bad.size:
             i = int(bad[0])
-            raise ValueError(f"rates[{i}]={r[i]:g} is outside [0, 1] (rates are fractions, e.g. 0.22 for 22%)")
+            hint = "; pass min_rate < 0 to allow negative marginal rates" if r[i] < 0 and not lo else ""
+            raise ValueError(f"rates[{i}]={r[i]:g} is outside [{lo:g}, 1] (rates are fractions, e.g. 0.22 for 22%{hint})")
+        self._min_rate = lo
         c.setflags(write=False)
         r.setflags(write=False)
         self._cutoffs = c
@@ -106,8 +121,8 @@ class TaxSchedule:
         return cls(c, np.full_like(c, float(rate)))
 
     def with_rates(self, rates: ArrayLike) -> "TaxSchedule":
-        """The same brackets with new rates."""
-        return TaxSchedule(self._cutoffs, rates)
+        """The same brackets (and ``min_rate``) with new rates."""
+        return TaxSchedule(self._cutoffs, rates, min_rate=self._min_rate)
 
     # -- accessors ----------------------------------------------------------------------------
     @property
@@ -119,6 +134,11 @@ class TaxSchedule:
     def rates(self) -> NDArray[np.float64]:
         """Marginal rate of each bracket as a fraction, shape (k,), read-only."""
         return self._rates
+
+    @property
+    def min_rate(self) -> float:
+        """The lowest marginal rate this schedule allows (0 unless negative rates were admitted)."""
+        return self._min_rate
 
     @property
     def n_brackets(self) -> int:
@@ -158,15 +178,19 @@ class TaxSchedule:
         return z - self.tax(z)
 
     # -- serialisation ------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"cutoffs": self._cutoffs.tolist(), "rates": self._rates.tolist()}
+    def to_dict(self) -> dict[str, Any]:
+        """``{"cutoffs", "rates"}``, plus ``"min_rate"`` when negative rates are allowed."""
+        d: dict[str, Any] = {"cutoffs": self._cutoffs.tolist(), "rates": self._rates.tolist()}
+        if self._min_rate:
+            d["min_rate"] = self._min_rate
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TaxSchedule":
         missing = {"cutoffs", "rates"} - set(d)
         if missing:
             raise ValueError(f"a tax schedule needs the keys 'cutoffs' and 'rates'; missing {sorted(missing)}")
-        return cls(d["cutoffs"], d["rates"])
+        return cls(d["cutoffs"], d["rates"], min_rate=d.get("min_rate", 0.0))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -258,6 +282,16 @@ def resolve_cutoffs(cutoffs: CutoffsLike) -> NDArray[np.float64]:
     c = _as_vector(cutoffs, "cutoffs")
     TaxSchedule(c, np.zeros_like(c))  # validates
     return c
+
+
+def _check_min_rate(min_rate: float) -> float:
+    try:
+        lo = float(min_rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"min_rate={min_rate!r} is not a number in [{RATE_FLOOR:g}, 0]") from None
+    if not (RATE_FLOOR <= lo <= 0.0):  # also rejects NaN
+        raise ValueError(f"min_rate={lo:g} is outside [{RATE_FLOOR:g}, 0] (the lowest marginal rate allowed, a fraction)")
+    return lo + 0.0  # -0.0 -> 0.0
 
 
 def _as_vector(x: ArrayLike, name: str) -> NDArray[np.float64]:
