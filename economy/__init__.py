@@ -4,13 +4,13 @@ from economy.constants import (
     DELTA, FEDERAL_MIN_WAGE, GB2_MEDIAN, HOURS_REF, KAPPA, KAPPA_PAPER, KAPPA_PRESETS, MAX_HOURS, MIN_WAGE_SKILL,
     SKILL_FLOOR_PRESETS, parse_kappa, resolve_kappa, resolve_skill_floor,
 )
-from economy.tax import PRESETS, TaxSchedule, parse_brackets, resolve_cutoffs, to_fraction, to_percent
+from economy.tax import PRESETS, RATE_FLOOR, TaxSchedule, parse_brackets, resolve_cutoffs, to_fraction, to_percent
 from economy.population import Population, gb2_cdf, gb2_quantile, gb2_sample
 
 __all__ = [
     "DELTA", "FEDERAL_MIN_WAGE", "GB2_MEDIAN", "HOURS_REF", "KAPPA", "KAPPA_PAPER", "KAPPA_PRESETS", "MAX_HOURS",
     "MIN_WAGE_SKILL", "SKILL_FLOOR_PRESETS", "parse_kappa", "resolve_kappa", "resolve_skill_floor",
-    "PRESETS", "TaxSchedule", "parse_brackets", "resolve_cutoffs", "to_fraction", "to_percent",
+    "PRESETS", "RATE_FLOOR", "TaxSchedule", "parse_brackets", "resolve_cutoffs", "to_fraction", "to_percent",
     "Population", "gb2_sample", "gb2_quantile", "gb2_cdf",
 ]
 

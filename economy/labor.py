@@ -56,7 +56,7 @@ def best_response(
     skill : array_like, shape (n,)
         Skill ``v >= 0`` of each agent: annual pre-tax income per weekly hour (potential income / 40).
     schedule : TaxSchedule
-        The marginal tax schedule (rates in [0, 1]).
+        The marginal tax schedule (rates in [min_rate, 1]; negative rates, a wage subsidy, are exact too).
     kappa : float or {"calibrated", "paper"}
         Labor-cost coefficient of ``u = c - kappa*l**delta`` or a preset name (see ``economy.constants``).
     delta : float

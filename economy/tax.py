@@ -9,6 +9,10 @@ is untaxed, i.e. ``T(z) = T(min(z, cap))`` and the marginal rate above the cap i
 by default and used by ``--preset paper-v1`` to replicate the reference; :meth:`TaxSchedule.as_brackets`
 gives the equivalent uncapped schedule (one more bracket, at the cap, with rate 0) for code that works
 on cut-offs and rates, such as the exact best response.
+
+A schedule may allow negative marginal rates (a wage subsidy, e.g. an earned-income credit's phase-in)
+down to its ``min_rate`` (default 0, at least ``RATE_FLOOR = -1``); the tax is then negative (a net
+credit) on low incomes, and every function of the economy handles it unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "flat": ((0,), (0.0,)),
 }
 
+#: The lowest marginal rate any schedule may allow (``min_rate``): a 100% wage subsidy.
+RATE_FLOOR = -1.0
+
 
 class TaxSchedule:
     """An immutable piecewise-linear marginal tax schedule.
@@ -48,7 +55,10 @@ class TaxSchedule:
     cutoffs : sequence of float, shape (k,)
         Lower bound of each bracket in dollars per year: starts at 0, strictly increasing.
     rates : sequence of float, shape (k,)
-        Marginal rate of each bracket as a fraction in [0, 1].
+        Marginal rate of each bracket as a fraction in [min_rate, 1].
+    min_rate : float in [RATE_FLOOR, 0], keyword-only
+        The lowest marginal rate allowed (default 0: no subsidies). A negative bound admits negative
+        marginal rates, e.g. an earned-income credit's phase-in; the tax is then negative (a net credit).
 
     Examples
     --------
@@ -57,15 +67,18 @@ class TaxSchedule:
     11000.0
     >>> float(TaxSchedule([0, 10_000], [0.1, 0.5], top_income_cap=20_000).tax(30_000))
     6000.0
+    >>> float(TaxSchedule([0, 10_000], [-0.2, 0.3], min_rate=-0.5).tax(5_000))  # a credit of $1,000
+    -1000.0
 
-    top_income_cap : float, optional
+    top_income_cap : float, optional, keyword-only
         Income above this is untaxed (the reference's $10M upper bound of the top bracket). Must be
         finite and above the last cut-off. Default None: the top bracket is open.
     """
 
-    __slots__ = ("_cutoffs", "_rates", "_base", "_cap")
+    __slots__ = ("_cutoffs", "_rates", "_base", "_min_rate", "_cap")
 
-    def __init__(self, cutoffs: ArrayLike, rates: ArrayLike, *, top_income_cap: float | None = None) -> None:
+    def __init__(self, cutoffs: ArrayLike, rates: ArrayLike, *, min_rate: float = 0.0,
+                 top_income_cap: float | None = None) -> None:
         c = _as_vector(cutoffs, "cutoffs")
         r = _as_vector(rates, "rates")
         if c.size == 0:
@@ -80,10 +93,13 @@ class TaxSchedule:
             raise ValueError(f"cutoffs must be strictly increasing: cutoffs[{i}]={c[i]:g} <= cutoffs[{i - 1}]={c[i - 1]:g}")
         if r.size != c.size:
             raise ValueError(f"rates has {r.size} entries but there are {c.size} brackets (one rate per bracket)")
-        bad = np.flatnonzero(~((r >= 0) & (r <= 1)))  # also catches NaN
+        lo = _check_min_rate(min_rate)
+        bad = np.flatnonzero(~((r >= lo) & (r <= 1)))  # also catches NaN
         if bad.size:
             i = int(bad[0])
-            raise ValueError(f"rates[{i}]={r[i]:g} is outside [0, 1] (rates are fractions, e.g. 0.22 for 22%)")
+            hint = "; pass min_rate < 0 to allow negative marginal rates" if r[i] < 0 and not lo else ""
+            raise ValueError(f"rates[{i}]={r[i]:g} is outside [{lo:g}, 1] (rates are fractions, e.g. 0.22 for 22%{hint})")
+        self._min_rate = lo
         c.setflags(write=False)
         r.setflags(write=False)
         self._cutoffs = c
@@ -119,18 +135,18 @@ class TaxSchedule:
         return cls(c, np.full_like(c, float(rate)))
 
     def with_rates(self, rates: ArrayLike) -> "TaxSchedule":
-        """The same brackets (and top-income cap) with new rates."""
-        return TaxSchedule(self._cutoffs, rates, top_income_cap=self._cap)
+        """The same brackets (``min_rate`` and top-income cap included) with new rates."""
+        return TaxSchedule(self._cutoffs, rates, min_rate=self._min_rate, top_income_cap=self._cap)
 
     def with_top_income_cap(self, cap: float | None) -> "TaxSchedule":
         """The same brackets and rates with income above ``cap`` untaxed (None: no cap)."""
-        return TaxSchedule(self._cutoffs, self._rates, top_income_cap=cap)
+        return TaxSchedule(self._cutoffs, self._rates, min_rate=self._min_rate, top_income_cap=cap)
 
     def as_brackets(self) -> "TaxSchedule":
         """The same tax function without a cap: the cap becomes one more bracket with rate 0."""
         if self._cap is None:
             return self
-        return TaxSchedule(np.append(self._cutoffs, self._cap), np.append(self._rates, 0.0))
+        return TaxSchedule(np.append(self._cutoffs, self._cap), np.append(self._rates, 0.0), min_rate=self._min_rate)
 
     # -- accessors ----------------------------------------------------------------------------
     @property
@@ -147,6 +163,11 @@ class TaxSchedule:
     def top_income_cap(self) -> float | None:
         """Income above which no tax is owed (None: the top bracket is open)."""
         return self._cap
+
+    @property
+    def min_rate(self) -> float:
+        """The lowest marginal rate this schedule allows (0 unless negative rates were admitted)."""
+        return self._min_rate
 
     @property
     def n_brackets(self) -> int:
@@ -192,7 +213,11 @@ class TaxSchedule:
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """``{"cutoffs", "rates"}``, plus ``"min_rate"`` when negative rates are allowed and
+        ``"top_income_cap"`` when there is one."""
         d: dict[str, Any] = {"cutoffs": self._cutoffs.tolist(), "rates": self._rates.tolist()}
+        if self._min_rate:
+            d["min_rate"] = self._min_rate
         if self._cap is not None:
             d["top_income_cap"] = self._cap
         return d
@@ -202,7 +227,7 @@ class TaxSchedule:
         missing = {"cutoffs", "rates"} - set(d)
         if missing:
             raise ValueError(f"a tax schedule needs the keys 'cutoffs' and 'rates'; missing {sorted(missing)}")
-        return cls(d["cutoffs"], d["rates"], top_income_cap=d.get("top_income_cap"))
+        return cls(d["cutoffs"], d["rates"], min_rate=d.get("min_rate", 0.0), top_income_cap=d.get("top_income_cap"))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -309,6 +334,16 @@ def _check_cap(cap: float | None, top_cutoff: float) -> float | None:
     if not (np.isfinite(v) and v > top_cutoff):
         raise ValueError(f"top_income_cap={cap!r} must be finite and above the last cut-off {top_cutoff:g}")
     return v
+
+
+def _check_min_rate(min_rate: float) -> float:
+    try:
+        lo = float(min_rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"min_rate={min_rate!r} is not a number in [{RATE_FLOOR:g}, 0]") from None
+    if not (RATE_FLOOR <= lo <= 0.0):  # also rejects NaN
+        raise ValueError(f"min_rate={lo:g} is outside [{RATE_FLOOR:g}, 0] (the lowest marginal rate allowed, a fraction)")
+    return lo + 0.0  # -0.0 -> 0.0
 
 
 def _as_vector(x: ArrayLike, name: str) -> NDArray[np.float64]:

@@ -3,6 +3,10 @@
 Units, as an LLM reads them: tax rates in PERCENT (0–100), cut-offs and incomes in dollars per year,
 labor in hours per week. Every model validates its ranges and names the offending field in the error,
 e.g. ``rates_percent[2]=140 is outside [0, 100]``, because DSPy enforces no ``ge``/``le`` bounds itself.
+
+Negative marginal rates (a wage subsidy, e.g. an earned-income credit's phase-in) are allowed in a
+``Schedule`` down to its own ``min_rate_percent`` (default 0, at least -100), as in the economy's
+``TaxSchedule(min_rate=...)``; a ``WorkerStep``'s ``tax`` is then negative (a net credit received).
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from economy.constants import MAX_HOURS
-from economy.tax import TaxSchedule, to_fraction
+from economy.tax import RATE_FLOOR, TaxSchedule, to_fraction, to_percent
 
 __all__ = [
     "MAX_HOURS",
@@ -46,31 +50,34 @@ def check_hours(hours: float, name: str = "hours") -> float:
 
 
 def check_rates_percent(
-    rates: Sequence[float], n_brackets: int | None = None, name: str = "rates_percent"
+    rates: Sequence[float], n_brackets: int | None = None, name: str = "rates_percent", *, low: float = 0.0
 ) -> list[float]:
     """Validate marginal rates in percent.
 
     Parameters
     ----------
     rates : sequence of float, shape (k,)
-        One marginal rate per bracket, each in [0, 100].
+        One marginal rate per bracket, each in [low, 100].
     n_brackets : int, optional
         Required length ``k``.
+    low : float in [-100, 0]
+        The lowest rate allowed (default 0; negative for a schedule with wage subsidies).
 
     Returns
     -------
     list of float, shape (k,)
     """
+    lo = float(low) + 0.0
     if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
-        raise ValueError(f"{name} must be a list of numbers in [0, 100], got {type(rates).__name__}")
+        raise ValueError(f"{name} must be a list of numbers in [{lo:g}, 100], got {type(rates).__name__}")
     out = []
     for i, r in enumerate(rates):
         try:
             x = float(r)
         except (TypeError, ValueError):
-            raise ValueError(f"{name}[{i}]={r!r} is not a number in [0, 100]") from None
-        if not (0.0 <= x <= 100.0):
-            raise ValueError(f"{name}[{i}]={x:g} is outside [0, 100] (percent)")
+            raise ValueError(f"{name}[{i}]={r!r} is not a number in [{lo:g}, 100]") from None
+        if not (lo <= x <= 100.0):
+            raise ValueError(f"{name}[{i}]={x:g} is outside [{lo:g}, 100] (percent)")
         out.append(x)
     if n_brackets is not None and len(out) != n_brackets:
         raise ValueError(f"{name} has {len(out)} entries but there are {n_brackets} brackets (one rate per bracket)")
@@ -93,11 +100,15 @@ class Schedule(BaseModel):
     """A piecewise-linear marginal tax schedule as an LLM reads it.
 
     ``cutoffs[j]`` is the lower bound ($/year) of bracket ``j``; the top bracket is open-ended.
-    ``rates_percent[j]`` is the marginal rate (percent) on income inside bracket ``j``.
+    ``rates_percent[j]`` is the marginal rate (percent) on income inside bracket ``j``, in
+    ``[min_rate_percent, 100]``. ``min_rate_percent`` (default 0) admits negative rates (a wage subsidy);
+    it is shown to the LM only when it is not 0, so default schedules serialise exactly as before.
     """
 
     model_config = _FROZEN
 
+    min_rate_percent: float = Field(0.0, description="lowest marginal rate allowed, in percent, in [-100, 0] "
+                                    "(0: no subsidies; negative: the schedule may subsidise earnings)")
     cutoffs: list[float] = Field(description="bracket lower bounds in $/year, non-negative and increasing")
     rates_percent: list[float] = Field(description="marginal tax rate of each bracket in percent, each in [0, 100]")
 
@@ -106,10 +117,31 @@ class Schedule(BaseModel):
     def _cutoffs_ok(cls, v: list[float]) -> list[float]:
         return _check_cutoffs(v)
 
+    @field_validator("min_rate_percent")
+    @classmethod
+    def _min_rate_ok(cls, v: float) -> float:
+        if not (100.0 * RATE_FLOOR <= v <= 0.0):  # also rejects NaN
+            raise ValueError(f"min_rate_percent={v:g} is outside [{100.0 * RATE_FLOOR:g}, 0] (percent)")
+        return v + 0.0
+
     @field_validator("rates_percent")
     @classmethod
-    def _rates_ok(cls, v: list[float]) -> list[float]:
-        return check_rates_percent(v)
+    def _rates_ok(cls, v: list[float], info) -> list[float]:
+        return check_rates_percent(v, low=info.data.get("min_rate_percent", 0.0))
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler):
+        d = handler(self)
+        low = d.pop("min_rate_percent", 0.0)
+        if low:  # only a schedule that admits subsidies says so; others serialise as they always did
+            d["min_rate_percent"] = low
+        return d
+
+    @classmethod
+    def from_tax_schedule(cls, schedule: TaxSchedule) -> "Schedule":
+        """The schedule as an LLM reads it (rates in percent), keeping its ``min_rate``."""
+        return cls(cutoffs=schedule.cutoffs.tolist(), rates_percent=to_percent(schedule.rates),
+                   min_rate_percent=to_percent([schedule.min_rate])[0])
 
     @model_validator(mode="after")
     def _same_length(self) -> "Schedule":
@@ -126,7 +158,7 @@ class Schedule(BaseModel):
 
     def to_tax_schedule(self) -> TaxSchedule:
         """The economy's schedule (rates as fractions): the one implementation of the piecewise tax."""
-        return TaxSchedule(self.cutoffs, to_fraction(self.rates_percent))
+        return TaxSchedule(self.cutoffs, to_fraction(self.rates_percent), min_rate=self.min_rate_percent / 100.0)
 
 
 class WorkerStep(BaseModel):
@@ -137,7 +169,8 @@ class WorkerStep(BaseModel):
     step: int = Field(ge=0, description="step index within the run (0-based)")
     hours: float = Field(description="weekly hours worked, in [0, 100]")
     pretax_income: float = Field(description="pre-tax income in $/year, >= 0")
-    tax: float = Field(description="tax paid in $/year, >= 0")
+    tax: float = Field(description="net tax paid in $/year (negative: a net credit received, under a schedule "
+                       "with negative marginal rates)")
     rebate: float = Field(description="equal lump-sum rebate received in $/year, >= 0")
     consumption: float = Field(description="pre-tax income - tax + rebate, in $/year")
     utility: float = Field(description="the utility the worker experienced (higher is better)")
@@ -147,7 +180,7 @@ class WorkerStep(BaseModel):
     def _hours_ok(cls, v: float) -> float:
         return check_hours(v)
 
-    @field_validator("pretax_income", "tax", "rebate")
+    @field_validator("pretax_income", "rebate")
     @classmethod
     def _nonneg(cls, v: float, info) -> float:
         _finite(info.field_name, v)
@@ -155,7 +188,7 @@ class WorkerStep(BaseModel):
             raise ValueError(f"{info.field_name}={v:g} must be >= 0 ($/year)")
         return v
 
-    @field_validator("consumption", "utility")
+    @field_validator("tax", "consumption", "utility")
     @classmethod
     def _finite_ok(cls, v: float, info) -> float:
         return _finite(info.field_name, v)

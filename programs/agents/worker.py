@@ -260,9 +260,11 @@ def worker_step(
 
     Values are rounded as a person would read them (cents, hundredths of an hour, 1e-4 utility) so
     prompts stay short; tiny negatives from floating-point round-off are clipped so the row validates.
+    A negative ``tax`` is kept (a net credit, under a schedule with negative marginal rates); one that
+    rounds to zero cents shows as 0.0.
     """
     return WorkerStep(step=int(step), hours=round(min(max(float(hours), 0.0), MAX_HOURS), 2),
-                      pretax_income=round(max(float(income), 0.0), 2), tax=round(max(float(tax), 0.0), 2),
+                      pretax_income=round(max(float(income), 0.0), 2), tax=round(float(tax), 2) + 0.0,
                       rebate=round(max(float(rebate), 0.0), 2), consumption=round(float(consumption), 2),
                       utility=round(float(utility), 4))
 

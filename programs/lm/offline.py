@@ -26,6 +26,10 @@ Policies:
 - satisfaction: yes when this year's utility is not below last year's.
 - persona: a tidied second-person sentence from the demographics.
 
+A new signature gets a policy with ``register_policy(output_field, fn)`` (``docs/design.md`` §8.4): the
+engine answers any prompt whose output fields include ``output_field`` with ``fn``; the built-in
+policies above are registered the same way, in ``POLICIES``, and take precedence (first match wins).
+
 Randomness comes from a numpy Generator seeded by a stable hash (blake2b) of the prompt, the engine seed
 and the temperature: a run replays exactly, and prompts that differ get different noise. The engine is
 stateless and holds no global counters; regexes are compiled once.
@@ -36,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,12 +49,15 @@ import dspy
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
 
 from economy.constants import HOURS_REF, MAX_HOURS
-from economy.tax import TaxSchedule, to_fraction
+from economy.tax import RATE_FLOOR, TaxSchedule, to_fraction
 from programs.lm.prompts import assistant_fields, format_fields, parse_system, parse_value, request_texts, sections
 
 __all__ = [
     "OFFLINE_LABEL",
     "MODEL_NAME",
+    "POLICIES",
+    "Policy",
+    "register_policy",
     "OfflineEngine",
     "AsyncOfflineEngine",
     "offline_lm",
@@ -115,9 +122,10 @@ def _schedule_tax(z: np.ndarray, cutoffs: Sequence[float], rates_percent: Sequen
 
     The economy's ``TaxSchedule`` is the one implementation of the piecewise tax; a schedule a prompt
     garbles (lengths differ, cut-offs not increasing from 0) prices nothing rather than something wrong.
+    Negative rates (a wage subsidy) are priced down to the economy's ``RATE_FLOOR`` (-100%).
     """
     try:
-        return TaxSchedule(cutoffs, to_fraction(rates_percent)).tax(z)
+        return TaxSchedule(cutoffs, to_fraction(rates_percent), min_rate=RATE_FLOOR).tax(z)
     except ValueError:
         return np.full(np.shape(z), np.nan)
 
@@ -396,13 +404,47 @@ def _persona(inp: dict, demos: list, rng: np.random.Generator, temperature: floa
     return {"persona": persona}, "I turn the demographic fields into one sentence."
 
 
-_POLICIES = {
+#: A policy: ``fn(inputs, demos, rng, temperature) -> (values, reasoning)``. ``inputs`` maps each input
+#: field of the prompt's last user message to its value (parsed JSON where it parses, else the stripped
+#: text); ``demos`` lists ``(inputs, outputs)`` of the few-shot demonstrations; ``rng`` is a numpy
+#: Generator seeded by the prompt; ``temperature`` is the request's (None if unset). ``values`` maps output
+#: field names to answers (fields left out get a type default); ``reasoning`` fills a ChainOfThought field.
+Policy = Callable[[dict, list, np.random.Generator, "float | None"], tuple[dict, str]]
+
+#: The policies by output field name, in precedence order: a prompt is answered by the first policy
+#: whose field is among its output fields. Extend it with ``register_policy``.
+POLICIES: dict[str, Policy] = {
     "hours": _worker,
     "rates_percent": _planner,
     "candidate": _voter,
     "satisfied": _satisfaction,
     "persona": _persona,
 }
+_POLICIES = POLICIES  # the name the engine has always used
+
+
+def register_policy(output_field: str, fn: Policy, *, replace: bool = False) -> Policy:
+    """Have the offline engine answer signatures with the output field ``output_field`` by ``fn``.
+
+    The extension point for a new signature (``docs/design.md`` §8.4). ``fn`` must read only its
+    arguments (the prompt), never a simulator's state, and be deterministic given ``rng``. New fields are
+    appended after the built-in ones, which keep precedence on a signature that has both. Registering a
+    field already taken raises ValueError unless ``replace`` (the same function again is a no-op).
+    Returns ``fn``, so it can be used as ``register_policy("field", fn)`` or via ``functools.partial``.
+    """
+    if not isinstance(output_field, str) or not output_field.isidentifier():
+        raise ValueError(f"output_field={output_field!r} must be a signature's output field name (an identifier)")
+    if output_field == "reasoning":
+        raise ValueError("output_field='reasoning' is filled by the engine from a policy's reasoning; "
+                         "register the signature's own output field")
+    if not callable(fn):
+        raise ValueError(f"the policy for {output_field!r} must be callable, got {type(fn).__name__}")
+    old = POLICIES.get(output_field)
+    if old is not None and old is not fn and not replace:
+        raise ValueError(f"output field {output_field!r} already has the offline policy "
+                         f"{getattr(old, '__qualname__', old)!r}; pass replace=True to replace it")
+    POLICIES[output_field] = fn
+    return fn
 
 
 def _default(type_name: str) -> Any:

@@ -215,3 +215,35 @@ def test_invalid_arguments_are_rejected(kwargs: dict, message: str) -> None:
 def test_labor_utility_rejects_negative_hours() -> None:
     with pytest.raises(ValueError, match=r"hours\[1\]=-2 is outside \[0, inf\)"):
         labor_utility([1.0, 2.0], [1.0, -2.0], US_2024)
+
+
+# -- negative marginal rates (a wage subsidy) ----------------------------------------------------
+
+
+def test_best_response_under_a_negative_rate_by_hand() -> None:
+    # u = (1 - tau) v l - kappa l**3 with tau = -0.2, kappa = 0.01, v = 40: l* = sqrt(1.2*40/0.03) = 40 h,
+    # more than the sqrt(40/0.03) = 36.51 h the same worker chooses untaxed.
+    sub = TaxSchedule([0], [-0.2], min_rate=-1.0)
+    assert best_response([40.0], sub, kappa=0.01, delta=3.0)[0] == pytest.approx(40.0, rel=1e-12)
+    assert best_response([40.0], TaxSchedule.none(), kappa=0.01, delta=3.0)[0] == pytest.approx((40 / 0.03) ** 0.5)
+
+
+def test_best_response_bunches_at_the_end_of_a_subsidised_range() -> None:
+    # Subsidy of 20% up to $1,500, no tax above: the subsidised optimum (40 h, $1,600) lies above the
+    # cut-off and the unsubsidised one (36.51 h, $1,460.6) below it, so the worker bunches at 1500/40 h.
+    s = TaxSchedule([0, 1_500], [-0.2, 0.0], min_rate=-1.0)
+    assert best_response([40.0], s, kappa=0.01, delta=3.0)[0] == pytest.approx(37.5, rel=1e-12)
+
+
+def test_best_response_matches_brute_force_under_an_earned_income_credit() -> None:
+    # Phase-in (negative rate), plateau, phase-out, then a lower rate: the kink at the end of the
+    # phase-out is non-convex, so some workers have two local optima.
+    s = TaxSchedule([0, 12_390, 22_720, 49_084], [-0.14, 0.20, 0.3598, 0.20], min_rate=-1.0)
+    skill = np.geomspace(20.0, 5_000.0, 400)
+    h = best_response(skill, s)
+    np.testing.assert_allclose(h, _all_candidates(skill, s, KAPPA, DELTA, MAX_HOURS), atol=1e-9)
+    grid = np.linspace(0.0, MAX_HOURS, 200_001)
+    for v, hv in zip(skill[::7], h[::7]):
+        u_grid = labor_utility(np.full(grid.size, v), grid, s)
+        u_best = labor_utility([v], [hv], s)[0]
+        assert u_best >= u_grid.max() - 1e-6 * max(1.0, abs(u_grid.max()))

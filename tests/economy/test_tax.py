@@ -173,3 +173,40 @@ def test_best_response_respects_the_cap():
     grid = np.linspace(0, 100, 100_001)
     u = skill[0] * grid - s.with_top_income_cap(10_000_000).tax(skill[0] * grid) - 0.0005 * grid**3.5
     assert abs(h_cap[0] - grid[np.argmax(u)]) < 1e-2
+
+
+# -- negative marginal rates (a wage subsidy, e.g. an earned-income credit) ----------------------
+
+
+def test_negative_rates_need_min_rate_and_name_the_range():
+    with pytest.raises(ValueError, match=r"rates\[0\]=-0.2 is outside \[0, 1\] .*pass min_rate < 0"):
+        TaxSchedule([0, 10_000], [-0.2, 0.3])
+    with pytest.raises(ValueError, match=r"rates\[0\]=-0.3 is outside \[-0.25, 1\]"):
+        TaxSchedule([0, 10_000], [-0.3, 0.3], min_rate=-0.25)
+    for bad in (-1.5, 0.1, float("nan"), "x"):
+        with pytest.raises(ValueError, match=r"min_rate=.* (is outside \[-1, 0\]|is not a number)"):
+            TaxSchedule([0], [0.1], min_rate=bad)
+
+
+def test_earned_income_credit_tax_by_hand():
+    # 20% flat tax; a 34% credit phased in to $12,390, flat to $22,720, phased out at 15.98% to $49,084.
+    s = TaxSchedule([0, 12_390, 22_720, 49_084], [0.20 - 0.34, 0.20, 0.20 + 0.1598, 0.20], min_rate=-1.0)
+    assert s.min_rate == -1.0
+    assert float(s.tax(10_000)) == pytest.approx(-1_400.0)  # a net credit
+    assert float(s.tax(12_390)) == pytest.approx(-0.14 * 12_390)
+    assert float(s.tax(20_000)) == pytest.approx(-0.14 * 12_390 + 0.20 * 7_610)
+    assert float(s.tax(30_000)) == pytest.approx(-0.14 * 12_390 + 0.20 * 10_330 + 0.3598 * 7_280)
+    assert float(s.marginal_rate(5_000)) == pytest.approx(-0.14)
+    assert float(s.after_tax(10_000)) == pytest.approx(11_400.0)
+
+
+def test_min_rate_survives_with_rates_and_round_trips():
+    s = TaxSchedule([0, 10_000], [-0.2, 0.3], min_rate=-0.5)
+    assert s.with_rates([-0.4, 0.1]).min_rate == -0.5
+    d = s.to_dict()
+    assert d == {"cutoffs": [0.0, 10_000.0], "rates": [-0.2, 0.3], "min_rate": -0.5}
+    back = TaxSchedule.from_json(json.dumps(d))
+    assert back == s and back.min_rate == -0.5
+    # Without negative rates allowed the dict is exactly as before (no new key).
+    assert TaxSchedule([0], [0.1]).to_dict() == {"cutoffs": [0.0], "rates": [0.1]}
+    assert TaxSchedule([0], [0.1], min_rate=-0.0).min_rate == 0.0

@@ -62,7 +62,7 @@ def test_schedule_rejects_with_field_name(kw, field, text):
         (dict(hours=100.5), "hours=100.5 is outside [0, 100]"),
         (dict(hours=-1.0), "hours=-1 is outside [0, 100]"),
         (dict(hours=math.nan), "hours=nan is outside"),
-        (dict(tax=-3.0), "tax=-3 must be >= 0"),
+        (dict(tax=math.inf), "tax=inf must be a finite number"),
         (dict(rebate=-1.0), "rebate=-1 must be >= 0"),
         (dict(utility=math.inf), "utility=inf must be a finite number"),
     ],
@@ -112,3 +112,41 @@ def test_check_helpers():
         check_rates_percent([10, 140])
     with pytest.raises(ValueError, match="has 2 entries but there are 3 brackets"):
         check_rates_percent([10, 20], 3)
+
+
+# -- negative marginal rates (a wage subsidy) ----------------------------------------------------
+
+
+def test_worker_step_records_a_net_credit_as_negative_tax():
+    assert step(tax=-1400.0).tax == -1400.0
+
+
+def test_schedule_admits_negative_rates_down_to_its_own_bound():
+    s = Schedule(cutoffs=[0.0, 12390.0], rates_percent=[-14.0, 20.0], min_rate_percent=-100.0)
+    assert s.tax(10000) == pytest.approx(-1400.0)  # a net credit, by hand
+    assert s.to_tax_schedule().min_rate == -1.0
+    with pytest.raises(ValidationError, match=re.escape("rates_percent[0]=-14 is outside [-10, 100] (percent)")):
+        Schedule(cutoffs=[0.0, 12390.0], rates_percent=[-14.0, 20.0], min_rate_percent=-10.0)
+    with pytest.raises(ValidationError, match=re.escape("min_rate_percent=-150 is outside [-100, 0] (percent)")):
+        Schedule(cutoffs=[0.0], rates_percent=[0.0], min_rate_percent=-150.0)
+    with pytest.raises(ValidationError, match=re.escape("min_rate_percent=5 is outside [-100, 0]")):
+        Schedule(cutoffs=[0.0], rates_percent=[10.0], min_rate_percent=5.0)
+
+
+def test_schedule_shows_min_rate_only_when_it_admits_subsidies():
+    plain = Schedule(cutoffs=[0.0, 10000.0], rates_percent=[10.0, 20.0])
+    assert plain.model_dump() == {"cutoffs": [0.0, 10000.0], "rates_percent": [10.0, 20.0]}  # as before
+    sub = Schedule(cutoffs=[0.0, 10000.0], rates_percent=[-10.0, 20.0], min_rate_percent=-50.0)
+    assert sub.model_dump()["min_rate_percent"] == -50.0
+    assert Schedule.model_validate(sub.model_dump()) == sub
+    from economy.tax import TaxSchedule
+
+    ts = TaxSchedule([0, 10000], [-0.1, 0.2], min_rate=-0.5)
+    assert Schedule.from_tax_schedule(ts) == sub
+    assert Schedule.from_tax_schedule(ts).to_tax_schedule() == ts
+
+
+def test_check_rates_percent_takes_a_lower_bound():
+    assert check_rates_percent([-20.0, 5.0], low=-50.0) == [-20.0, 5.0]
+    with pytest.raises(ValueError, match=re.escape("r[0]=-60 is outside [-50, 100] (percent)")):
+        check_rates_percent([-60.0], name="r", low=-50.0)

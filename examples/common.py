@@ -1,0 +1,70 @@
+"""What the examples' command lines share: the LM flags, building the LMs, and saying which LM ran.
+
+``--lm`` goes to ``programs.lm.build_lms`` unchanged, so every model string the project accepts works
+here (``offline``, ``provider/model`` with ``--api-base``, and ``local`` where it is available). A bad
+setting is one line on stderr and exit status 2, as in every CLI of the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import dspy
+
+from programs.cli import EXIT_CONFIG, OneLineParser
+from programs.errors import ConfigError
+from programs.lm import OFFLINE_LABEL, build_lms, in_process, lm_label
+
+__all__ = ["example_parser", "build_example_lms", "lm_banner", "lm_name", "threads_for", "fail"]
+
+
+def example_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A one-line-error parser with the LM flags every example takes."""
+    p = OneLineParser(prog=prog, description=description,
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--lm", default="offline",
+                   help="'offline' (the offline engine, not a language model), 'local', or a model string "
+                        "provider/model as programs.lm.build_lms accepts")
+    p.add_argument("--api-base", action="append", default=None,
+                   help="OpenAI-compatible base URL of a served model (repeatable)")
+    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature in [0, 2]")
+    p.add_argument("--seed", type=int, default=0, help="population, engine and rollout seed")
+    p.add_argument("--module-type", choices=("predict", "cot"), default="predict",
+                   help="dspy.Predict or dspy.ChainOfThought around the signature")
+    return p
+
+
+def fail(prog: str, message: str) -> None:
+    """Report a bad setting as one line and exit with status 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)
+
+
+def build_example_lms(args: argparse.Namespace, prog: str) -> list[dspy.BaseLM]:
+    """``programs.lm.build_lms`` from the parsed flags; a ``ConfigError`` is one line and exit 2."""
+    try:
+        return build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed)
+    except ConfigError as exc:
+        fail(prog, str(exc))
+        raise  # unreachable
+
+
+def lm_name(lms: Sequence[dspy.BaseLM]) -> str:
+    """The LM's label (``offline engine (not a language model)`` for the offline engine)."""
+    return lm_label(lms[0]) + (f" (x{len(lms)} endpoints)" if len(lms) > 1 else "")
+
+
+def lm_banner(lms: Sequence[dspy.BaseLM]) -> str:
+    """Which LM answers, said plainly (the offline engine is named as not a language model)."""
+    label = lm_name(lms)
+    if label == OFFLINE_LABEL:
+        return (f"LM: {OFFLINE_LABEL}. Its answers are a deterministic numeric stand-in, NOT a language "
+                "model's: they test the plumbing, not how language models behave. Pass --lm for a model.")
+    return f"LM: {label}"
+
+
+def threads_for(lms: Sequence[dspy.BaseLM], concurrency: int = 8) -> int:
+    """Batch threads: in-process engines run inline (threads only contend for the GIL)."""
+    return 1 if all(in_process(lm) for lm in lms) else concurrency * len(lms)
