@@ -25,6 +25,7 @@ import numpy as np
 from economy.tax import TaxSchedule, resolve_cutoffs
 from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
 from programs.agents.worker import percent
+from programs.lm.structured import use_structured
 from signatures import PlannerYear, ProposeTaxSchedule
 
 __all__ = ["PlannerAgent", "FixedPlanner", "Planner", "validate_rates", "planner_year"]
@@ -136,9 +137,10 @@ class PlannerAgent(dspy.Module):
                 f"{sig.instructions}\n\nYou are a candidate for tax planner, campaigning as this person: "
                 f"{persona.strip()} Propose the rates you would campaign on.")
         try:
-            pred = self.propose(cutoffs=[float(c) for c in cutoffs], current_rates_percent=current,
-                                history=list(history), best=list(best),
-                                config=lm_config(lm or dspy.settings.lm, rollout_id), **kwargs)
+            with use_structured(lm or dspy.settings.lm):
+                pred = self.propose(cutoffs=[float(c) for c in cutoffs], current_rates_percent=current,
+                                    history=list(history), best=list(best),
+                                    config=lm_config(lm or dspy.settings.lm, rollout_id), **kwargs)
         except Exception as exc:
             return self._fallback(classify_error(exc), current)
         rates, kind, n_clamped = validate_rates(getattr(pred, "rates_percent", None), len(cutoffs))
