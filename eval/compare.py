@@ -24,7 +24,7 @@ import numpy as np
 from economy import KAPPA_PAPER, PRESETS, TaxSchedule, parse_kappa, resolve_cutoffs, resolve_kappa
 from economy.welfare import SWFS, check_swf
 from eval import baselines
-from programs.cli import SEEDS_HELP, OneLineParser, parse_seeds
+from programs.cli import SEEDS_HELP, OneLineParser, add_answer_args, parse_seeds
 from programs.errors import ConfigError
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
@@ -74,6 +74,8 @@ class CompareConfig:
     concurrency: int = 8
     timeout: float = 60.0
     num_retries: int = 3
+    structured: str = "auto"
+    max_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kappa", default=None,
                    help=f"labor cost: calibrated, paper (= {KAPPA_PAPER}) or a number > 0 (default {d['kappa']})")
     p.add_argument("--lm", default=None,
-                   help="DSPy/LiteLLM model string for the LM planners (and LLM workers), or 'offline' for the "
+                   help="DSPy/LiteLLM model string for the LM planners (and LLM workers), 'local' or "
+                        "'local:PATH.gguf' for a GGUF model run in-process by llama.cpp (pip install -e \".[local]\"), "
+                        "or 'offline' for the "
                         "offline engine, a deterministic stand-in that is not a language model (default offline)")
     p.add_argument("--api-base", action="append", default=[],
                    help="OpenAI-compatible endpoint (vLLM, SGLang, Ollama); repeat to spread agents over several")
@@ -139,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per LM request (default 60)")
     p.add_argument("--num-retries", type=int, default=3,
                    help="retries of a failed LM request, with back-off (default 3)")
+    add_answer_args(p)
     p.add_argument("--planners", default=None,
                    help=f"comma list from {', '.join(PLANNERS)} (default: all; 'compiled' only with "
                         "--planner-program). No tax and the oracle are always computed, as the references of "
@@ -257,7 +262,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         workers=values["workers"], planners=planners, planner_program=args.planner_program,
         oracle_trials=values["oracle_trials"], oracle_refine=values["oracle_refine"], out=values["out"], preset=args.preset,
         plots=not args.no_plots, progress=not args.no_progress,
-        concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries, extra={"notes": notes},
+        concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
+        structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
     )
 
 
