@@ -3,8 +3,11 @@
 A small base model asked in prose for a JSON answer echoes the template or rambles to the end of its
 context. Two things fix that for every signature, without touching the signatures themselves:
 
-- **The output fields' JSON schema** is sent as ``response_format`` (OpenAI ``json_schema`` form), which
-  llama.cpp, vLLM, SGLang, Ollama and OpenAI turn into constrained decoding. The schema carries every
+- **The output fields' JSON schema** is sent as ``response_format``, which llama.cpp, vLLM, SGLang,
+  Ollama and OpenAI turn into constrained decoding. Two wire forms exist: OpenAI's
+  ``{"type": "json_schema", "json_schema": {"schema": ...}}`` (tried first) and llama-cpp-python's
+  ``{"type": "json_object", "schema": ...}`` (its server rejects the first with a 500); an endpoint that
+  rejects one form is sent the next, once and for the rest of the run (``WIRE_FORMS``). The schema carries every
   range that a grammar can enforce: llama.cpp enforces an ``enum`` (also of integers) but not
   ``minimum``/``maximum``, so weekly hours are an enum of the integers 0..``MAX_HOURS``, each tax rate an
   enum of the integer percents 0..100 with exactly one rate per bracket (``minItems``/``maxItems``), a
@@ -20,8 +23,8 @@ context. Two things fix that for every signature, without touching the signature
 ``--structured auto|on|off`` knob and an optional ``--max-tokens`` override); the agents call their
 predictors inside ``use_structured(lm)``, which installs ``StructuredAdapter`` for a marked LM and changes
 nothing for any other (a ``dspy.LM`` you build yourself, test fakes). ``auto`` backs off, once per
-endpoint, counted and logged, to DSPy's plain chat format when a server rejects the schema; ``on`` never
-backs off; ``off`` never sends a schema.
+endpoint, counted and logged, to DSPy's plain chat format when a server rejects every form of the
+schema; ``on`` never backs off (a rejection is an LM error); ``off`` never sends a schema.
 
 The offline engine is not marked: it is a numeric stand-in whose answers are seeded by the prompt text,
 so a JSON prompt would change its answers, and it has no tokens to budget. Offline runs therefore stay
@@ -43,7 +46,7 @@ from dspy.utils.exceptions import AdapterParseError
 
 from economy.constants import MAX_HOURS
 
-__all__ = ["MODES", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
+__all__ = ["MODES", "WIRE_FORMS", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
            "StructuredAdapter", "TruncatedAnswer", "output_schema", "response_format", "token_budget",
            "mark", "options_of", "use_structured", "rejects_schema", "structured_summary"]
 
@@ -51,6 +54,9 @@ logger = logging.getLogger(__name__)
 
 #: Values of the ``--structured`` knob.
 MODES = ("auto", "on", "off")
+#: How a schema travels, in the order tried: OpenAI's (also vLLM, SGLang, Ollama, llama.cpp's server,
+#: and DSPy's custom engines such as ``--lm local``), then llama-cpp-python's server's.
+WIRE_FORMS = ("json_schema", "json_object")
 
 #: Longest persona the schema allows (the signature asks for one or two sentences).
 PERSONA_MAX_CHARS = 400
@@ -148,11 +154,16 @@ def output_schema(signature: type[dspy.Signature], inputs: Mapping[str, Any] | N
     return schema
 
 
-def response_format(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``output_schema`` in the OpenAI ``response_format`` form (``json_schema``; not ``strict``, whose
-    keyword whitelist would reject the bounds)."""
-    return {"type": "json_schema",
-            "json_schema": {"name": signature.__name__ or "answer", "schema": output_schema(signature, inputs)}}
+def response_format(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None,
+                    form: str = "json_schema") -> dict[str, Any]:
+    """``output_schema`` as a ``response_format`` in one of ``WIRE_FORMS``: OpenAI's ``json_schema`` (not
+    ``strict``, whose keyword whitelist would reject the bounds) or llama-cpp-python's ``json_object``."""
+    schema = output_schema(signature, inputs)
+    if form == "json_object":
+        return {"type": "json_object", "schema": schema}
+    if form != "json_schema":
+        raise ValueError(f"form={form!r} must be one of {WIRE_FORMS}")
+    return {"type": "json_schema", "json_schema": {"name": signature.__name__ or "answer", "schema": schema}}
 
 
 def token_budget(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None) -> int:
@@ -185,6 +196,7 @@ class StructuredOptions:
 
     mode: str = "auto"
     max_tokens: int | None = None
+    form: int = 0
     backed_off: bool = False
     reason: str | None = None
     counts: Counter = field(default_factory=Counter)
@@ -205,6 +217,20 @@ class StructuredOptions:
         with self._lock:
             self.counts[key] += n
 
+    def next_form(self, tried: int, exc: BaseException, where: str) -> bool:
+        """After form ``tried`` was rejected: move to the next wire form (True) or report none is left."""
+        with self._lock:
+            if tried + 1 >= len(WIRE_FORMS):
+                return False
+            moved = self.form <= tried
+            self.form = max(self.form, tried + 1)
+            if moved:
+                self.counts["form_switches"] += 1
+        if moved:
+            logger.info("%s rejected response_format %r; sending the schema as %r", where, WIRE_FORMS[tried],
+                        WIRE_FORMS[tried + 1])
+        return True
+
     def back_off(self, exc: BaseException, where: str) -> None:
         with self._lock:
             first = not self.backed_off
@@ -218,7 +244,8 @@ class StructuredOptions:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"mode": self.mode, "backed_off": self.backed_off, **dict(sorted(self.counts.items()))}
+            return {"mode": self.mode, "form": WIRE_FORMS[self.form], "backed_off": self.backed_off,
+                    **dict(sorted(self.counts.items()))}
 
 
 def mark(lm: dspy.BaseLM, mode: str = "auto", max_tokens: int | None = None) -> dspy.BaseLM:
@@ -273,8 +300,9 @@ def rejects_schema(exc: BaseException) -> bool:
     status = getattr(exc, "status", None)
     text = str(exc).lower()
     mentions = any(w in text for w in _SCHEMA_WORDS)
-    return mentions and (status in (400, 415, 422, 501) or isinstance(exc, (LMUnsupportedFeatureError,
-                                                                              LMInvalidRequestError)))
+    # llama-cpp-python's server answers an unknown response_format type with a 500 naming it.
+    return mentions and (status in (400, 415, 422, 500, 501) or isinstance(exc, (LMUnsupportedFeatureError,
+                                                                                   LMInvalidRequestError)))
 
 
 def _tokens(tracker: Any, key: str) -> int | None:
@@ -310,17 +338,23 @@ class StructuredAdapter(dspy.JSONAdapter):
         lm_kwargs = dict(lm_kwargs)
         budget = opts.max_tokens or token_budget(signature, inputs)
         lm_kwargs["max_tokens"] = budget
-        if opts.sends_schema:
-            lm_kwargs["response_format"] = response_format(signature, inputs)
+        where = getattr(lm, "endpoint", None) or str(getattr(lm, "model", "the server"))
+        while opts.sends_schema:
+            form = opts.form
+            lm_kwargs["response_format"] = response_format(signature, inputs, WIRE_FORMS[form])
             try:
                 out = self._budgeted(super().__call__, opts, budget, lm, lm_kwargs, signature, demos, inputs)
                 opts.add("structured")
                 return out
             except Exception as exc:
-                if opts.mode != "auto" or not rejects_schema(exc):
+                if not rejects_schema(exc):
                     raise
-                opts.back_off(exc, getattr(lm, "endpoint", None) or str(getattr(lm, "model", "the server")))
-            lm_kwargs.pop("response_format", None)
+                if opts.next_form(form, exc, where):
+                    continue
+                if opts.mode != "auto":
+                    raise
+                opts.back_off(exc, where)
+        lm_kwargs.pop("response_format", None)
         out = self._budgeted(self.plain.__call__, opts, budget, lm, lm_kwargs, signature, demos, inputs)
         opts.add("plain")
         return out

@@ -196,6 +196,29 @@ def test_on_never_backs_off_a_rejection_is_an_lm_error():
     assert options_of(lm).snapshot()["backed_off"] is False
 
 
+def test_wire_forms_and_the_ladder_between_them():
+    assert response_format(ChooseLabor, form="json_object") == {"type": "json_object",
+                                                                "schema": output_schema(ChooseLabor)}
+    opts = StructuredOptions()
+    err = RuntimeError("x")
+    assert opts.next_form(0, err, "srv") and opts.form == 1 and opts.sends_schema
+    assert opts.next_form(0, err, "srv") and opts.form == 1  # a second in-flight rejection moves nothing
+    assert not opts.next_form(1, err, "srv")  # no form left: the caller backs off (auto) or raises (on)
+    assert opts.snapshot()["form_switches"] == 1 and opts.snapshot()["form"] == "json_object"
+
+
+def test_a_schema_rejection_is_not_retried_by_the_endpoint_client():
+    from dspy.utils.exceptions import LMServerError
+
+    from programs.lm.endpoint import error_kind
+
+    # llama-cpp-python's server: a 500 naming response_format for OpenAI's json_schema form.
+    msg = "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'"
+    assert rejects_schema(LMServerError(msg, status=500))
+    assert error_kind(LMServerError(msg, status=500)) is None
+    assert error_kind(LMServerError("overloaded", status=500)) == "server_error"
+
+
 def test_rejects_schema_only_for_schema_errors():
     from dspy.utils.exceptions import LMInvalidRequestError, LMServerError, LMTimeoutError
 
