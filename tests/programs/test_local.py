@@ -130,3 +130,15 @@ def test_engine_state_round_trips():
     eng = LocalEngine("/models/m.gguf", seed=9, n_ctx=2048)
     back = LocalEngine.load_state(eng.dump_state())
     assert (back.path, back.seed, back.n_ctx) == ("/models/m.gguf", 9, 2048)
+
+
+def test_threads_leave_a_core_and_can_be_set(monkeypatch):
+    from programs.lm.local import THREADS_ENV, n_threads
+
+    monkeypatch.setattr(local.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert n_threads({}) == 1
+    monkeypatch.setattr(local.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert n_threads({}) == 7
+    assert n_threads({THREADS_ENV: "2"}) == 2
+    with pytest.raises(ConfigError, match=THREADS_ENV):
+        n_threads({THREADS_ENV: "zero"})
