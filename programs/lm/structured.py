@@ -267,7 +267,8 @@ def structured_summary(lms: Any) -> dict[str, Any] | None:
     total: Counter = Counter()
     for o in opts:
         total.update({k: v for k, v in o.snapshot().items() if isinstance(v, int) and not isinstance(v, bool)})
-    return {"mode": opts[0].mode, "backed_off": sum(o.backed_off for o in opts), **dict(sorted(total.items())),
+    return {"mode": opts[0].mode, "forms": sorted({WIRE_FORMS[o.form] for o in opts}),
+            "backed_off": sum(o.backed_off for o in opts), **dict(sorted(total.items())),
             "reasons": sorted({o.reason for o in opts if o.reason})}
 
 
