@@ -73,6 +73,7 @@ def test_served_compare_through_llama_cpp_server(served, tmp_path):
     out = tmp_path / "cmp"
     r = run_cli("eval.compare", "--lm", f"openai/{MODEL_ALIAS}", "--api-base", served, "--agents", "4", "--seeds", "0",
                 "--years", "2", "--steps-per-year", "2", "--planners", "llm,saez", "--no-plots", "--no-progress",
+                "--oracle-trials", "20", "--oracle-refine", "0",
                 "--concurrency", "1", "--timeout", "120", "--out", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     report = (out / "report.md").read_text()
