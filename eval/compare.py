@@ -35,7 +35,7 @@ from economy.saez_v1 import V1_TOP, V1_VARIANTS
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.blackbox import BLACKBOX
-from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, check_out_dir,
+from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
@@ -112,6 +112,8 @@ class CompareConfig:
     concurrency: int = 8
     timeout: float = 60.0
     num_retries: int = 3
+    structured: str = "auto"
+    max_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # The world's rules (--preset paper-v1 sets them; see SimulationConfig).
     saez_v1_variant: str = "saez"
@@ -184,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "federal minimum wage, FLSA 29 U.S.C. 206, $7.25/h x 52 = 377, i.e. $15,080 a year at 40 h/week) "
                         "or 'none' (= 0, raw 1/skill weights, the behaviour before the floor; --preset paper uses 0)")
     p.add_argument("--lm", default=None,
-                   help="DSPy/LiteLLM model string for the LM planners (and LLM workers), or 'offline' for the "
+                   help="DSPy/LiteLLM model string for the LM planners (and LLM workers), 'local' or "
+                        "'local:PATH.gguf' for a GGUF model run in-process by llama.cpp (pip install -e \".[local]\"), "
+                        "or 'offline' for the "
                         "offline engine, a deterministic stand-in that is not a language model (default offline)")
     p.add_argument("--api-base", action="append", default=[],
                    help="OpenAI-compatible endpoint (vLLM, SGLang, Ollama); repeat to spread agents over several")
@@ -200,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per LM request (default 60)")
     p.add_argument("--num-retries", type=int, default=3,
                    help="retries of a failed LM request, with back-off (default 3)")
+    add_answer_args(p)
     p.add_argument("--planners", default=None,
                    help=f"comma list from {', '.join(PLANNERS)} (default: all; 'compiled' only with "
                         "--planner-program). No tax and the oracle are always computed, as the references of "
@@ -367,7 +372,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         oracle_trials=values["oracle_trials"], oracle_refine=values["oracle_refine"], out=values["out"], preset=args.preset,
         skill_floor=skill_floor,
         plots=not args.no_plots, progress=not args.no_progress,
-        concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries, extra={"notes": notes},
+        concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
+        structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
         saez_v1_variant=variant, initial_rate=None if initial_rate is None else float(initial_rate),
         history_len=None if history_len is None else int(history_len), **rules,
     )

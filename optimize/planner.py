@@ -44,8 +44,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from economy import parse_kappa  # noqa: E402
 from economy.constants import resolve_skill_floor  # noqa: E402
-from programs.cli import (EXIT_FALLBACKS, SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, check_out_file,  # noqa: E402
-                          check_program_file, parse_seeds)
+from programs.cli import (EXIT_FALLBACKS, SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, add_answer_args,  # noqa: E402
+                          check_out_file, check_program_file, parse_seeds)
 from programs.errors import ConfigError  # noqa: E402
 from programs.simulation.runlog import replace_atomic, write_atomic  # noqa: E402
 
@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
                    help="no oracle labels on training situations: demonstrations come only from the planner's "
                         "own high-scoring runs")
     m = p.add_argument_group("language models")
-    m.add_argument("--lm", default="offline", help="planner LM: offline | provider/model")
+    m.add_argument("--lm", default="offline", help="planner LM: offline | local | local:PATH.gguf | provider/model")
     m.add_argument("--api-base", action="append", default=None, metavar="URL",
                    help="OpenAI-compatible endpoint(s) for --lm (repeat for several)")
     m.add_argument("--temperature", type=float, default=0.7, help="planner (and LLM workers') temperature")
@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
                         "rule-based offline instruction writer (default: offline when --lm is offline, else --lm)")
     m.add_argument("--reflection-api-base", action="append", default=None, metavar="URL")
     m.add_argument("--concurrency", type=int, default=8, help="parallel evaluations with a served LM")
+    add_answer_args(m)
     a = p.add_argument_group("planner")
     a.add_argument("--module", dest="module_type", default="predict", help="predict | cot")
     a.add_argument("--history-len", type=int, default=5, help="recent tax years in the planner's prompt")
@@ -158,8 +159,11 @@ class Config:
 
     @property
     def threads(self) -> int:
-        # The offline engine is CPU-bound Python in this process: threads only contend for the GIL.
-        return 1 if self.in_process else self.args.concurrency
+        # The offline engine is CPU-bound Python in this process: threads only contend for the GIL; the
+        # local model is one llama.cpp context behind one lock, already using every core.
+        from programs.lm.local import is_local
+
+        return 1 if self.in_process or is_local(self.args.lm) else self.args.concurrency
 
 
 def _check_int(name: str, value: int, lo: int, hi: int | None = None) -> None:
@@ -213,7 +217,7 @@ def resolve(args: argparse.Namespace) -> Config:
                               "must differ from the ones trained on")
     try:
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
-                        probe=bool(args.api_base))
+                        probe=bool(args.api_base), structured=args.structured, max_tokens=args.max_tokens)
         if args.reflection_lm is not None:
             if args.tune:
                 raise ConfigError("--reflection-lm writes instructions when compiling; --tune does not use it")
@@ -349,7 +353,7 @@ def _task_lms(cfg: Config, temperature: float | None = None) -> list:
 
     a = cfg.args
     return build_lms(a.lm, a.api_base, temperature=a.temperature if temperature is None else temperature,
-                     seed=a.seed, concurrency=a.concurrency)
+                     seed=a.seed, concurrency=a.concurrency, structured=a.structured, max_tokens=a.max_tokens)
 
 
 def _prompt_lm(cfg: Config) -> tuple[Any, str | None]:
@@ -554,7 +558,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
         pool = clean_program_demos(sit)
     settings = TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers,
                             best_k=a.best_k, module_type=a.module_type, lm=a.lm, api_base=a.api_base,
-                            demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
+                            structured=a.structured, max_tokens=a.max_tokens, demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
     counter = CallCounter()
     _say(cfg, f"study {a.study_name!r}: adding {a.trials} trial(s)"
               + (f" to {_redact_storage(a.storage)}" if a.storage else " (in memory)"))

@@ -72,6 +72,7 @@ class TuneSettings:
     workers : "llm" (default) or "rational".
     best_k, module_type : fixed planner settings.
     lm, api_base : the LM answering planner and workers ("offline" = the offline engine).
+    structured, max_tokens : structured outputs and the token budget of a real LM (``programs.lm.structured``).
     demo_pool : demonstrations the ``n_demos`` knob takes a prefix of.
     base_program : a saved program whose instructions the tuned planner keeps (or None).
     max_demos : cap of ``n_demos``.
@@ -85,6 +86,8 @@ class TuneSettings:
     module_type: str = "predict"
     lm: str = "offline"
     api_base: list[str] | None = None
+    structured: str = "auto"
+    max_tokens: int | None = None
     demo_pool: list[dspy.Example] = field(default_factory=list)
     base_program: str | None = None
     max_demos: int = 4
@@ -190,7 +193,8 @@ def end_to_end_score(settings: TuneSettings, knobs: Knobs, seed: int) -> tuple[f
                       workers=settings.workers, brackets=c.brackets, swf=c.swf, kappa=c.kappa,
                       skill_floor=c.skill_floor, history_len=knobs.history_len, best_k=settings.best_k, seed=int(seed),
                       temperature=knobs.temperature, module_type=settings.module_type, stratified=c.stratified)
-    lms = build_lms(settings.lm, settings.api_base or None, temperature=knobs.temperature, seed=int(seed))
+    lms = build_lms(settings.lm, settings.api_base or None, temperature=knobs.temperature, seed=int(seed),
+                    structured=settings.structured, max_tokens=settings.max_tokens)
     planner = planner_with(settings, knobs.history_len, knobs.n_demos)
     sim = Simulation(cfg, lms=lms, planner=planner, population=e.population)
     try:

@@ -15,9 +15,9 @@ from typing import NoReturn
 
 from programs.errors import ConfigError
 
-__all__ = ["OneLineParser", "parse_seeds", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS", "EXIT_INTERRUPTED",
-           "check_out_dir", "check_out_file", "OVERWRITE_HELP", "DefaultsOnceFormatter", "YEARS_NOTE",
-           "check_program_file"]
+__all__ = ["OneLineParser", "parse_seeds", "add_answer_args", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS",
+           "EXIT_INTERRUPTED", "check_out_dir", "check_out_file", "OVERWRITE_HELP", "DefaultsOnceFormatter",
+           "YEARS_NOTE", "check_program_file"]
 
 #: How tax years are numbered in every output (printed lines, run logs, reports, CSVs, plots).
 YEARS_NOTE = ("tax years are numbered from 0: year 0 runs the initial schedule, the planner first moves at the "
@@ -30,6 +30,19 @@ EXIT_INTERRUPTED = 130   # Ctrl-C: what was saved and the command that resumes a
 
 #: The seed grammar, for ``--help`` texts.
 SEEDS_HELP = "seeds: a list and/or ranges, e.g. '0-4' (seeds 0..4), '0,5,7', '0-2,10'; '3' is seed 3"
+
+def add_answer_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--structured`` and ``--max-tokens``, the same on every CLI that calls a language model
+    (``programs.lm.structured``; validated by ``programs.lm.check_lm_config``)."""
+    group.add_argument("--structured", default="auto", metavar="{auto,on,off}",
+                       help="send each answer's JSON schema as response_format (grammar-constrained decoding on "
+                            "llama.cpp, vLLM, SGLang, Ollama, OpenAI): auto backs off to plain prompts, counted, when "
+                            "a server rejects it; on never backs off; off never sends it. Not used by the offline "
+                            "engine")
+    group.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                       help="token budget of every LM answer (default: one per signature, sized to its answer, "
+                            "larger for --module cot); an answer that uses it all is a 'truncated' fallback")
+
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-|\.\.)\s*(\d+)\s*$")
 

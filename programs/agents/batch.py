@@ -28,6 +28,10 @@ from programs.lm.compat import carry_context
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: Why an agent's answer was replaced by its last valid action (``truncated``: it used its whole token
+#: budget, see ``programs.lm.structured``).
+FALLBACK_KINDS = ("parse_error", "truncated", "lm_error", "invalid", "non_finite")
+
 
 class FallbackCounter:
     """Thread-safe counts of fallbacks (by kind) and of clamped answers."""
@@ -66,6 +70,10 @@ def classify_error(exc: BaseException) -> str:
     """Fallback kind of an exception raised by an LM call through DSPy."""
     from dspy.utils.exceptions import AdapterParseError
 
+    from programs.lm.structured import TruncatedAnswer
+
+    if isinstance(exc, TruncatedAnswer):
+        return "truncated"
     if isinstance(exc, AdapterParseError):
         return "parse_error"
     if isinstance(exc, (ValueError, TypeError)) and "parse" in str(exc).lower():

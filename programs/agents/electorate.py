@@ -28,6 +28,7 @@ import numpy as np
 
 from programs.agents.batch import BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin
 from programs.agents.worker import WorkerMemory
+from programs.lm.structured import use_structured
 from signatures import Platform, Vote, WorkerStep
 
 __all__ = ["Candidate", "Electorate", "ElectionResult", "METHODS", "draw_candidates", "match_candidate"]
@@ -127,9 +128,10 @@ class Electorate(dspy.Module):
         names = [c.candidate for c in candidates]
         extra = {"lm": lm} if lm is not None else {}
         try:
-            pred = self.vote(persona=persona, history=list(history), cutoffs=[float(c) for c in cutoffs],
-                             candidates=list(candidates), config=lm_config(lm or dspy.settings.lm, rollout_id),
-                             **extra)
+            with use_structured(lm or dspy.settings.lm):
+                pred = self.vote(persona=persona, history=list(history), cutoffs=[float(c) for c in cutoffs],
+                                 candidates=list(candidates), config=lm_config(lm or dspy.settings.lm, rollout_id),
+                                 **extra)
             choice = match_candidate(getattr(pred, "candidate", None), names)
             kind = None if choice is not None else "invalid"
         except Exception as exc:

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from programs.agents.batch import BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin
 from programs.agents.worker import WorkerMemory
+from programs.lm.structured import use_structured
 from signatures import RateSatisfaction, WorkerStep
 
 __all__ = ["SatisfactionRater", "SATISFIED_SCALE", "UNSATISFIED_SCALE", "utility_scale"]
@@ -43,8 +44,9 @@ class SatisfactionRater(dspy.Module):
         """Returns ``satisfied`` (bool) and ``fallback`` (kind or None)."""
         extra = {"lm": lm} if lm is not None else {}
         try:
-            pred = self.rate(persona=persona, this_year=this_year, last_year=last_year,
-                             config=lm_config(lm or dspy.settings.lm, rollout_id), **extra)
+            with use_structured(lm or dspy.settings.lm):
+                pred = self.rate(persona=persona, this_year=this_year, last_year=last_year,
+                                 config=lm_config(lm or dspy.settings.lm, rollout_id), **extra)
             value = getattr(pred, "satisfied", None)
             kind = None if isinstance(value, (bool, np.bool_)) else "invalid"
         except Exception as exc:

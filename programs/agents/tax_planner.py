@@ -26,6 +26,7 @@ import numpy as np
 
 from economy.tax import TaxSchedule, resolve_cutoffs, to_fraction, to_percent
 from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
+from programs.lm.structured import use_structured
 from signatures import PlannerYear, ProposeTaxSchedule
 
 __all__ = ["PlannerAgent", "FixedPlanner", "Planner", "Proposal", "validate_rates", "limit_moves", "planner_year",
@@ -173,9 +174,10 @@ class PlannerAgent(dspy.Module):
             sig = self._predictor().signature
             kwargs["signature"] = sig.with_instructions("\n\n".join([sig.instructions, *extra_instructions]))
         try:
-            pred = self.propose(cutoffs=[float(c) for c in cutoffs], current_rates_percent=current,
-                                history=list(history), best=list(best),
-                                config=lm_config(lm or dspy.settings.lm, rollout_id), **kwargs)
+            with use_structured(lm or dspy.settings.lm):
+                pred = self.propose(cutoffs=[float(c) for c in cutoffs], current_rates_percent=current,
+                                    history=list(history), best=list(best),
+                                    config=lm_config(lm or dspy.settings.lm, rollout_id), **kwargs)
         except Exception as exc:
             return self._fallback(classify_error(exc), current)
         rates, kind = validate_rates(getattr(pred, "rates_percent", None), len(cutoffs))

@@ -30,6 +30,7 @@ from programs.agents.batch import (
     rollout_id,
     round_robin,
 )
+from programs.lm.structured import use_structured
 from signatures import ChooseLabor, Schedule, WorkerStep
 
 __all__ = ["WorkerAgent", "WorkerMemory", "WorkerDecisions", "DEFAULT_HOURS", "worker_step",
@@ -158,9 +159,10 @@ class WorkerAgent(dspy.Module):
         extra = {"lm": lm} if lm is not None else {}
         config = lm_config(lm or dspy.settings.lm, rollout_id)
         try:
-            pred = self.decide(persona=persona, skill=float(skill), schedule=schedule,
-                               last_rebate=float(last_rebate), history=list(history), best=list(best),
-                               config=config, **extra)
+            with use_structured(lm or dspy.settings.lm):
+                pred = self.decide(persona=persona, skill=float(skill), schedule=schedule,
+                                   last_rebate=float(last_rebate), history=list(history), best=list(best),
+                                   config=config, **extra)
         except Exception as exc:
             return self._fallback(classify_error(exc), fallback_hours)
         hours, kind = validate_hours(getattr(pred, "hours", None), grid=self.hours_grid)

@@ -4,6 +4,8 @@ rule-based instruction writer and an OpenAI-protocol server for the offline engi
 - ``models``: ``build_lms``, ``check_lm_config``, ``describe_lm``/``lm_label`` (what reports print).
 - ``endpoint``: ``EndpointLM``, bounded concurrency and counted retries against a served model.
 - ``offline``: the offline engine, a deterministic numeric stand-in (**not a language model**).
+- ``local``: ``--lm local``, a GGUF language model run in-process by llama.cpp (the ``local`` extra).
+- ``structured``: structured outputs (each answer's JSON schema as ``response_format``) and token budgets.
 - ``prompts``: reading DSPy's prompts back (one parser for the engine, the writer and the server).
 - ``writer``: the offline instruction writer that DSPy's instruction optimizers call.
 - ``server``: ``python -m programs.serve``, the offline engine behind the OpenAI protocol.

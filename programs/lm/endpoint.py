@@ -60,6 +60,10 @@ def error_kind(exc: BaseException) -> str | None:
         is_retryable_lm_error,
     )
 
+    from programs.lm.structured import rejects_schema
+
+    if rejects_schema(exc):
+        return None  # a server that cannot take our response_format will not take it on a retry either
     if isinstance(exc, LMRateLimitError):
         return "rate_limited"
     if isinstance(exc, LMTimeoutError):

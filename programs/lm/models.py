@@ -1,7 +1,8 @@
 """LM set-up: model strings, endpoints, keys from the environment, and the offline engine.
 
 ``build_lms("offline")`` returns the embedded offline engine (a numeric stand-in, not a language model);
-any other value is a DSPy/LiteLLM model string ``provider/model`` (``openai/gpt-4o-mini``,
+``build_lms("local")`` / ``"local:/path/model.gguf"`` a GGUF language model run in-process by llama.cpp
+(``programs.lm.local``); any other value is a DSPy/LiteLLM model string ``provider/model`` (``openai/gpt-4o-mini``,
 ``hosted_vllm/meta-llama/Llama-3.1-8B-Instruct`` with ``api_base``, ``ollama_chat/llama3.1``). Several
 ``api_base`` values give one ``dspy.LM`` per endpoint; the simulation spreads agents across them.
 
@@ -11,7 +12,9 @@ and ``describe_lm`` strips credentials from endpoint URLs.
 Served models are ``EndpointLM`` objects (a ``dspy.LM``): at most ``concurrency`` requests in flight per
 endpoint, and retries with exponential back-off (honouring a server's ``Retry-After``) done here rather
 than inside DSPy, so that every attempt, retry and error is counted (``EndpointLM.stats``) and the
-simulation can log them per step. ``check_endpoints`` is the pre-flight: one ``GET {api_base}/models``
+simulation can log them per step. Every LM built here for a real model (local or served) gets structured
+outputs and per-signature token budgets (``programs.lm.structured``, the ``structured`` and
+``max_tokens`` knobs). ``check_endpoints`` is the pre-flight: one ``GET {api_base}/models``
 per endpoint, so an unreachable server is reported in one line before any LM call is spent.
 """
 
@@ -30,7 +33,9 @@ import dspy
 from programs.errors import ConfigError
 from programs.lm.compat import litellm_prefixes
 from programs.lm.endpoint import EndpointLM, RequestStats, provider_of, redact_url
+from programs.lm.local import LOCAL, check_local, describe_local, is_local, local_label
 from programs.lm.offline import OFFLINE_LABEL
+from programs.lm.structured import MODES, mark
 
 OFFLINE = "offline"
 
@@ -94,6 +99,8 @@ def check_lm_config(
     environ: dict[str, str] | None = None,
     probe: bool = False,
     probe_timeout: float = 3.0,
+    structured: str = "auto",
+    max_tokens: int | None = None,
 ) -> list[str]:
     """Validate an LM configuration without calling any LM.
 
@@ -101,11 +108,19 @@ def check_lm_config(
     setting: a model string not of the form ``provider/model`` or of a provider no client knows, a hosted
     provider without its key in the environment, a local provider without ``api_base``, or a numeric knob
     out of range. With ``probe``, each ``api_base`` must also answer ``GET {api_base}/models`` within
-    ``probe_timeout`` seconds (``check_endpoints``; any HTTP status counts as reachable).
+    ``probe_timeout`` seconds (``check_endpoints``; any HTTP status counts as reachable). ``local`` and
+    ``local:PATH`` need the ``local`` extra installed and, for a path, an existing ``.gguf`` file.
     """
     env = os.environ if environ is None else environ
     if not isinstance(lm, str) or not lm.strip():
-        raise ConfigError("lm must be 'offline' or a model string 'provider/model', e.g. openai/gpt-4o-mini")
+        raise ConfigError("lm must be 'offline', 'local[:PATH.gguf]' or a model string 'provider/model', "
+                          "e.g. openai/gpt-4o-mini")
+    if structured not in MODES:
+        raise ConfigError(f"structured={structured!r} must be one of {', '.join(MODES)}")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+                                   or not 1 <= max_tokens <= 1_000_000):
+        raise ConfigError(f"max_tokens={max_tokens!r} must be an integer in [1, 1000000] (or unset: a budget "
+                          "per signature)")
     lm = lm.strip()
     if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or not 0 <= temperature <= 2:
         raise ConfigError(f"temperature={temperature!r} is outside [0, 2]")
@@ -123,6 +138,12 @@ def check_lm_config(
         if bases:
             raise ConfigError("api_base is for a served model; the offline engine runs in-process "
                               "(serve it with `python -m programs.serve` and use --lm openai/offline-engine --api-base URL)")
+        return bases
+    if is_local(lm):
+        if bases:
+            raise ConfigError(f"api_base is for a served model; lm={lm!r} runs in-process (serve a GGUF file with "
+                              "`python -m llama_cpp.server --model PATH` and use --lm openai/NAME --api-base URL)")
+        check_local(lm)
         return bases
     if not _MODEL_RE.match(lm):
         raise ConfigError(f"lm={lm!r} must be 'offline' or 'provider/model', e.g. openai/gpt-4o-mini or "
@@ -213,8 +234,10 @@ def build_lms(
     retry_backoff: float = 1.0,
     max_tokens: int | None = None,
     cache: bool | None = None,
+    structured: str = "auto",
 ) -> list[dspy.LM]:
-    """Build one LM per endpoint (one in-process LM for ``offline``, one ``EndpointLM`` for a hosted model).
+    """Build one LM per endpoint (one in-process LM for ``offline`` and ``local``, one ``EndpointLM`` for a
+    hosted model).
 
     Parameters
     ----------
@@ -225,36 +248,44 @@ def build_lms(
     concurrency : requests in flight per endpoint (each ``EndpointLM`` holds its own bound).
     num_retries, retry_backoff : retries after a transient failure, first back-off in seconds (doubling).
     timeout : seconds to wait for the server's next byte (and to send); connecting has its own 10 s.
-    cache : DSPy response cache; default off for the offline engine (the cache key ignores a custom
-        engine's identity and seed) and on for real models.
+    cache : DSPy response cache; default off for the offline engine and the local model (the cache key
+        ignores a custom engine's identity and seed) and on for served models.
+    structured : ``auto`` | ``on`` | ``off``: send each answer's JSON schema as ``response_format``
+        (``auto`` backs off to plain prompts when a server rejects it); not used by the offline engine.
+    max_tokens : one token budget for every answer instead of the per-signature budgets
+        (``programs.lm.structured.token_budget``); not used by the offline engine.
 
     Returns
     -------
     list of dspy.LM, length max(1, len(api_base)).
     """
     bases = check_lm_config(lm, api_base, temperature=temperature, concurrency=concurrency,
-                            num_retries=num_retries, timeout=timeout, retry_backoff=retry_backoff)
+                            num_retries=num_retries, timeout=timeout, retry_backoff=retry_backoff,
+                            structured=structured, max_tokens=max_tokens)
     lm = lm.strip()
     if lm == OFFLINE:
         from programs.lm.offline import offline_lm
 
+        # Not marked for structured outputs: its answers are seeded by the prompt text (structured.py).
         return [offline_lm(seed=seed, temperature=temperature)]
+    if is_local(lm):
+        from programs.lm.local import local_lm
+
+        return [mark(local_lm(lm, seed=seed, temperature=temperature, cache=bool(cache)), structured, max_tokens)]
     kwargs: dict = dict(temperature=temperature, num_retries=num_retries, timeout=timeout,
                         cache=True if cache is None else cache, concurrency=concurrency,
                         retry_backoff=retry_backoff)
-    if max_tokens is not None:
-        kwargs["max_tokens"] = max_tokens
     provider = provider_of(lm)
     if not bases:
         default = LOCAL_PROVIDERS.get(provider)
-        return [EndpointLM(lm, **kwargs, **({"api_base": default} if default else {}))]
+        return [mark(EndpointLM(lm, **kwargs, **({"api_base": default} if default else {})), structured, max_tokens)]
     out = []
     for base in bases:
         extra = {}
         if provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
             # OpenAI-compatible local servers ignore the key but the client insists on one.
             extra["api_key"] = LOCAL_PLACEHOLDER_KEY
-        out.append(EndpointLM(lm, api_base=base, **kwargs, **extra))
+        out.append(mark(EndpointLM(lm, api_base=base, **kwargs, **extra), structured, max_tokens))
     return out
 
 
@@ -275,6 +306,9 @@ def describe_lm(
     """A one-line description for reports and progress output; never contains keys or URL credentials."""
     if not isinstance(lm, str) or lm.strip() == OFFLINE:
         return OFFLINE_LABEL
+    if is_local(lm):
+        text = describe_local(lm)
+        return text + (f", temperature {temperature:g}" if temperature is not None else "")
     try:
         bases = _bases(api_base)
     except ConfigError:
@@ -289,9 +323,10 @@ def describe_lm(
 
 
 def in_process(lm: dspy.BaseLM) -> bool:
-    """True for the embedded offline engine: CPU-bound Python in this process, so concurrent threads
-    only contend for the GIL and a batch runs fastest inline."""
-    return str(getattr(lm, "model", "")).startswith("offline/")
+    """True for the embedded offline engine and the local model: CPU-bound work in this process (Python
+    under the GIL; llama.cpp, one context behind one lock, already using every core), so concurrent
+    threads only contend and a batch runs fastest inline."""
+    return str(getattr(lm, "model", "")).startswith(("offline/", LOCAL + "/"))
 
 
 def lm_label(lm: dspy.BaseLM) -> str:
@@ -299,5 +334,7 @@ def lm_label(lm: dspy.BaseLM) -> str:
     model = getattr(lm, "model", "?")
     if str(model).startswith("offline/"):
         return OFFLINE_LABEL
+    if str(model).startswith(LOCAL + "/"):
+        return local_label(str(model)[len(LOCAL) + 1:])
     base = (getattr(lm, "kwargs", {}) or {}).get("api_base")
     return describe_lm(model, base) if base else str(model)

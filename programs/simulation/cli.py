@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from economy import PRESETS, SWFS, parse_kappa
 from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
-                          check_out_dir, check_program_file)
+                          add_answer_args, check_out_dir, check_program_file)
 from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
     OFFLINE,
     ConfigError,
@@ -37,6 +37,7 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
     describe_lm,
     redact_url,
 )
+from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 
 
@@ -71,8 +72,10 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--voting", default="plurality", help="plurality | irv")
     a.add_argument("--planner", default=None, metavar="JSON", help="a saved/compiled PlannerAgent program")
     m = p.add_argument_group("language model")
-    m.add_argument("--lm", default=None, help="offline | provider/model (DSPy/LiteLLM model string); default "
-                   "offline, or with --resume the LM the run started with")
+    m.add_argument("--lm", default=None, help="offline (the offline engine, not a language model) | local | "
+                   "local:PATH.gguf (a GGUF model run in-process by llama.cpp; pip install -e \".[local]\") | "
+                   "provider/model (DSPy/LiteLLM model string); default offline, or with --resume the LM the run "
+                   "started with")
     m.add_argument("--api-base", action="append", default=None, metavar="URL",
                    help="OpenAI-compatible endpoint; repeat to spread agents over several")
     m.add_argument("--temperature", type=float, default=0.7, help="LM sampling temperature, in [0, 2]")
@@ -84,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to wait for the server's next byte (per attempt)")
     m.add_argument("--no-cache", action="store_true", help="do not use DSPy's response cache for a served model")
+    add_answer_args(m)
     o = p.add_argument_group("output")
     o.add_argument("--out", default="results/simulate", help="run directory")
     o.add_argument("--resume", action="store_true", help="continue the stopped run in --out, with the LM it "
@@ -160,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           voting=args.voting, module_type=args.module_type, temperature=args.temperature,
                           concurrency=args.concurrency)
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
-                        num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff)
+                        num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff,
+                        structured=args.structured, max_tokens=args.max_tokens)
     except ConfigError as exc:
         return _fail(str(exc))
     if args.planner is not None:
@@ -214,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"planner={args.planner!r}: {exc}")
     lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
                     concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
-                    retry_backoff=args.retry_backoff, cache=False if args.no_cache else None)
+                    retry_backoff=args.retry_backoff, cache=False if args.no_cache else None,
+                    structured=args.structured, max_tokens=args.max_tokens)
     sim = Simulation(cfg, lms=lms, planner=planner)
     try:
         if records:
@@ -223,6 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         summary = sim.run(progress=not args.no_progress, log=log)
         dt = time.perf_counter() - t0
+        answers = structured_summary(lms)
+        if answers is not None:
+            # How the real model's answers came back (structured or plain, truncated, tokens) this session.
+            summary["answers"] = answers
+            log.write_summary(summary)
     except ValueError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -259,6 +270,13 @@ def _report(s: dict, out: str, seconds: float) -> None:
           f"{fmt(s['gap_median_first_by_year'])} / {fmt(s['gap_median_last_by_year'])}")
     print(f"final rates (%): {fmt(s['final']['rates_percent'])}")
     print(f"fallbacks: {s['fallbacks'] or 'none'}")
+    a = s.get("answers")
+    if a:
+        how = f"{a.get('structured', 0)} structured, {a.get('plain', 0)} plain"
+        if a["backed_off"]:
+            how += f" (server rejected the schema: {'; '.join(a['reasons'])})"
+        print(f"answers ({a['mode']} structured output): {how}; {a.get('truncated', 0)} truncated; tokens "
+              f"{a.get('prompt_tokens', 0)} prompt, {a.get('completion_tokens', 0)} completion")
     r = s.get("requests")
     if r:
         errors = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "none"

@@ -1,0 +1,424 @@
+"""Structured outputs and token budgets for real language models (issue 10).
+
+A small base model asked in prose for a JSON answer echoes the template or rambles to the end of its
+context. Two things fix that for every signature, without touching the signatures themselves:
+
+- **The output fields' JSON schema** is sent as ``response_format``, which llama.cpp, vLLM, SGLang,
+  Ollama and OpenAI turn into constrained decoding. Two wire forms exist: OpenAI's
+  ``{"type": "json_schema", "json_schema": {"schema": ...}}`` (tried first) and llama-cpp-python's
+  ``{"type": "json_object", "schema": ...}`` (its server rejects the first with a 500); an endpoint that
+  rejects one form is sent the next, once and for the rest of the run (``WIRE_FORMS``). The schema carries every
+  range that a grammar can enforce: llama.cpp enforces an ``enum`` (also of integers) but not
+  ``minimum``/``maximum``, so weekly hours are an enum of the integers 0..``MAX_HOURS``, each tax rate an
+  enum of the integer percents 0..100 with exactly one rate per bracket (``minItems``/``maxItems``), a
+  vote an enum of the names of the candidates running *in this call* (so a schema is built per call,
+  from the inputs), satisfaction a boolean, a persona and a ChainOfThought reasoning bounded strings.
+  The agents' own range checks stay: a schema's bounds are a hint to the server, never trusted.
+- **A token budget** (``max_tokens``) per signature sized to its answer, the sum of per-field budgets
+  in ``FIELD_TOKENS`` (so ``--module cot`` gets the reasoning's budget on top). An answer that uses the
+  whole budget was cut off: it raises ``TruncatedAnswer``, which the agents count as a ``truncated``
+  fallback, instead of a run that waits for 7,000 rambling tokens.
+
+``build_lms`` marks each LM it builds for a real model with its ``StructuredOptions`` (the
+``--structured auto|on|off`` knob and an optional ``--max-tokens`` override); the agents call their
+predictors inside ``use_structured(lm)``, which installs ``StructuredAdapter`` for a marked LM and changes
+nothing for any other (a ``dspy.LM`` you build yourself, test fakes). ``auto`` backs off, once per
+endpoint, counted and logged, to DSPy's plain chat format when a server rejects every form of the
+schema; ``on`` never backs off (a rejection is an LM error); ``off`` never sends a schema.
+
+The offline engine is not marked: it is a numeric stand-in whose answers are seeded by the prompt text,
+so a JSON prompt would change its answers, and it has no tokens to budget. Offline runs therefore stay
+byte-identical to the chat-format runs before this module existed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+from dspy.utils.exceptions import AdapterParseError
+
+from economy.constants import MAX_HOURS
+
+__all__ = ["MODES", "WIRE_FORMS", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
+           "StructuredAdapter", "TruncatedAnswer", "output_schema", "response_format", "token_budget",
+           "mark", "options_of", "use_structured", "rejects_schema", "structured_summary"]
+
+logger = logging.getLogger(__name__)
+
+#: Values of the ``--structured`` knob.
+MODES = ("auto", "on", "off")
+#: How a schema travels, in the order tried: OpenAI's (also vLLM, SGLang, Ollama, llama.cpp's server,
+#: and DSPy's custom engines such as ``--lm local``), then llama-cpp-python's server's.
+WIRE_FORMS = ("json_schema", "json_object")
+
+#: Longest persona the schema allows (the signature asks for one or two sentences).
+PERSONA_MAX_CHARS = 400
+#: Longest ChainOfThought reasoning the schema allows (a few sentences).
+REASONING_MAX_CHARS = 800
+
+#: Rates are whole percents of a marginal rate in [0, 1].
+_PERCENTS = list(range(0, 101))
+#: Weekly hours are whole hours in [0, MAX_HOURS].
+_HOURS = list(range(0, int(MAX_HOURS) + 1))
+
+#: Completion tokens per output field: room for the value in JSON or in DSPy's chat format (whose
+#: ``[[ ## name ## ]]`` header costs about ten tokens), measured on Gemma 3's tokenizer with margin.
+#: A callable takes the call's inputs (the planner's budget grows with the number of brackets).
+FIELD_TOKENS: dict[str, int | Callable[[Mapping[str, Any]], int]] = {
+    "hours": 24,
+    "satisfied": 24,
+    "candidate": 32,
+    "rates_percent": lambda inputs: 24 + 5 * _n_brackets(inputs),
+    "persona": 160,
+    "reasoning": 320,
+}
+#: Tokens of the answer's frame (braces, the chat format's completion marker) and of an unknown field.
+_FRAME_TOKENS = 16
+_OTHER_FIELD_TOKENS = 128
+
+
+# ───────────────────────────── schemas and budgets ─────────────────────────────
+
+
+def _n_brackets(inputs: Mapping[str, Any]) -> int:
+    for key in ("cutoffs", "current_rates_percent"):
+        v = inputs.get(key)
+        if isinstance(v, (list, tuple)) and v:
+            return len(v)
+    return 7  # the US federal preset, when a caller shows neither
+
+
+def _candidate_names(inputs: Mapping[str, Any]) -> list[str]:
+    names = []
+    for c in inputs.get("candidates") or ():
+        name = c.get("candidate") if isinstance(c, Mapping) else getattr(c, "candidate", c)
+        if isinstance(name, str) and name.strip() and name.strip() not in names:
+            names.append(name.strip())
+    return names
+
+
+def _rates_schema(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    k = _n_brackets(inputs)
+    return {"type": "array", "items": {"type": "integer", "enum": _PERCENTS}, "minItems": k, "maxItems": k}
+
+
+def _candidate_schema(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    names = _candidate_names(inputs)
+    return {"type": "string", "enum": names} if names else {"type": "string", "minLength": 1, "maxLength": 64}
+
+
+#: What a grammar can enforce about each of our output fields, built from the call's inputs.
+FIELD_SCHEMAS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "hours": lambda inputs: {"type": "integer", "enum": _HOURS},
+    "rates_percent": _rates_schema,
+    "candidate": _candidate_schema,
+    "satisfied": lambda inputs: {"type": "boolean"},
+    "persona": lambda inputs: {"type": "string", "minLength": 1, "maxLength": PERSONA_MAX_CHARS},
+    "reasoning": lambda inputs: {"type": "string", "minLength": 1, "maxLength": REASONING_MAX_CHARS},
+}
+
+
+def _generic_schema(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic's schema of an annotation, its ``$defs`` hoisted to the top level."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(annotation).json_schema(ref_template="#/$defs/{model}")
+    defs.update(schema.pop("$defs", {}))
+    return schema
+
+
+def output_schema(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON schema of ``signature``'s output fields, with the bounds and enums of ``FIELD_SCHEMAS``.
+
+    Fields this project knows (``hours``, ``rates_percent``, ``candidate``, ``satisfied``, ``persona``,
+    ``reasoning``) get their grammar-enforceable ranges, built from this call's ``inputs``; any other
+    field gets pydantic's schema of its type. Every field is required and nothing else is allowed.
+    """
+    inputs = inputs or {}
+    props: dict[str, Any] = {}
+    defs: dict[str, Any] = {}
+    for name, f in signature.output_fields.items():
+        rule = FIELD_SCHEMAS.get(name)
+        props[name] = rule(inputs) if rule is not None else _generic_schema(f.annotation, defs)
+    schema: dict[str, Any] = {"type": "object", "properties": props, "required": list(props),
+                              "additionalProperties": False}
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
+def response_format(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None,
+                    form: str = "json_schema") -> dict[str, Any]:
+    """``output_schema`` as a ``response_format`` in one of ``WIRE_FORMS``: OpenAI's ``json_schema`` (not
+    ``strict``, whose keyword whitelist would reject the bounds) or llama-cpp-python's ``json_object``."""
+    schema = output_schema(signature, inputs)
+    if form == "json_object":
+        return {"type": "json_object", "schema": schema}
+    if form != "json_schema":
+        raise ValueError(f"form={form!r} must be one of {WIRE_FORMS}")
+    return {"type": "json_schema", "json_schema": {"name": signature.__name__ or "answer", "schema": schema}}
+
+
+def token_budget(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None) -> int:
+    """``max_tokens`` for one answer of ``signature``: the frame plus each output field's ``FIELD_TOKENS``."""
+    inputs = inputs or {}
+    total = _FRAME_TOKENS
+    for name in signature.output_fields:
+        b = FIELD_TOKENS.get(name, _OTHER_FIELD_TOKENS)
+        total += b(inputs) if callable(b) else b
+    return total
+
+
+# ───────────────────────────── per-LM options ─────────────────────────────
+
+#: Attribute under which ``mark`` stores an LM's options (shared by the LM's copies, as its endpoint is).
+_ATTR = "structured_output"
+
+
+@dataclass
+class StructuredOptions:
+    """How one LM gets structured outputs, and what happened (thread-safe counters).
+
+    ``mode``: ``auto`` (schema, backing off to plain prompts when the server rejects it), ``on`` or
+    ``off``. ``max_tokens``: one budget for every signature instead of ``token_budget``'s.
+    Counters: ``calls`` answers asked for, ``structured`` / ``plain`` answers parsed each way, ``backoffs`` rejections that switched
+    this LM to plain prompts, ``truncated`` answers that used their whole budget, and the
+    ``prompt_tokens`` / ``completion_tokens`` the server reported for all calls (per-run totals; per-step
+    usage by role is the run log's).
+    """
+
+    mode: str = "auto"
+    max_tokens: int | None = None
+    form: int = 0
+    backed_off: bool = False
+    reason: str | None = None
+    counts: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"structured={self.mode!r} must be one of {', '.join(MODES)}")
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int)
+                                            or self.max_tokens < 1):
+            raise ValueError(f"max_tokens={self.max_tokens!r} must be an integer >= 1")
+
+    @property
+    def sends_schema(self) -> bool:
+        return self.mode == "on" or (self.mode == "auto" and not self.backed_off)
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+    def next_form(self, tried: int, exc: BaseException, where: str) -> bool:
+        """After form ``tried`` was rejected: move to the next wire form (True) or report none is left."""
+        with self._lock:
+            if tried + 1 >= len(WIRE_FORMS):
+                return False
+            moved = self.form <= tried
+            self.form = max(self.form, tried + 1)
+            if moved:
+                self.counts["form_switches"] += 1
+        if moved:
+            logger.info("%s rejected response_format %r; sending the schema as %r", where, WIRE_FORMS[tried],
+                        WIRE_FORMS[tried + 1])
+        return True
+
+    def back_off(self, exc: BaseException, where: str) -> None:
+        with self._lock:
+            first = not self.backed_off
+            self.backed_off = True
+            self.counts["backoffs"] += 1
+            if first:
+                self.reason = " ".join(str(exc).split())[:200]
+        if first:
+            logger.warning("%s rejected the structured-output schema (%s); --structured auto continues with "
+                           "plain prompts for this endpoint", where, self.reason)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"mode": self.mode, "form": WIRE_FORMS[self.form], "backed_off": self.backed_off,
+                    **dict(sorted(self.counts.items()))}
+
+
+def mark(lm: dspy.BaseLM, mode: str = "auto", max_tokens: int | None = None) -> dspy.BaseLM:
+    """Give ``lm`` structured outputs and token budgets (what ``build_lms`` does for real models)."""
+    setattr(lm, _ATTR, StructuredOptions(mode=mode, max_tokens=max_tokens))
+    return lm
+
+
+def options_of(lm: Any) -> StructuredOptions | None:
+    opts = getattr(lm, _ATTR, None)
+    return opts if isinstance(opts, StructuredOptions) else None
+
+
+def structured_summary(lms: Any) -> dict[str, Any] | None:
+    """Summed counters of the marked LMs (None when none is marked, e.g. the offline engine)."""
+    opts = [o for o in (options_of(lm) for lm in lms) if o is not None]
+    if not opts:
+        return None
+    total: Counter = Counter()
+    for o in opts:
+        total.update({k: v for k, v in o.snapshot().items() if isinstance(v, int) and not isinstance(v, bool)})
+    return {"mode": opts[0].mode, "forms": sorted({WIRE_FORMS[o.form] for o in opts}),
+            "backed_off": sum(o.backed_off for o in opts), **dict(sorted(total.items())),
+            "reasons": sorted({o.reason for o in opts if o.reason})}
+
+
+# ───────────────────────────── the adapter ─────────────────────────────
+
+
+class TruncatedAnswer(AdapterParseError):
+    """The answer used its whole token budget, so it was cut off (``finish_reason == "length"``)."""
+
+
+_SCHEMA_WORDS = ("response_format", "json_schema", "schema", "grammar", "structured")
+
+
+def rejects_schema(exc: BaseException) -> bool:
+    """Whether an LM error says the server cannot take our ``response_format`` (a 400/422 or an
+    unsupported feature naming it), as opposed to a time-out, a rate limit or a broken connection."""
+    from dspy.utils.exceptions import (
+        ContextWindowExceededError,
+        LMInvalidRequestError,
+        LMRateLimitError,
+        LMTimeoutError,
+        LMTransportError,
+        LMUnsupportedFeatureError,
+    )
+
+    if isinstance(exc, LMUnsupportedFeatureError) and "structured_outputs" in getattr(exc, "features", ()):
+        return True
+    if isinstance(exc, (LMTimeoutError, LMRateLimitError, LMTransportError, ContextWindowExceededError)):
+        return False
+    status = getattr(exc, "status", None)
+    text = str(exc).lower()
+    mentions = any(w in text for w in _SCHEMA_WORDS)
+    # llama-cpp-python's server answers an unknown response_format type with a 500 naming it.
+    return mentions and (status in (400, 415, 422, 500, 501) or isinstance(exc, (LMUnsupportedFeatureError,
+                                                                                   LMInvalidRequestError)))
+
+
+def _tokens(tracker: Any, key: str) -> int | None:
+    """Sum of ``key`` (``prompt_tokens``/``completion_tokens``) over a tracker's entries; None if unreported."""
+    n = None
+    for entries in tracker.usage_data.values():
+        for e in entries:
+            v = e.get(key)
+            if isinstance(v, int) and not isinstance(v, bool):
+                n = (n or 0) + v
+    return n
+
+
+class StructuredAdapter(dspy.JSONAdapter):
+    """``JSONAdapter`` that sends our per-call schema and budget, and backs off or counts as configured.
+
+    One instance serves every marked LM: the mode, the back-off state and the counters live on each LM's
+    ``StructuredOptions``. For plain prompts it delegates to a ``ChatAdapter`` without DSPy's JSON
+    retry, so one answer is one request.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plain = dspy.ChatAdapter(use_json_adapter_fallback=False)
+
+    def _prepare_response_format(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any) -> None:
+        """Keep the ``response_format`` set in ``__call__`` (JSONAdapter would replace it with its own)."""
+
+    def __call__(self, lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
+                 demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
+        opts = options_of(lm) or StructuredOptions()
+        opts.add("calls")
+        lm_kwargs = dict(lm_kwargs)
+        budget = opts.max_tokens or token_budget(signature, inputs)
+        lm_kwargs["max_tokens"] = budget
+        where = getattr(lm, "endpoint", None) or str(getattr(lm, "model", "the server"))
+        while opts.sends_schema:
+            form = opts.form
+            lm_kwargs["response_format"] = response_format(signature, inputs, WIRE_FORMS[form])
+            try:
+                out = self._budgeted(super().__call__, opts, budget, lm, lm_kwargs, signature, demos, inputs)
+                opts.add("structured")
+                return out
+            except Exception as exc:
+                if not rejects_schema(exc):
+                    raise
+                if opts.next_form(form, exc, where):
+                    continue
+                if opts.mode != "auto":
+                    raise
+                opts.back_off(exc, where)
+        lm_kwargs.pop("response_format", None)
+        out = self._budgeted(self.plain.__call__, opts, budget, lm, lm_kwargs, signature, demos, inputs)
+        opts.add("plain")
+        return out
+
+    async def acall(self, lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
+                    demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Async calls run the sync path in a thread: the agents call synchronously, and one code path
+        keeps the back-off and truncation rules in one place."""
+        import asyncio
+
+        from programs.lm.compat import carry_context
+
+        run = carry_context(lambda _: self(lm, lm_kwargs, signature, demos, inputs))
+        return await asyncio.to_thread(run, None)
+
+    @staticmethod
+    def _budgeted(call: Callable[..., list[dict[str, Any]]], opts: StructuredOptions, budget: int,
+                  lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
+                  demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one call with its own usage tracker; an answer that used the whole budget is truncated.
+
+        DSPy's adapters see only the completion text, not ``finish_reason``, so the cut-off is read from
+        the usage: ``completion_tokens >= max_tokens``. (A grammar-constrained answer cut off mid-JSON may
+        still "parse" after JSON repair; the usage check catches that too.) The usage is passed on to an
+        enclosing tracker, if any.
+        """
+        from dspy.utils.usage_tracker import UsageTracker
+
+        outer = dspy.settings.usage_tracker
+        tracker = UsageTracker()
+        try:
+            with dspy.context(usage_tracker=tracker):
+                out = call(lm, lm_kwargs, signature, demos, inputs)
+        except AdapterParseError as exc:
+            used = _tokens(tracker, "completion_tokens")
+            if used is not None and used >= budget:
+                opts.add("truncated")
+                raise TruncatedAnswer("StructuredAdapter", signature, getattr(exc, "lm_response", ""),
+                                      f"the answer used all {budget} tokens of its budget") from exc
+            raise
+        finally:
+            for key in ("prompt_tokens", "completion_tokens"):
+                opts.add(key, _tokens(tracker, key) or 0)
+            if outer is not None:
+                for model, entries in tracker.usage_data.items():
+                    for e in entries:
+                        outer.add_usage(model, e)
+        used = _tokens(tracker, "completion_tokens")
+        if used is not None and used >= budget:
+            opts.add("truncated")
+            raise TruncatedAnswer("StructuredAdapter", signature, str(out)[:500],
+                                  f"the answer used all {budget} tokens of its budget")
+        return out
+
+
+_ADAPTER = StructuredAdapter()
+
+
+@contextmanager
+def use_structured(lm: Any) -> Iterator[None]:
+    """Within this block, a marked ``lm`` is called through ``StructuredAdapter``; any other LM as before."""
+    if options_of(lm) is None:
+        yield
+        return
+    with dspy.context(adapter=_ADAPTER):
+        yield

@@ -1,0 +1,280 @@
+"""Structured outputs and token budgets (programs.lm.structured): schemas, the adapter, back-off, truncation."""
+
+from __future__ import annotations
+
+import json
+
+import dspy
+import pytest
+from dspy.lm15 import InvalidRequestError, Message, Request, Response, TextPart, Usage
+
+from economy.constants import MAX_HOURS
+from programs.agents.batch import classify_error
+from programs.agents.electorate import Electorate
+from programs.agents.satisfaction import SatisfactionRater
+from programs.agents.tax_planner import PlannerAgent
+from programs.agents.worker import WorkerAgent
+from programs.lm import build_lms
+from programs.lm.structured import (
+    FIELD_TOKENS,
+    PERSONA_MAX_CHARS,
+    StructuredOptions,
+    TruncatedAnswer,
+    mark,
+    options_of,
+    output_schema,
+    rejects_schema,
+    response_format,
+    structured_summary,
+    token_budget,
+)
+from signatures import ChooseLabor, Platform, ProposeTaxSchedule, RateSatisfaction, Schedule, Vote, WorkerStep, WritePersona
+from tests.programs.fakes import FunctionEngine
+
+SCHED = Schedule(cutoffs=[0.0, 90000.0, 159100.0], rates_percent=[10.0, 20.0, 30.0])
+ROW = WorkerStep(step=0, hours=40.0, pretax_income=50000.0, tax=5000.0, rebate=1000.0, consumption=46000.0,
+                 utility=100.0)
+
+
+def _lm(engine, mode: str = "auto", max_tokens: int | None = None) -> dspy.LM:
+    return mark(dspy.LM("fake/engine", engine=engine, cache=False, temperature=0.7, num_retries=0), mode, max_tokens)
+
+
+class Capture:
+    """An engine answering a fixed text, remembering every request's config."""
+
+    def __init__(self, text: str | None = None, out_tokens: int = 3, reject: bool = False) -> None:
+        self.text, self.out_tokens, self.reject = text, out_tokens, reject
+        self.configs: list = []
+
+    def complete(self, request: Request) -> Response:
+        self.configs.append(request.config)
+        if self.reject and request.config.response_format is not None:
+            raise InvalidRequestError("json_schema response_format is not supported by this server", status=400)
+        text = self.text
+        if text is None:  # plain chat format when no schema was sent
+            text = "[[ ## hours ## ]]\n35\n\n[[ ## completed ## ]]"
+        return Response(id=None, model="fake", message=Message.assistant([TextPart(text)]), finish_reason="stop",
+                        usage=Usage(input_tokens=50, output_tokens=self.out_tokens))
+
+
+# ───────────────────────────── schemas ─────────────────────────────
+
+
+def test_worker_schema_is_an_integer_enum_of_the_hours_range():
+    s = output_schema(ChooseLabor)
+    assert s["required"] == ["hours"] and s["additionalProperties"] is False
+    hours = s["properties"]["hours"]
+    assert hours["type"] == "integer"
+    assert hours["enum"] == list(range(0, int(MAX_HOURS) + 1))  # an enum is enforced by llama.cpp; min/max are not
+
+
+def test_planner_schema_has_one_integer_percent_per_bracket():
+    s = output_schema(ProposeTaxSchedule, {"cutoffs": [0.0, 90000.0, 159100.0]})
+    rates = s["properties"]["rates_percent"]
+    assert rates["minItems"] == rates["maxItems"] == 3
+    assert rates["items"] == {"type": "integer", "enum": list(range(101))}
+    seven = output_schema(ProposeTaxSchedule, {"current_rates_percent": [10.0] * 7})["properties"]["rates_percent"]
+    assert seven["minItems"] == seven["maxItems"] == 7
+
+
+def test_vote_schema_is_built_per_call_from_the_candidates_running():
+    a = Platform(candidate="Candidate A", rates_percent=[10, 20, 30])
+    c = Platform(candidate="Candidate C", rates_percent=[0, 0, 50])
+    s = output_schema(Vote, {"candidates": [a, c]})
+    assert s["properties"]["candidate"] == {"type": "string", "enum": ["Candidate A", "Candidate C"]}
+    # The same names as plain dicts (a prompt's JSON), and a different field of candidates in another call.
+    s2 = output_schema(Vote, {"candidates": [{"candidate": "Candidate B", "rates_percent": [1, 2, 3]}]})
+    assert s2["properties"]["candidate"]["enum"] == ["Candidate B"]
+
+
+def test_satisfaction_persona_and_reasoning_schemas():
+    assert output_schema(RateSatisfaction)["properties"]["satisfied"] == {"type": "boolean"}
+    persona = output_schema(WritePersona)["properties"]["persona"]
+    assert persona["type"] == "string" and persona["maxLength"] == PERSONA_MAX_CHARS
+    cot = dspy.ChainOfThought(ChooseLabor).predict.signature
+    s = output_schema(cot)
+    assert list(s["properties"]) == ["reasoning", "hours"]
+    assert s["properties"]["reasoning"]["maxLength"] > 0
+
+
+def test_unknown_fields_get_pydantic_schemas_with_defs_hoisted():
+    class Odd(dspy.Signature):
+        """x"""
+
+        q: str = dspy.InputField()
+        rows: list[WorkerStep] = dspy.OutputField()
+        n: int = dspy.OutputField()
+
+    s = output_schema(Odd)
+    assert s["properties"]["n"]["type"] == "integer"
+    assert s["properties"]["rows"]["items"]["$ref"] == "#/$defs/WorkerStep" and "WorkerStep" in s["$defs"]
+    fmt = response_format(Odd)
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"] == s
+
+
+def test_budgets_are_sized_per_signature_and_larger_for_cot():
+    worker = token_budget(ChooseLabor)
+    planner = token_budget(ProposeTaxSchedule, {"cutoffs": [0.0] * 7})
+    persona = token_budget(WritePersona)
+    cot = token_budget(dspy.ChainOfThought(ChooseLabor).predict.signature)
+    assert worker < planner < persona < cot
+    assert cot - worker == FIELD_TOKENS["reasoning"]
+    assert token_budget(ProposeTaxSchedule, {"cutoffs": [0.0] * 7}) > token_budget(ProposeTaxSchedule, {"cutoffs": [0.0]})
+
+
+def test_options_validate_mode_and_budget():
+    with pytest.raises(ValueError, match="structured='maybe'"):
+        StructuredOptions(mode="maybe")
+    with pytest.raises(ValueError, match="max_tokens=0"):
+        StructuredOptions(max_tokens=0)
+
+
+# ───────────────────────────── the adapter ─────────────────────────────
+
+
+def test_the_adapter_sends_the_schema_and_the_budget():
+    eng = Capture('{"hours": 42}')
+    lm = _lm(eng)
+    pred = WorkerAgent()(persona="You are a nurse.", skill=50000.0, schedule=SCHED, lm=lm)
+    assert pred.hours == 42.0 and pred.fallback is None
+    cfg = eng.configs[-1]
+    assert cfg.response_format["type"] == "json_schema"
+    assert cfg.response_format["schema"] == output_schema(ChooseLabor)
+    assert cfg.max_tokens == token_budget(ChooseLabor)
+    assert options_of(lm).snapshot()["structured"] == 1
+
+
+def test_vote_schema_reaches_the_server_with_this_calls_names():
+    eng = Capture('{"candidate": "Candidate B"}')
+    plats = [Platform(candidate=n, rates_percent=[10, 20, 30]) for n in ("Candidate A", "Candidate B")]
+    pred = Electorate()(persona="p", history=[ROW], cutoffs=SCHED.cutoffs, candidates=plats, lm=_lm(eng))
+    assert pred.candidate == "Candidate B"
+    assert eng.configs[-1].response_format["schema"]["properties"]["candidate"]["enum"] == ["Candidate A", "Candidate B"]
+
+
+def test_planner_and_satisfaction_go_through_the_adapter():
+    eng = Capture('{"rates_percent": [5, 15, 25]}')
+    pred = PlannerAgent("three")(cutoffs=SCHED.cutoffs, current_rates_percent=[10, 20, 30], lm=_lm(eng))
+    assert pred.rates_percent == [5.0, 15.0, 25.0]
+    assert eng.configs[-1].response_format["schema"]["properties"]["rates_percent"]["maxItems"] == 3
+    eng2 = Capture('{"satisfied": false}')
+    assert SatisfactionRater()(persona="p", this_year=ROW, lm=_lm(eng2)).satisfied is False
+    assert eng2.configs[-1].max_tokens == token_budget(RateSatisfaction)
+
+
+def test_off_sends_no_schema_and_max_tokens_overrides_the_budget():
+    eng = Capture()
+    pred = WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=_lm(eng, "off", max_tokens=77))
+    assert pred.hours == 35.0
+    assert eng.configs[-1].response_format is None and eng.configs[-1].max_tokens == 77
+
+
+def test_auto_backs_off_once_counted_when_the_server_rejects_the_schema(caplog):
+    eng = Capture(reject=True)
+    lm = _lm(eng, "auto")
+    agent = WorkerAgent()
+    with caplog.at_level("WARNING", logger="programs.lm.structured"):
+        for _ in range(3):
+            assert agent(persona="p", skill=50000.0, schedule=SCHED, lm=lm).hours == 35.0
+    snap = options_of(lm).snapshot()
+    assert snap["backed_off"] is True and snap["backoffs"] == 1 and snap["plain"] == 3
+    # One rejected request, then plain prompts only; the warning is logged once.
+    assert [c.response_format is not None for c in eng.configs] == [True, False, False, False]
+    assert sum("rejected the structured-output schema" in r.message for r in caplog.records) == 1
+    assert agent.fallbacks.snapshot() == {}
+    assert structured_summary([lm])["backed_off"] == 1
+
+
+def test_on_never_backs_off_a_rejection_is_an_lm_error():
+    eng = Capture(reject=True)
+    lm = _lm(eng, "on")
+    agent = WorkerAgent()
+    for _ in range(2):
+        assert agent(persona="p", skill=50000.0, schedule=SCHED, lm=lm, fallback_hours=30.0).fallback == "lm_error"
+    assert all(c.response_format is not None for c in eng.configs)
+    assert options_of(lm).snapshot()["backed_off"] is False
+
+
+def test_wire_forms_and_the_ladder_between_them():
+    assert response_format(ChooseLabor, form="json_object") == {"type": "json_object",
+                                                                "schema": output_schema(ChooseLabor)}
+    opts = StructuredOptions()
+    err = RuntimeError("x")
+    assert opts.next_form(0, err, "srv") and opts.form == 1 and opts.sends_schema
+    assert opts.next_form(0, err, "srv") and opts.form == 1  # a second in-flight rejection moves nothing
+    assert not opts.next_form(1, err, "srv")  # no form left: the caller backs off (auto) or raises (on)
+    assert opts.snapshot()["form_switches"] == 1 and opts.snapshot()["form"] == "json_object"
+
+
+def test_a_schema_rejection_is_not_retried_by_the_endpoint_client():
+    from dspy.utils.exceptions import LMServerError
+
+    from programs.lm.endpoint import error_kind
+
+    # llama-cpp-python's server: a 500 naming response_format for OpenAI's json_schema form.
+    msg = "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'"
+    assert rejects_schema(LMServerError(msg, status=500))
+    assert error_kind(LMServerError(msg, status=500)) is None
+    assert error_kind(LMServerError("overloaded", status=500)) == "server_error"
+
+
+def test_rejects_schema_only_for_schema_errors():
+    from dspy.utils.exceptions import LMInvalidRequestError, LMServerError, LMTimeoutError
+
+    assert rejects_schema(LMInvalidRequestError("response_format json_schema unsupported", status=400))
+    assert not rejects_schema(LMInvalidRequestError("unknown model", status=400))
+    assert not rejects_schema(LMTimeoutError("timed out while sending the json_schema"))
+    assert not rejects_schema(LMServerError("grammar", status=503))
+
+
+@pytest.mark.parametrize("text", ['{"hours": 4', '{"hours": 40}'])
+def test_an_answer_that_uses_its_whole_budget_is_a_counted_truncated_fallback(text):
+    # Cut mid-JSON (repairable to a wrong number) or not: using every token means finish_reason=length.
+    budget = token_budget(ChooseLabor)
+    eng = Capture(text, out_tokens=budget)
+    lm = _lm(eng)
+    agent = WorkerAgent()
+    pred = agent(persona="p", skill=50000.0, schedule=SCHED, lm=lm, fallback_hours=33.0)
+    assert pred.fallback == "truncated" and pred.hours == 33.0
+    assert agent.fallbacks.snapshot() == {"truncated": 1}
+    assert options_of(lm).snapshot()["truncated"] == 1
+
+
+def test_truncated_answers_are_classified_apart_from_parse_errors():
+    assert classify_error(TruncatedAnswer("StructuredAdapter", ChooseLabor, "{", "cut")) == "truncated"
+
+
+def test_usage_is_counted_and_passed_to_an_enclosing_tracker():
+    from dspy.utils.usage_tracker import UsageTracker
+
+    lm = _lm(Capture('{"hours": 40}', out_tokens=5))
+    outer = UsageTracker()
+    with dspy.context(usage_tracker=outer):
+        WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=lm)
+    assert options_of(lm).snapshot()["completion_tokens"] == 5
+    assert options_of(lm).snapshot()["prompt_tokens"] == 50
+    assert outer.get_total_tokens()["fake/engine"]["completion_tokens"] == 5
+
+
+def test_unmarked_lms_are_called_as_before():
+    # A dspy.LM built by hand (and the offline engine) keep DSPy's chat format, no schema, no budget.
+    eng = Capture()
+    lm = dspy.LM("fake/engine", engine=eng, cache=False, temperature=0.7, num_retries=0)
+    assert WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=lm).hours == 35.0
+    assert eng.configs[-1].response_format is None and eng.configs[-1].max_tokens is None
+    assert options_of(build_lms("offline")[0]) is None
+
+
+def test_build_lms_marks_served_models_with_the_knobs():
+    (lm,) = build_lms("openai/m", "http://127.0.0.1:9/v1", structured="off", max_tokens=64)
+    opts = options_of(lm)
+    assert opts.mode == "off" and opts.max_tokens == 64
+    # Copies (DSPy optimizers copy LMs) share the endpoint's options and counters.
+    assert options_of(lm.copy(temperature=1.0)) is opts
+
+
+def test_the_offline_engine_answers_the_same_through_a_schema_free_call():
+    # The offline engine is never marked, so its prompts (and so its seeded answers) are unchanged.
+    eng = FunctionEngine(lambda r: json.dumps({"hours": 1}))
+    assert options_of(dspy.LM("offline/offline-engine", engine=eng)) is None
