@@ -1,4 +1,4 @@
-"""The one place that touches DSPy internals (tested against DSPy 3.4; see ``docs/design.md`` §6.6).
+"""The one place that touches DSPy internals (tested against DSPy 3.4; see ``docs/design.md`` §6.7).
 
 DSPy's public surface has no way to carry ``dspy.context`` overrides into our own thread pool, to tell
 the process-wide trace from an optimizer's, to list LiteLLM's provider prefixes without importing

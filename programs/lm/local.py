@@ -1,4 +1,4 @@
-"""``--lm local``: a GGUF language model run in-process by llama.cpp, as a DSPy engine (issue 10).
+"""``--lm local``: a GGUF language model run in-process by llama.cpp, as a DSPy engine (``docs/design.md`` §6.6).
 
 ``LocalEngine`` implements the same DSPy engine protocol as the offline engine
 (``complete(dspy.lm15.Request) -> dspy.lm15.Response``) on ``llama_cpp.Llama.create_chat_completion``,

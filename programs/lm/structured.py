@@ -1,4 +1,4 @@
-"""Structured outputs and token budgets for real language models (issue 10).
+"""Structured outputs and token budgets for real language models (``docs/design.md`` §6.6).
 
 A small base model asked in prose for a JSON answer echoes the template or rambles to the end of its
 context. Two things fix that for every signature, without touching the signatures themselves:
