@@ -26,8 +26,8 @@ import time
 from collections.abc import Sequence
 
 from economy import PRESETS, SWFS, parse_kappa
-from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
-                          add_answer_args, check_out_dir, check_program_file)
+from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
+                          add_answer_args, add_fallback_args, check_out_dir, check_program_file)
 from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
     OFFLINE,
     ConfigError,
@@ -39,6 +39,7 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
 )
 from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
+from programs.simulation.guard import FallbackStop, make_guard
 
 
 def parser() -> argparse.ArgumentParser:
@@ -88,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds to wait for the server's next byte (per attempt)")
     m.add_argument("--no-cache", action="store_true", help="do not use DSPy's response cache for a served model")
     add_answer_args(m)
+    add_fallback_args(m)
     o = p.add_argument_group("output")
     o.add_argument("--out", default="results/simulate", help="run directory")
     o.add_argument("--resume", action="store_true", help="continue the stopped run in --out, with the LM it "
@@ -146,7 +148,9 @@ def _lm_settings(args) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    args.argv = argv
     try:
         switch = _resolve_lm(args)
     except ConfigError as exc:
@@ -166,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
                         num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff,
                         structured=args.structured, max_tokens=args.max_tokens)
+        guard = make_guard(args)
     except ConfigError as exc:
         return _fail(str(exc))
     if args.planner is not None:
@@ -227,13 +232,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             sim.replay(records)
             print(f"resumed at step {sim.t} of {cfg.total_steps} (tax year {sim.year}, counted from 0)")
         t0 = time.perf_counter()
-        summary = sim.run(progress=not args.no_progress, log=log)
+        summary = sim.run(progress=not args.no_progress, log=log, guard=guard)
         dt = time.perf_counter() - t0
         answers = structured_summary(lms)
         if answers is not None:
             # How the real model's answers came back (structured or plain, truncated, tokens) this session.
             summary["answers"] = answers
             log.write_summary(summary)
+    except FallbackStop as stop:
+        print(stop.line(_resume_command(args)), file=sys.stderr)
+        return EXIT_FALLBACKS
     except ValueError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -248,17 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    """The command that continues this run: the same LM flags, --out and --resume."""
+    """The command that continues this run: the command line it started with (every setting a resume must
+    keep), without --overwrite/--switch-lm, with --resume."""
     import shlex
 
-    words = ["python", "-m", "programs.simulate", "--out", args.out, "--resume"]
-    if args.lm != OFFLINE:
-        words += ["--lm", args.lm]
-    for base in args.api_base or []:
-        words += ["--api-base", base]
-    if args.years != 5:
-        words += ["--years", str(args.years)]
-    return shlex.join(words)
+    words = [w for w in args.argv if w not in ("--overwrite", "--switch-lm", "--resume")]
+    return shlex.join(["python", "-m", "programs.simulate", *words, "--resume"])
 
 
 def _report(s: dict, out: str, seconds: float) -> None:
