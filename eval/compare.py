@@ -35,7 +35,7 @@ from economy.saez_v1 import V1_TOP, V1_VARIANTS
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.blackbox import BLACKBOX
-from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
+from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, add_fallback_args, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
@@ -114,6 +114,8 @@ class CompareConfig:
     num_retries: int = 3
     structured: str = "auto"
     max_tokens: int | None = None
+    max_fallback_rate: float = 0.5
+    fallback_patience: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
     # The world's rules (--preset paper-v1 sets them; see SimulationConfig).
     saez_v1_variant: str = "saez"
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-retries", type=int, default=3,
                    help="retries of a failed LM request, with back-off (default 3)")
     add_answer_args(p)
+    add_fallback_args(p)
     p.add_argument("--planners", default=None,
                    help=f"comma list from {', '.join(PLANNERS)} (default: all; 'compiled' only with "
                         "--planner-program). No tax and the oracle are always computed, as the references of "
@@ -364,6 +367,9 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     if not lm:
         raise ConfigError("--lm is empty; give a model string such as openai/gpt-4o-mini, or 'offline'")
 
+    from programs.simulation.guard import make_guard
+
+    make_guard(args)  # --max-fallback-rate / --fallback-patience: one line before any work
     return CompareConfig(
         agents=agents, years=values["years"], steps_per_year=values["steps_per_year"], seeds=seeds,
         scenario=values["scenario"], brackets=brackets, cutoffs=[float(c) for c in cutoffs], swf=swf,
@@ -374,6 +380,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         plots=not args.no_plots, progress=not args.no_progress,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
         structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
+        max_fallback_rate=args.max_fallback_rate, fallback_patience=args.fallback_patience,
         saez_v1_variant=variant, initial_rate=None if initial_rate is None else float(initial_rate),
         history_len=None if history_len is None else int(history_len), **rules,
     )
@@ -677,8 +684,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_output(cfg, overwrite=args.overwrite)
     except ConfigError as e:
         parser.exit(2, f"eval.compare: error: {e}\n")
+    from programs.simulation.guard import FallbackStop
+
     try:
         run_comparison(cfg)
+    except FallbackStop as stop:
+        # eval.compare writes its outputs at the end (it has no --resume): nothing was saved.
+        print(f"eval.compare: {stop.line(cfg.extra['command'], how='nothing was saved; run again with')}",
+              file=sys.stderr)
+        return EXIT_FALLBACKS
     except KeyboardInterrupt:
         print(f"\neval.compare: interrupted: nothing was saved (the outputs in {cfg.out}/ are written at the end); "
               f"run again with: {cfg.extra['command']}", file=sys.stderr)

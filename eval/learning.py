@@ -131,6 +131,12 @@ class LearningContext:
 
         return build_lms(self.cfg.lm, self.cfg.api_base or None, seed=seed, **_lm_options(self.cfg))
 
+    def _guard(self):
+        """A fresh ``FallbackGuard`` per simulation (``--max-fallback-rate``, ``--fallback-patience``)."""
+        from programs.simulation.guard import FallbackGuard
+
+        return FallbackGuard(getattr(self.cfg, "max_fallback_rate", 0.5), getattr(self.cfg, "fallback_patience", 3))
+
     def run(self, planner: str, population: Any, seed: int) -> Run:
         """Simulate ``planner`` on ``population`` for the configured tax years; score its schedules."""
         from programs.simulation import Simulation, load_config
@@ -140,7 +146,7 @@ class LearningContext:
         agent = _load_program(cfg.planner_program) if planner == "compiled" else None
         sim = Simulation(sim_cfg, lms=self._lms(seed), planner=agent, population=population)
         try:
-            summary = sim.run(progress=False)
+            summary = sim.run(progress=False, guard=self._guard())
         finally:
             sim.close()
         base = sim.initial_schedule

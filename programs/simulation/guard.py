@@ -36,13 +36,13 @@ class FallbackStop(RuntimeError):
         self.causes = dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])))
         super().__init__(self.line())
 
-    def line(self, command: str | None = None) -> str:
-        """One line: the cause(s) by count and, given the resume command, how to continue."""
+    def line(self, command: str | None = None, how: str = "the log is saved, continue with") -> str:
+        """One line: the cause(s) by count and, given the resume command, how to continue (``how``)."""
         fell = sum(self.causes.values())
         causes = ", ".join(f"{k} {v}" for k, v in self.causes.items()) or "none"
         text = (f"stopped: more than {self.max_rate:.0%} of the LM calls fell back for {self.steps} consecutive "
                 f"steps (up to step {self.t}; {fell} of {self.calls} calls: {causes})")
-        return text + (f"; the log is saved, continue with: {command}" if command else "")
+        return text + (f"; {how}: {command}" if command else "")
 
 
 class FallbackGuard:

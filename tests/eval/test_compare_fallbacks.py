@@ -1,0 +1,35 @@
+"""`python -m eval.compare` stops a comparison whose LM calls keep failing (issue 10): exit 3, one line."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from eval.compare import main
+from tests.programs.fakes import FunctionEngine, lm
+
+TINY = ["--agents", "4", "--seeds", "0", "--years", "2", "--steps-per-year", "2", "--planners", "llm",
+        "--oracle-trials", "5", "--oracle-refine", "10", "--no-progress", "--no-plots"]
+
+
+def test_always_failing_lm_exits_3_with_one_line(tmp_path, capsys, monkeypatch):
+    import programs.lm
+
+    engine = FunctionEngine(lambda request: "Sorry, I would rather not say.")
+    monkeypatch.setattr(programs.lm, "build_lms", lambda *a, **k: [lm(engine)])
+    argv = TINY + ["--out", str(tmp_path / "c"), "--fallback-patience", "2"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("eval.compare: stopped: more than 50% of the LM calls fell back for 2 consecutive steps")
+    assert "parse_error 8" in err[0]  # 4 LM workers x 2 steps, every answer a parse failure
+    assert err[0].endswith("nothing was saved; run again with: python -m eval.compare " + " ".join(argv))
+    assert not os.path.exists(tmp_path / "c" / "summary.csv")
+
+
+@pytest.mark.parametrize("flag, value", [("--max-fallback-rate", "-1"), ("--fallback-patience", "0")])
+def test_bad_guard_flags_exit_2(flag, value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(TINY + ["--out", str(tmp_path / "c"), flag, value])
+    assert info.value.code == 2 and flag in capsys.readouterr().err
