@@ -237,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         answers = structured_summary(lms)
         if answers is not None:
             # How the real model's answers came back (structured or plain, truncated, tokens) this session.
-            summary["answers"] = answers
+            summary = summary.model_copy(update={"answers": answers})
             log.write_summary(summary)
     except FallbackStop as stop:
         print(stop.line(_resume_command(args)), file=sys.stderr)

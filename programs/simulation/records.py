@@ -151,3 +151,6 @@ class RunSummary(BaseModel):
     clamped: int = 0
     requests: dict[str, Any] | None = None
     leader: Leader | None = None
+    #: How a real model's answers came back this session (``programs.lm.structured.structured_summary``:
+    #: structured or plain, truncated, tokens); None for the offline engine. Set by the CLI, not by replay.
+    answers: dict[str, Any] | None = None

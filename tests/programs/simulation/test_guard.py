@@ -99,3 +99,22 @@ def test_cli_exits_3_with_one_line_and_resume_continues(tmp_path, capsys, monkey
 def test_cli_bad_guard_settings_exit_2(flag, value, message, tmp_path, capsys):
     assert simulate.main(["--out", str(tmp_path / "x"), flag, value]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_served_run_writes_its_answers_to_the_summary(tmp_path, capsys, monkeypatch):
+    # A served (structured-output) run ends by adding the answer counts to the typed RunSummary; this
+    # raised TypeError ('RunSummary' object does not support item assignment) after part A's merge.
+    from programs.lm.server import serve_in_thread
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    url, stop = serve_in_thread(fail_rate=0.0)
+    try:
+        code = simulate.main(["--agents", "3", "--years", "1", "--steps-per-year", "2", "--brackets", "three",
+                              "--no-progress", "--lm", "openai/offline", "--api-base", url, "--no-cache",
+                              "--out", str(tmp_path / "run")])
+    finally:
+        stop()
+    assert code == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["answers"]["calls"] == 6 and summary["requests"]["calls"] >= 6
+    assert "answers (auto structured output)" in capsys.readouterr().out
