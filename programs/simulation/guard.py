@@ -1,7 +1,7 @@
 """No silent hours of fallbacks: stop a run whose LM calls keep failing (issue 10).
 
-``FallbackGuard`` watches each live step: the LM answers it asked for (counted by ``CallCounter``, a
-DSPy callback, whatever the engine) and the fallbacks it logged (any kind). When more than
+``FallbackGuard`` watches each live step: the LM answers it asked for (``Simulation.last_calls``, counted
+by ``programs.lm.usage.UsageMeter`` whatever the engine) and the fallbacks it logged (any kind). When more than
 ``max_rate`` of a step's calls fell back for ``patience`` consecutive steps, ``observe`` raises
 ``FallbackStop``. The loop raises it only after the step's record is in the run log, so the log stays
 resumable (every logged step is whole) and ``--resume`` continues from the next step. Steps without an
@@ -13,14 +13,11 @@ The CLIs turn ``FallbackStop`` into exit status 3 (``programs.cli.EXIT_FALLBACKS
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from dspy.utils.callback import BaseCallback
-
-__all__ = ["FallbackGuard", "FallbackStop", "CallCounter", "make_guard", "DEFAULT_MAX_RATE", "DEFAULT_PATIENCE"]
+__all__ = ["FallbackGuard", "FallbackStop", "make_guard", "DEFAULT_MAX_RATE", "DEFAULT_PATIENCE"]
 
 #: Default share of a step's LM calls that may fall back before the step counts as failed.
 DEFAULT_MAX_RATE = 0.5
@@ -81,31 +78,6 @@ class FallbackGuard:
         self.causes.update({k: int(v) for k, v in fallbacks.items() if v})
         if self.streak >= self.patience:
             raise FallbackStop(t, self.streak, self.calls, self.causes, self.max_rate)
-
-
-class CallCounter(BaseCallback):
-    """A DSPy callback counting the answers asked of LMs (each ``dspy.Predict`` call, also inside a
-    ``ChainOfThought``), thread-safe; ``take()`` reads and resets.
-
-    Answers, not wire requests: DSPy's ChatAdapter retries a failed parse with its JSON adapter (two
-    requests, one answer, one fallback at most), so the share of fallbacks is per answer.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.n = 0
-
-    def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
-        import dspy
-
-        if isinstance(instance, dspy.Predict):
-            with self._lock:
-                self.n += 1
-
-    def take(self) -> int:
-        with self._lock:
-            n, self.n = self.n, 0
-            return n
 
 
 def make_guard(args: Any) -> FallbackGuard:

@@ -42,9 +42,11 @@ from programs.errors import ConfigError
 from programs.lm import EndpointLM, in_process, lm_label, request_stats, stats_delta, stats_sum
 from programs.lm.compat import quiet_history
 from programs.simulation.config import SimulationConfig
-from programs.simulation.guard import CallCounter, FallbackGuard
+from programs.lm.usage import UsageMeter, usage_source, usage_sum
+from programs.simulation.guard import FallbackGuard
 from programs.simulation.records import (
     FinalState,
+    usage_summary,
     RunSummary,
     StepRecord,
     YearEnd,
@@ -133,8 +135,10 @@ class Simulation:
         self.request_totals: list[dict[str, Any]] | None = None
         self._best_response: tuple[int, NDArray[np.float64]] | None = None
         self._last: StepRecord | None = None
-        #: LM calls of the last live step (0 after replay): what ``FallbackGuard`` divides by.
+        #: LM answers asked for in the last live step (0 after replay): what ``FallbackGuard`` divides by.
         self.last_calls = 0
+        #: Answers and tokens by role summed over the logged steps (``StepRecord.usage``).
+        self.usage_totals: dict[str, dict[str, int]] = {}
         return self.observation()
 
     @property
@@ -215,6 +219,8 @@ class Simulation:
             out = self._outcome(hours)
         self._count(rec.fallbacks)
         self._count_requests(rec.requests)
+        if rec.usage:
+            self.usage_totals = usage_sum([self.usage_totals, rec.usage])
         year_end = rec.k == c.steps_per_year - 1
         rows = self.worker_rows(out)
         welfare = float(out.welfare)
@@ -281,9 +287,8 @@ class Simulation:
             raise RuntimeError(f"the episode is over ({self.config.total_steps} steps); call reset()")
         c = self.config
         year, k = divmod(self.t, c.steps_per_year)
-        counter = CallCounter()
-        callbacks = list(dspy.settings.get("callbacks", None) or []) + [counter]
-        with quiet_history(), _RequestMeter(self.lms) as meter, dspy.context(callbacks=callbacks):
+        usage = UsageMeter()
+        with quiet_history(), _RequestMeter(self.lms) as meter, usage.installed():
             event = None
             if k == 0:
                 event = self.scenario.year_start(self, year)
@@ -294,10 +299,14 @@ class Simulation:
             if k == c.steps_per_year - 1:
                 out = self._outcome(np.asarray(hours, dtype=np.float64))
                 decision = self.scenario.year_end(self, out, year)
+            by_role = usage.take()
             rec = StepRecord(t=self.t, year=year, k=k, event=event, hours=hours, fallbacks=fb, year_end=decision,
                              # What the step cost on the wire (per endpoint): logged, so a resumed run's totals agree.
-                             requests=meter.read() if meter.active else None)
-            self.last_calls = counter.take()
+                             requests=meter.read() if meter.active else None,
+                             # Answers and tokens by role, as the LM responses reported them: logged, so a
+                             # resumed run's totals agree.
+                             usage=by_role or None)
+            self.last_calls = sum(row["calls"] for row in by_role.values())
             return self._apply_step(rec, out)
 
     def replay(self, records: Sequence[StepRecord | dict[str, Any]]) -> None:
@@ -381,6 +390,7 @@ class Simulation:
             clamped=self.clamped_total,
             requests=self._request_summary(),
             leader=self.leader,
+            usage=usage_summary(self.usage_totals, usage_source(self.lms)),
         )
 
     def _request_summary(self) -> dict[str, Any] | None:
