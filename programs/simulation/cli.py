@@ -27,7 +27,8 @@ from collections.abc import Sequence
 
 from economy import PRESETS, SWFS, parse_kappa
 from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
-                          add_answer_args, add_fallback_args, check_out_dir, check_program_file)
+                          add_answer_args, add_fallback_args, add_price_args, check_out_dir, check_program_file,
+                          usage_line)
 from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
     OFFLINE,
     ConfigError,
@@ -37,6 +38,7 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
     describe_lm,
     redact_url,
 )
+from programs.lm.cost import check_prices, estimate_cost
 from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from programs.simulation.guard import FallbackStop, make_guard
@@ -90,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--no-cache", action="store_true", help="do not use DSPy's response cache for a served model")
     add_answer_args(m)
     add_fallback_args(m)
+    add_price_args(m)
     o = p.add_argument_group("output")
     o.add_argument("--out", default="results/simulate", help="run directory")
     o.add_argument("--resume", action="store_true", help="continue the stopped run in --out, with the LM it "
@@ -171,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff,
                         structured=args.structured, max_tokens=args.max_tokens)
         guard = make_guard(args)
+        check_prices(args.price_in, args.price_out)
     except ConfigError as exc:
         return _fail(str(exc))
     if args.planner is not None:
@@ -238,7 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if answers is not None:
             # How the real model's answers came back (structured or plain, truncated, tokens) this session.
             summary = summary.model_copy(update={"answers": answers})
-            log.write_summary(summary)
+        summary = _with_cost(summary, args)
+        log.write_summary(summary)
     except FallbackStop as stop:
         print(stop.line(_resume_command(args)), file=sys.stderr)
         return EXIT_FALLBACKS
@@ -253,6 +258,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim.close()
     _report(summary.model_dump(), args.out, dt)
     return 0
+
+
+def _with_cost(summary, args: argparse.Namespace):
+    """The summary with its usage's estimated cost (``programs.lm.cost``: prices given, LiteLLM's, or unknown)."""
+    if summary.usage is None:
+        return summary
+    cost = estimate_cost(summary.usage.total.model_dump(), args.lm, args.api_base, price_in=args.price_in,
+                         price_out=args.price_out, tokens_estimated=summary.usage.source == "estimated")
+    return summary.model_copy(update={"usage": summary.usage.model_copy(update={"cost": cost})})
 
 
 def _resume_command(args: argparse.Namespace) -> str:
@@ -280,6 +294,9 @@ def _report(s: dict, out: str, seconds: float) -> None:
             how += f" (server rejected the schema: {'; '.join(a['reasons'])})"
         print(f"answers ({a['mode']} structured output): {how}; {a.get('truncated', 0)} truncated; tokens "
               f"{a.get('prompt_tokens', 0)} prompt, {a.get('completion_tokens', 0)} completion")
+    line = usage_line(s.get("usage"))
+    if line:
+        print(line)
     r = s.get("requests")
     if r:
         errors = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "none"
