@@ -110,6 +110,8 @@ class BlackBoxResult:
     welfare_by_year: list[float] = field(default_factory=list)
     #: Fallbacks counted in the simulation (LM workers' unusable answers, clamped values), by kind.
     fallbacks: dict[str, int] = field(default_factory=dict)
+    #: LM answers and tokens by role in the simulation (``programs.lm.usage``).
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def final_rates(self) -> NDArray[np.float64]:
@@ -163,6 +165,7 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
             if 0 < t < years - 1:
                 search.tell(x, float(reward))
         res.fallbacks = {k: int(v) for k, v in sorted(env.sim.fallback_totals.items())}
+        res.usage = {r: dict(u) for r, u in env.sim.usage_totals.items()}
     finally:
         env.close()
     return res

@@ -35,7 +35,7 @@ from economy.saez_v1 import V1_TOP, V1_VARIANTS
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.blackbox import BLACKBOX
-from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, add_fallback_args, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
+from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, add_fallback_args, add_price_args, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
@@ -116,6 +116,8 @@ class CompareConfig:
     max_tokens: int | None = None
     max_fallback_rate: float = 0.5
     fallback_patience: int = 3
+    price_in: float | None = None
+    price_out: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # The world's rules (--preset paper-v1 sets them; see SimulationConfig).
     saez_v1_variant: str = "saez"
@@ -208,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retries of a failed LM request, with back-off (default 3)")
     add_answer_args(p)
     add_fallback_args(p)
+    add_price_args(p)
     p.add_argument("--planners", default=None,
                    help=f"comma list from {', '.join(PLANNERS)} (default: all; 'compiled' only with "
                         "--planner-program). No tax and the oracle are always computed, as the references of "
@@ -370,6 +373,9 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     from programs.simulation.guard import make_guard
 
     make_guard(args)  # --max-fallback-rate / --fallback-patience: one line before any work
+    from programs.lm.cost import check_prices
+
+    check_prices(args.price_in, args.price_out)
     return CompareConfig(
         agents=agents, years=values["years"], steps_per_year=values["steps_per_year"], seeds=seeds,
         scenario=values["scenario"], brackets=brackets, cutoffs=[float(c) for c in cutoffs], swf=swf,
@@ -381,6 +387,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
         structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
         max_fallback_rate=args.max_fallback_rate, fallback_patience=args.fallback_patience,
+        price_in=args.price_in, price_out=args.price_out,
         saez_v1_variant=variant, initial_rate=None if initial_rate is None else float(initial_rate),
         history_len=None if history_len is None else int(history_len), **rules,
     )
