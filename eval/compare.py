@@ -655,10 +655,12 @@ def _saez_robustness(cfg: CompareConfig, ctx: Any, pop: Any, seed: int, cutoffs:
         sim_config = load_config(**_sim_settings(cfg, "es", seed))  # the rational/bounded scenario, LM workers
         lms = ctx._lms(seed)
     fallbacks: dict[str, int] = {}
+    usage: dict[str, dict[str, int]] = {}
     rows = saez_robustness(pop, cutoffs, seed=seed, swf=cfg.swf, kappa=cfg.kappa, skill_floor=cfg.skill_floor,
-                           refs=refs, base=saez, sim_config=sim_config, lms=lms, fallbacks=fallbacks)
+                           refs=refs, base=saez, sim_config=sim_config, lms=lms, fallbacks=fallbacks, usage=usage)
     if ctx is not None:
         ctx.count_fallbacks("saez_empirical", fallbacks)
+        ctx.count_usage(usage)
     return rows
 
 

@@ -213,6 +213,10 @@ class LearningContext:
         for k, v in counts.items():
             self._fallbacks[f"{who}:{k}"] = self._fallbacks.get(f"{who}:{k}", 0) + int(v)
 
+    def count_usage(self, usage: dict[str, dict[str, int]]) -> None:
+        """Add another simulation's answers and tokens by role (e.g. the empirical Saez elasticity's)."""
+        self.usage = usage_sum([self.usage, usage])
+
     def usage_summary(self) -> dict[str, Any] | None:
         """Tokens by role over the comparison's LM simulations with their estimated cost (a dumped
         ``UsageSummary``), or None when no LM was called."""
@@ -234,7 +238,8 @@ class LearningContext:
         out = []
         line = usage_line(self.usage_summary())
         if line:
-            out.append("LM usage of the learning and black-box planners' simulations: " + line + ".")
+            out.append("LM usage of the comparison's simulations (learning and black-box planners, empirical Saez "
+                       "elasticity): " + line + ".")
         if self._fallbacks:
             out.append("Fallbacks in the learning planners' simulations (an unusable LM answer replaced by the "
                        "last valid action; 'out_of_range' = a number outside its range, which is not clamped): "

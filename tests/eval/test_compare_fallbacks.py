@@ -40,7 +40,8 @@ def test_report_totals_tokens_by_role_and_the_cost_of_given_prices(tmp_path):
     assert main(TINY + ["--out", str(out), "--price-in", "2", "--price-out", "8"]) == 0
     report = (out / "report.md").read_text()
     [line] = [x for x in report.splitlines() if "LM usage" in x]
-    # --planners llm, 1 seed, 4 LM workers x 2 years x 2 steps = 16 worker answers, 1 planner answer (year 1).
+    # --planners llm, 1 seed, 4 LM workers x 2 years x 2 steps = 16 worker answers and 1 planner answer
+    # (year 1), plus 16 worker answers of the empirical Saez elasticity (a 2-year simulation).
     assert "tokens (estimated by the offline engine, characters / 4): worker " in line
-    assert "(16 answers); planner " in line and "(1 answers); total " in line
+    assert "(32 answers); planner " in line and "(1 answers); total " in line
     assert "cost: $" in line and "--price-in 2 / --price-out 8" in line and "(on estimated tokens)" in line
