@@ -252,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files of another run in --out (without it such an --out is refused)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--dry-run", action="store_true", help="print the LM answers by role and the estimated tokens of "
+                   "this comparison, then exit 0 without building or calling any LM or writing anything")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -679,6 +681,35 @@ def _config_for_report(cfg: CompareConfig) -> dict[str, Any]:
     return d
 
 
+def dry_run_calls(cfg: CompareConfig) -> dict[str, int]:
+    """LM answers by role of the whole comparison (``programs.simulation.dryrun``): per seed, each learning
+    planner's simulation, and with LM workers each black-box planner's and the empirical Saez elasticity's."""
+    from eval.learning import _sim_settings
+    from programs.simulation import load_config
+    from programs.simulation.dryrun import add_calls, calls_by_role
+
+    parts = []
+    for seed in cfg.seeds:
+        for p in cfg.planners:
+            if p in LEARNING:
+                parts.append(calls_by_role(load_config(**_sim_settings(cfg, p, seed))))
+            elif p in BLACKBOX and cfg.workers == "llm":
+                parts.append(calls_by_role(load_config(**_sim_settings(cfg, p, seed)), planner_calls=False))
+        if cfg.workers == "llm" and cfg.brackets in PRESETS:  # the empirical Saez elasticity: 2 tax years
+            es = load_config(**_sim_settings(cfg, "es", seed))
+            parts.append(calls_by_role(es.model_copy(update={"years": 2}), planner_calls=False))
+    return add_calls(*parts)
+
+
+def dry_run_lines(cfg: CompareConfig) -> list[str]:
+    from programs.simulation.dryrun import dry_run
+
+    plan = dry_run(dry_run_calls(cfg), max_tokens=cfg.max_tokens, n_brackets=len(cfg.cutoffs))
+    what = (f"eval.compare ({len(cfg.seeds)} seeds x planners {', '.join(cfg.planners)}; {cfg.agents} agents, "
+            f"{cfg.years} tax years x {cfg.steps_per_year} steps, workers {cfg.workers})")
+    return plan.lines(what)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns 0, or raises SystemExit(2) on a bad configuration (one line on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -690,9 +721,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(p in LEARNING for p in cfg.planners) or (cfg.workers == "llm" and any(p in BLACKBOX for p in cfg.planners)):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
-        check_output(cfg, overwrite=args.overwrite)
+        if not args.dry_run:
+            check_output(cfg, overwrite=args.overwrite)
     except ConfigError as e:
         parser.exit(2, f"eval.compare: error: {e}\n")
+    if args.dry_run:
+        for line in dry_run_lines(cfg):
+            print(line)
+        return 0
     from programs.simulation.guard import FallbackStop
 
     try:

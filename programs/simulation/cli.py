@@ -101,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
                    "given although they differ from the run's (the switch is recorded in config.json)")
     o.add_argument("--overwrite", action="store_true", help=f"replace what --out holds; {OVERWRITE_HELP}")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--dry-run", action="store_true", help="print the LM answers by role and the estimated tokens "
+                   "of this configuration, then exit 0 without building or calling any LM or writing anything")
     return p
 
 
@@ -177,6 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_prices(args.price_in, args.price_out)
     except ConfigError as exc:
         return _fail(str(exc))
+    if args.dry_run:
+        from programs.simulation.dryrun import calls_by_role, dry_run
+
+        plan = dry_run(calls_by_role(cfg), module_type=cfg.module_type, max_tokens=args.max_tokens,
+                       n_brackets=len(cfg.initial_tax_schedule().rates), irv=cfg.scenario == "democratic"
+                       and cfg.voting == "irv")
+        for line in plan.lines(f"{cfg.years} tax years x {cfg.steps_per_year} steps, {cfg.agents} agents, "
+                               f"scenario {cfg.scenario}, workers {cfg.workers}"):
+            print(line)
+        return 0
     if args.planner is not None:
         try:
             check_program_file(args.planner, "planner")

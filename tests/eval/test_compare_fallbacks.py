@@ -45,3 +45,36 @@ def test_report_totals_tokens_by_role_and_the_cost_of_given_prices(tmp_path):
     assert "tokens (estimated by the offline engine, characters / 4): worker " in line
     assert "(32 answers); planner " in line and "(1 answers); total " in line
     assert "cost: $" in line and "--price-in 2 / --price-out 8" in line and "(on estimated tokens)" in line
+
+
+def test_compare_dry_run_counts_by_hand_and_builds_nothing(tmp_path, capsys, monkeypatch):
+    import programs.lm
+
+    def refuse(*a, **k):
+        raise AssertionError("--dry-run built an LM")
+    monkeypatch.setattr(programs.lm, "build_lms", refuse)
+    out = tmp_path / "c"
+    argv = ["--agents", "3", "--seeds", "0-1", "--years", "2", "--steps-per-year", "2", "--out", str(out), "--dry-run"]
+    assert main(argv + ["--planners", "llm"]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[0]
+    # per seed: llm 3 x 2 x 2 = 12 worker answers + 1 planner; the empirical Saez elasticity 12 workers.
+    assert first.endswith(": 50 LM answers (worker 48, planner 2)")
+    assert main(argv + ["--planners", "llm,democratic,es"]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[0]
+    # + democratic per seed: 12 workers, an election in year 0 (3 platforms, 3 votes), the planner in year 1;
+    # + es: 12 workers (its schedules are not an LM's). 2 seeds x (4 x 12) = 96 workers.
+    assert first.endswith(": 112 LM answers (worker 96, planner 10, voter 6)")
+    assert not out.exists()
+
+
+def test_compare_dry_run_is_what_the_comparison_asks(tmp_path, capsys):
+    import re
+
+    argv = ["--agents", "3", "--seeds", "0", "--years", "2", "--steps-per-year", "2", "--planners",
+            "llm,democratic,es", "--oracle-trials", "5", "--oracle-refine", "10", "--no-progress", "--no-plots"]
+    assert main(argv + ["--out", str(tmp_path / "dry"), "--dry-run"]) == 0
+    planned = dict(re.findall(r"(\w+) (\d+)", capsys.readouterr().out.splitlines()[0].split("answers (")[1]))
+    assert main(argv + ["--out", str(tmp_path / "c")]) == 0
+    [line] = [x for x in (tmp_path / "c" / "report.md").read_text().splitlines() if "LM usage" in x]
+    asked = dict(re.findall(r"(\w+) \d+ prompt \+ \d+ completion \((\d+) answers\)", line))
+    assert asked == planned == {"worker": "48", "planner": "5", "voter": "3"}
