@@ -707,7 +707,7 @@ def dry_run_lines(cfg: CompareConfig) -> list[str]:
     plan = dry_run(dry_run_calls(cfg), max_tokens=cfg.max_tokens, n_brackets=len(cfg.cutoffs))
     what = (f"eval.compare ({len(cfg.seeds)} seeds x planners {', '.join(cfg.planners)}; {cfg.agents} agents, "
             f"{cfg.years} tax years x {cfg.steps_per_year} steps, workers {cfg.workers})")
-    return plan.lines(what)
+    return plan.lines(what) + [plan.cost_line(cfg.lm, cfg.api_base, cfg.price_in, cfg.price_out)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

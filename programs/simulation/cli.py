@@ -188,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in plan.lines(f"{cfg.years} tax years x {cfg.steps_per_year} steps, {cfg.agents} agents, "
                                f"scenario {cfg.scenario}, workers {cfg.workers}"):
             print(line)
+        print(plan.cost_line(args.lm, args.api_base, args.price_in, args.price_out))
         return 0
     if args.planner is not None:
         try:

@@ -88,6 +88,18 @@ class DryRun:
                 + f"), at most {c:,} completion (the answers' token budgets); nothing was built or called"]
 
 
+    def cost_line(self, lm: str, api_base: Any = None, price_in: float | None = None,
+                  price_out: float | None = None) -> str:
+        """The estimated cost of these tokens (``programs.lm.cost``: given prices, LiteLLM's map, or unknown)."""
+        from programs.lm.cost import estimate_cost, format_cost
+
+        total = {"prompt_tokens": sum(self.prompt_tokens.values()),
+                 "completion_tokens": sum(self.completion_max.values())}
+        cost = estimate_cost(total, lm, api_base or None, price_in=price_in, price_out=price_out)
+        return "estimated cost" + (" (at most, on the estimated tokens): " if cost["usd"] is not None else ": ") \
+            + format_cost(cost)
+
+
 def dry_run(calls: Mapping[str, int], *, module_type: str = "predict", max_tokens: int | None = None,
             n_brackets: int = 7, irv: bool = False) -> DryRun:
     """Token estimates for ``calls`` by role (``PROMPT_TOKENS``; completion budgets as the adapter sets them)."""

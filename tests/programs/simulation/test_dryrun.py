@@ -49,7 +49,11 @@ def test_simulate_dry_run_prints_and_exits_0_without_an_lm(tmp_path, capsys, no_
     assert simulate.main(["--agents", "3", "--years", "2", "--steps-per-year", "2", "--brackets", "three",
                           "--out", str(out), "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert lines[0].endswith(": 13 LM answers (worker 12, planner 1)")
     assert "~11,940 prompt" in lines[1] and "nothing was built or called" in lines[1]  # 12 x 920 + 900
+    assert lines[2].startswith("estimated cost: unknown")  # the offline engine has no price
     assert not out.exists()  # nothing written
+    assert simulate.main(["--agents", "3", "--years", "2", "--steps-per-year", "2", "--brackets", "three",
+                          "--out", str(out), "--dry-run", "--price-in", "1", "--price-out", "0"]) == 0
+    assert "$0.01194 (--price-in 1 / --price-out 0" in capsys.readouterr().out  # 11,940 prompt tokens x $1/M
