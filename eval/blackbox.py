@@ -131,7 +131,7 @@ class BlackBoxResult:
 
 
 def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequence[Any] | None = None,
-                 population: Any = None) -> BlackBoxResult:
+                 population: Any = None, guard: Any = None) -> BlackBoxResult:
     """Run black-box planner ``name`` for ``config.years`` tax years on a ``PlannerEnv``.
 
     Parameters
@@ -141,6 +141,7 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
     seed : episode seed (population, workers, optimizer); default ``config.seed``.
     lms : LMs for LLM workers (``config.workers == "llm"``).
     population : the workers; default sampled from the seed.
+    guard : a ``FallbackGuard`` for the LM workers (``PlannerEnv``): raises ``FallbackStop``.
     """
     from programs.simulation.env import PlannerEnv
 
@@ -148,7 +149,7 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
     x0 = config.initial_tax_schedule().rates
     years = int(config.years)
     search = make_search(name, x0, seed, budget=max(years - 2, 0))
-    env = PlannerEnv(config, lms=lms, population=population)
+    env = PlannerEnv(config, lms=lms, population=population, guard=guard)
     res = BlackBoxResult(planner=name, seed=seed)
     try:
         env.reset(seed=seed)

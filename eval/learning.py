@@ -190,7 +190,8 @@ class LearningContext:
         cfg = self.cfg
         sim_cfg = load_config(**_sim_settings(cfg, planner, seed))
         lms = self._lms(seed) if sim_cfg.workers == "llm" else None
-        res = run_blackbox(planner, sim_cfg, seed=seed, lms=lms, population=population)
+        res = run_blackbox(planner, sim_cfg, seed=seed, lms=lms, population=population,
+                           guard=self._guard() if lms else None)
         base = sim_cfg.initial_tax_schedule()
         years = [YearRecord(year=i, rates=list(r),
                             welfare=baselines.welfare_of(population, base.with_rates(r), cfg.swf, cfg.kappa,

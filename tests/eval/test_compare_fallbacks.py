@@ -78,3 +78,16 @@ def test_compare_dry_run_is_what_the_comparison_asks(tmp_path, capsys):
     [line] = [x for x in (tmp_path / "c" / "report.md").read_text().splitlines() if "LM usage" in x]
     asked = dict(re.findall(r"(\w+) \d+ prompt \+ \d+ completion \((\d+) answers\)", line))
     assert asked == planned == {"worker": "48", "planner": "5", "voter": "3"}
+
+
+def test_a_black_box_planners_lm_workers_are_guarded_too(tmp_path, capsys, monkeypatch):
+    import programs.lm
+
+    engine = FunctionEngine(lambda request: "Sorry, I would rather not say.")
+    monkeypatch.setattr(programs.lm, "build_lms", lambda *a, **k: [lm(engine)])
+    argv = ["--agents", "4", "--seeds", "0", "--years", "2", "--steps-per-year", "2", "--planners", "es",
+            "--oracle-trials", "5", "--oracle-refine", "10", "--no-progress", "--no-plots",
+            "--out", str(tmp_path / "c"), "--fallback-patience", "2"]
+    assert main(argv) == 3
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "fell back for 2 consecutive steps" in line and "parse_error 8" in line
