@@ -110,6 +110,8 @@ class BlackBoxResult:
     welfare_by_year: list[float] = field(default_factory=list)
     #: Fallbacks counted in the simulation (LM workers' unusable answers, clamped values), by kind.
     fallbacks: dict[str, int] = field(default_factory=dict)
+    #: LM answers and tokens by role in the simulation (``programs.lm.usage``).
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def final_rates(self) -> NDArray[np.float64]:
@@ -129,7 +131,7 @@ class BlackBoxResult:
 
 
 def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequence[Any] | None = None,
-                 population: Any = None) -> BlackBoxResult:
+                 population: Any = None, guard: Any = None) -> BlackBoxResult:
     """Run black-box planner ``name`` for ``config.years`` tax years on a ``PlannerEnv``.
 
     Parameters
@@ -139,6 +141,7 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
     seed : episode seed (population, workers, optimizer); default ``config.seed``.
     lms : LMs for LLM workers (``config.workers == "llm"``).
     population : the workers; default sampled from the seed.
+    guard : a ``FallbackGuard`` for the LM workers (``PlannerEnv``): raises ``FallbackStop``.
     """
     from programs.simulation.env import PlannerEnv
 
@@ -146,7 +149,7 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
     x0 = config.initial_tax_schedule().rates
     years = int(config.years)
     search = make_search(name, x0, seed, budget=max(years - 2, 0))
-    env = PlannerEnv(config, lms=lms, population=population)
+    env = PlannerEnv(config, lms=lms, population=population, guard=guard)
     res = BlackBoxResult(planner=name, seed=seed)
     try:
         env.reset(seed=seed)
@@ -163,6 +166,7 @@ def run_blackbox(name: str, config: Any, *, seed: int | None = None, lms: Sequen
             if 0 < t < years - 1:
                 search.tell(x, float(reward))
         res.fallbacks = {k: int(v) for k, v in sorted(env.sim.fallback_totals.items())}
+        res.usage = {r: dict(u) for r, u in env.sim.usage_totals.items()}
     finally:
         env.close()
     return res

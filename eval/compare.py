@@ -35,7 +35,7 @@ from economy.saez_v1 import V1_TOP, V1_VARIANTS
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.blackbox import BLACKBOX
-from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
+from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, add_fallback_args, add_price_args, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
@@ -114,6 +114,10 @@ class CompareConfig:
     num_retries: int = 3
     structured: str = "auto"
     max_tokens: int | None = None
+    max_fallback_rate: float = 0.5
+    fallback_patience: int = 3
+    price_in: float | None = None
+    price_out: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # The world's rules (--preset paper-v1 sets them; see SimulationConfig).
     saez_v1_variant: str = "saez"
@@ -205,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-retries", type=int, default=3,
                    help="retries of a failed LM request, with back-off (default 3)")
     add_answer_args(p)
+    add_fallback_args(p)
+    add_price_args(p)
     p.add_argument("--planners", default=None,
                    help=f"comma list from {', '.join(PLANNERS)} (default: all; 'compiled' only with "
                         "--planner-program). No tax and the oracle are always computed, as the references of "
@@ -246,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files of another run in --out (without it such an --out is refused)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--dry-run", action="store_true", help="print the LM answers by role and the estimated tokens of "
+                   "this comparison, then exit 0 without building or calling any LM or writing anything")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -364,6 +372,12 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     if not lm:
         raise ConfigError("--lm is empty; give a model string such as openai/gpt-4o-mini, or 'offline'")
 
+    from programs.simulation.guard import make_guard
+
+    make_guard(args)  # --max-fallback-rate / --fallback-patience: one line before any work
+    from programs.lm.cost import check_prices
+
+    check_prices(args.price_in, args.price_out)
     return CompareConfig(
         agents=agents, years=values["years"], steps_per_year=values["steps_per_year"], seeds=seeds,
         scenario=values["scenario"], brackets=brackets, cutoffs=[float(c) for c in cutoffs], swf=swf,
@@ -374,6 +388,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         plots=not args.no_plots, progress=not args.no_progress,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
         structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
+        max_fallback_rate=args.max_fallback_rate, fallback_patience=args.fallback_patience,
+        price_in=args.price_in, price_out=args.price_out,
         saez_v1_variant=variant, initial_rate=None if initial_rate is None else float(initial_rate),
         history_len=None if history_len is None else int(history_len), **rules,
     )
@@ -641,10 +657,12 @@ def _saez_robustness(cfg: CompareConfig, ctx: Any, pop: Any, seed: int, cutoffs:
         sim_config = load_config(**_sim_settings(cfg, "es", seed))  # the rational/bounded scenario, LM workers
         lms = ctx._lms(seed)
     fallbacks: dict[str, int] = {}
+    usage: dict[str, dict[str, int]] = {}
     rows = saez_robustness(pop, cutoffs, seed=seed, swf=cfg.swf, kappa=cfg.kappa, skill_floor=cfg.skill_floor,
-                           refs=refs, base=saez, sim_config=sim_config, lms=lms, fallbacks=fallbacks)
+                           refs=refs, base=saez, sim_config=sim_config, lms=lms, fallbacks=fallbacks, usage=usage)
     if ctx is not None:
         ctx.count_fallbacks("saez_empirical", fallbacks)
+        ctx.count_usage(usage)
     return rows
 
 
@@ -663,6 +681,35 @@ def _config_for_report(cfg: CompareConfig) -> dict[str, Any]:
     return d
 
 
+def dry_run_calls(cfg: CompareConfig) -> dict[str, int]:
+    """LM answers by role of the whole comparison (``programs.simulation.dryrun``): per seed, each learning
+    planner's simulation, and with LM workers each black-box planner's and the empirical Saez elasticity's."""
+    from eval.learning import _sim_settings
+    from programs.simulation import load_config
+    from programs.simulation.dryrun import add_calls, calls_by_role
+
+    parts = []
+    for seed in cfg.seeds:
+        for p in cfg.planners:
+            if p in LEARNING:
+                parts.append(calls_by_role(load_config(**_sim_settings(cfg, p, seed))))
+            elif p in BLACKBOX and cfg.workers == "llm":
+                parts.append(calls_by_role(load_config(**_sim_settings(cfg, p, seed)), planner_calls=False))
+        if cfg.workers == "llm" and cfg.brackets in PRESETS:  # the empirical Saez elasticity: 2 tax years
+            es = load_config(**_sim_settings(cfg, "es", seed))
+            parts.append(calls_by_role(es.model_copy(update={"years": 2}), planner_calls=False))
+    return add_calls(*parts)
+
+
+def dry_run_lines(cfg: CompareConfig) -> list[str]:
+    from programs.simulation.dryrun import dry_run
+
+    plan = dry_run(dry_run_calls(cfg), max_tokens=cfg.max_tokens, n_brackets=len(cfg.cutoffs))
+    what = (f"eval.compare ({len(cfg.seeds)} seeds x planners {', '.join(cfg.planners)}; {cfg.agents} agents, "
+            f"{cfg.years} tax years x {cfg.steps_per_year} steps, workers {cfg.workers})")
+    return plan.lines(what) + [plan.cost_line(cfg.lm, cfg.api_base, cfg.price_in, cfg.price_out)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns 0, or raises SystemExit(2) on a bad configuration (one line on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -674,11 +721,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(p in LEARNING for p in cfg.planners) or (cfg.workers == "llm" and any(p in BLACKBOX for p in cfg.planners)):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
-        check_output(cfg, overwrite=args.overwrite)
+        if not args.dry_run:
+            check_output(cfg, overwrite=args.overwrite)
     except ConfigError as e:
         parser.exit(2, f"eval.compare: error: {e}\n")
+    if args.dry_run:
+        for line in dry_run_lines(cfg):
+            print(line)
+        return 0
+    from programs.simulation.guard import FallbackStop
+
     try:
         run_comparison(cfg)
+    except FallbackStop as stop:
+        # eval.compare writes its outputs at the end (it has no --resume): nothing was saved.
+        print(f"eval.compare: {stop.line(cfg.extra['command'], how='nothing was saved; run again with')}",
+              file=sys.stderr)
+        return EXIT_FALLBACKS
     except KeyboardInterrupt:
         print(f"\neval.compare: interrupted: nothing was saved (the outputs in {cfg.out}/ are written at the end); "
               f"run again with: {cfg.extra['command']}", file=sys.stderr)

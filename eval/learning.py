@@ -103,6 +103,12 @@ def _serves_offline_engine(api_base: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def usage_sum(items):
+    from programs.lm.usage import usage_sum as _sum
+
+    return _sum(items)
+
+
 def _load_program(path: str):
     from programs.agents.tax_planner import PlannerAgent
 
@@ -125,11 +131,19 @@ class LearningContext:
         self.offline = cfg.lm == "offline" or bool(served)
         self._fallbacks: dict[str, int] = {}
         self._leaders: list[str] = []
+        #: LM answers and tokens by role over every LM simulation of the comparison.
+        self.usage: dict[str, dict[str, int]] = {}
 
     def _lms(self, seed: int) -> list:
         from programs.lm import build_lms
 
         return build_lms(self.cfg.lm, self.cfg.api_base or None, seed=seed, **_lm_options(self.cfg))
+
+    def _guard(self):
+        """A fresh ``FallbackGuard`` per simulation (``--max-fallback-rate``, ``--fallback-patience``)."""
+        from programs.simulation.guard import FallbackGuard
+
+        return FallbackGuard(getattr(self.cfg, "max_fallback_rate", 0.5), getattr(self.cfg, "fallback_patience", 3))
 
     def run(self, planner: str, population: Any, seed: int) -> Run:
         """Simulate ``planner`` on ``population`` for the configured tax years; score its schedules."""
@@ -140,7 +154,7 @@ class LearningContext:
         agent = _load_program(cfg.planner_program) if planner == "compiled" else None
         sim = Simulation(sim_cfg, lms=self._lms(seed), planner=agent, population=population)
         try:
-            summary = sim.run(progress=False)
+            summary = sim.run(progress=False, guard=self._guard())
         finally:
             sim.close()
         base = sim.initial_schedule
@@ -152,6 +166,7 @@ class LearningContext:
                                     welfare_sim=math.nan if y.welfare is None else float(y.welfare)))
         final = base.with_rates(np.clip(to_fraction(summary.final.rates_percent), 0.0, 1.0))
         out = baselines.evaluate(population, final, cfg.swf, cfg.kappa, **_world(cfg))
+        self.usage = usage_sum([self.usage, sim.usage_totals])
         fb = {k: int(v) for k, v in summary.fallbacks.items()}
         for k, v in fb.items():
             self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v
@@ -175,7 +190,8 @@ class LearningContext:
         cfg = self.cfg
         sim_cfg = load_config(**_sim_settings(cfg, planner, seed))
         lms = self._lms(seed) if sim_cfg.workers == "llm" else None
-        res = run_blackbox(planner, sim_cfg, seed=seed, lms=lms, population=population)
+        res = run_blackbox(planner, sim_cfg, seed=seed, lms=lms, population=population,
+                           guard=self._guard() if lms else None)
         base = sim_cfg.initial_tax_schedule()
         years = [YearRecord(year=i, rates=list(r),
                             welfare=baselines.welfare_of(population, base.with_rates(r), cfg.swf, cfg.kappa,
@@ -186,6 +202,7 @@ class LearningContext:
         out = baselines.evaluate(population, final, cfg.swf, cfg.kappa, skill_floor=cfg.skill_floor)
         for k, v in res.fallbacks.items():
             self._fallbacks[f"{planner}:{k}"] = self._fallbacks.get(f"{planner}:{k}", 0) + v
+        self.usage = usage_sum([self.usage, res.usage])
         extra = {"welfare_sim": float(res.welfare_by_year[-1]),
                  "fallbacks": float(sum(res.fallbacks.values())),
                  "best_seen_year": float(res.best_index),
@@ -197,9 +214,33 @@ class LearningContext:
         for k, v in counts.items():
             self._fallbacks[f"{who}:{k}"] = self._fallbacks.get(f"{who}:{k}", 0) + int(v)
 
+    def count_usage(self, usage: dict[str, dict[str, int]]) -> None:
+        """Add another simulation's answers and tokens by role (e.g. the empirical Saez elasticity's)."""
+        self.usage = usage_sum([self.usage, usage])
+
+    def usage_summary(self) -> dict[str, Any] | None:
+        """Tokens by role over the comparison's LM simulations with their estimated cost (a dumped
+        ``UsageSummary``), or None when no LM was called."""
+        from programs.lm.cost import estimate_cost
+        from programs.simulation.records import usage_summary
+
+        if not self.usage:
+            return None
+        s = usage_summary(self.usage, "estimated" if self.offline else "reported").model_dump()
+        s["cost"] = estimate_cost(s["total"], self.cfg.lm, self.cfg.api_base or None,
+                                  price_in=getattr(self.cfg, "price_in", None),
+                                  price_out=getattr(self.cfg, "price_out", None), tokens_estimated=self.offline)
+        return s
+
     def notes(self) -> list[str]:
-        """Report notes: fallbacks counted in the simulations, the elected leaders."""
+        """Report notes: fallbacks counted in the simulations, the LM usage, the elected leaders."""
+        from programs.cli import usage_line
+
         out = []
+        line = usage_line(self.usage_summary())
+        if line:
+            out.append("LM usage of the comparison's simulations (learning and black-box planners, empirical Saez "
+                       "elasticity): " + line + ".")
         if self._fallbacks:
             out.append("Fallbacks in the learning planners' simulations (an unusable LM answer replaced by the "
                        "last valid action; 'out_of_range' = a number outside its range, which is not clamped): "

@@ -269,14 +269,16 @@ def _panel_elasticity(z0: np.ndarray, z1: np.ndarray, t0: np.ndarray, t1: np.nda
 
 def empirical_elasticity(population: Any, base: TaxSchedule, kappa: float, *, perturb: float = PERTURB,
                          sim_config: Any = None, lms: Sequence[Any] | None = None,
-                         fallbacks: dict[str, int] | None = None) -> dict[str, float]:
+                         fallbacks: dict[str, int] | None = None,
+                         usage: dict[str, dict[str, int]] | None = None) -> dict[str, float]:
     """Elasticity of taxable income from the agents' own responses to every rate moved by -/+ ``perturb``.
 
     With ``sim_config`` (workers="llm") the two schedules are two tax years of a ``PlannerEnv`` on the same
     population (LM workers, their hours at each year's last step); else rational best responses. Returns
     ``panel`` (within-agent: Δlog z on Δlog(1−τ), the estimate used), ``pooled`` (``economy.saez.estimate_elasticity``
     on both cross-sections pooled, biased by the skill-rate correlation; shown for contrast) and ``n`` (agents
-    whose marginal rate changed). The LM workers' fallbacks are added to ``fallbacks`` when given.
+    whose marginal rate changed). The LM workers' fallbacks are added to ``fallbacks`` when given, their
+    answers and tokens by role to ``usage``.
     """
     lo = base.with_rates(np.clip(base.rates - perturb, 0.0, 1.0))
     hi = base.with_rates(np.clip(base.rates + perturb, 0.0, 1.0))
@@ -294,6 +296,10 @@ def empirical_elasticity(population: Any, base: TaxSchedule, kappa: float, *, pe
             if fallbacks is not None:
                 for k, v in env.sim.fallback_totals.items():
                     fallbacks[k] = fallbacks.get(k, 0) + int(v)
+            if usage is not None:
+                from programs.lm.usage import usage_sum
+
+                usage.update(usage_sum([usage, env.sim.usage_totals]))
         finally:
             env.close()
     else:
@@ -311,7 +317,8 @@ def empirical_elasticity(population: Any, base: TaxSchedule, kappa: float, *, pe
 def saez_robustness(population: Any, cutoffs: np.ndarray, *, seed: int, swf: str, kappa: float, skill_floor: float,
                     refs: tuple[float, float], base: TaxSchedule, elasticities: Sequence[float] = ELASTICITIES,
                     sim_config: Any = None, lms: Sequence[Any] | None = None,
-                    fallbacks: dict[str, int] | None = None) -> list[dict[str, Any]]:
+                    fallbacks: dict[str, int] | None = None,
+                    usage: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
     """Saez rates and welfare (rational workers) for each elasticity, and for the empirically estimated one.
 
     ``base`` is the schedule the agents are perturbed around (the run's Saez schedule); ``refs`` = (W_none,
@@ -321,7 +328,8 @@ def saez_robustness(population: Any, cutoffs: np.ndarray, *, seed: int, swf: str
     rows = []
     ests = {"rational": empirical_elasticity(population, base, kappa)}
     if sim_config is not None and sim_config.workers == "llm":
-        ests["llm"] = empirical_elasticity(population, base, kappa, sim_config=sim_config, lms=lms, fallbacks=fallbacks)
+        ests["llm"] = empirical_elasticity(population, base, kappa, sim_config=sim_config, lms=lms, fallbacks=fallbacks,
+                                          usage=usage)
     variants: list[tuple[str, float, dict[str, float] | None]] = [(f"e={e:g}", float(e), None) for e in elasticities]
     variants += [(f"empirical ({who} workers)", est["panel"], est) for who, est in ests.items()]
     for name, e, est in variants:

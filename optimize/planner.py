@@ -126,6 +126,8 @@ def parser() -> argparse.ArgumentParser:
                           "that share --storage and --study-name may replace each other's)")
     out.add_argument("--seed", type=int, default=0, help="seed of the LM and the optimizer")
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    out.add_argument("--dry-run", action="store_true", help="print the most LM calls of this run by role and their "
+                     "estimated tokens, then exit 0 without building or calling any LM or writing anything")
     out.add_argument("--verbose", action="store_true", help="show the DSPy optimizers' own logs and progress bars")
     return p
 
@@ -238,8 +240,9 @@ def resolve(args: argparse.Namespace) -> Config:
         raise ConfigError(f"--out={args.out!r} must end in .json (the program is saved as DSPy JSON)")
     summary_path = out.with_name(out.stem + ".summary.json")
     replace = args.overwrite or _same_study(args, summary_path)
-    check_out_file(out, "--out", overwrite=replace)
-    check_out_file(summary_path, "--out's summary", overwrite=replace)
+    if not getattr(args, "dry_run", False):  # a dry run writes nothing, so it may name any --out
+        check_out_file(out, "--out", overwrite=replace)
+        check_out_file(summary_path, "--out's summary", overwrite=replace)
     cfg = Config(args, econ, sit, DemoSettings(args.max_demos, args.max_labeled_demos, args.demo_threshold),
                  seeds["train-seeds"], seeds["val-seeds"], seeds["heldout-seeds"], seeds["tune-seeds"], out,
                  summary_path, workers=workers)
@@ -724,12 +727,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         undo()
 
 
+def dry_run_calls(cfg: Config) -> tuple[dict[str, int], str]:
+    """The most LM calls of the run by role, and how they were bounded.
+
+    Compile: scoring before and after (``evaluation_calls``) plus the optimizer's bound (``optimize.budget``);
+    each evaluation of a situation is 1 planner call plus, with LM workers, ``agents x steps_per_year``
+    worker calls, and the optimizer's bound is split in that ratio (its few instruction-proposal or
+    reflection calls are counted with the planner's). Tune: ``--trials`` x ``max_calls_per_trial`` (the held-out scoring of the
+    knobs after the study is not counted).
+    """
+    a = cfg.args
+    if a.tune:
+        from optimize.tune import TuneSettings, max_calls_per_trial
+
+        workers = a.workers if getattr(a, "_explicit_workers", False) else "llm"
+        settings = TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers)
+        most = a.trials * max_calls_per_trial(settings)
+        per_trial_planner = len(cfg.tune_seeds) * cfg.sit.years
+        planner = a.trials * per_trial_planner
+        return {"worker": most - planner, "planner": planner}, (
+            f"--tune: {a.trials} trials x at most {max_calls_per_trial(settings)} calls; the held-out scoring after "
+            "the study is not counted")
+    w = cfg.econ.agents * a.steps_per_year if cfg.workers == "llm" else 0
+    e = 1 + w
+    evals = cfg.eval_calls // e
+    opt = cfg.plan.max_calls
+    opt_workers = round(opt * w / e)
+    calls = {"worker": evals * w + opt_workers, "planner": evals + opt - opt_workers}
+    return {r: n for r, n in calls.items() if n}, (
+        f"scoring before and after {cfg.eval_calls} + {a.optimizer} at most {opt} ({cfg.plan.formula})")
+
+
+def dry_run_lines(cfg: Config) -> list[str]:
+    from programs.simulation.dryrun import dry_run
+
+    calls, how = dry_run_calls(cfg)
+    plan = dry_run(calls, module_type=cfg.args.module_type, n_brackets=len(cfg.econ.cutoffs))
+    lines = plan.lines(f"{PROG} ({'--tune' if cfg.args.tune else cfg.args.optimizer}; at most)")
+    return [lines[0] + f" [{how}]", lines[1]]
+
+
 def _main(args: argparse.Namespace) -> int:
     try:
         cfg = resolve(args)
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        for line in dry_run_lines(cfg):
+            print(line)
+        return 0
     try:
         summary = run_tune(cfg) if args.tune else run_compile(cfg)
     except ConfigError as exc:

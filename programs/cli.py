@@ -17,7 +17,7 @@ from programs.errors import ConfigError
 
 __all__ = ["OneLineParser", "parse_seeds", "add_answer_args", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS",
            "EXIT_INTERRUPTED", "check_out_dir", "check_out_file", "OVERWRITE_HELP", "DefaultsOnceFormatter",
-           "YEARS_NOTE", "check_program_file"]
+           "YEARS_NOTE", "check_program_file", "add_fallback_args", "add_price_args", "usage_line"]
 
 #: How tax years are numbered in every output (printed lines, run logs, reports, CSVs, plots).
 YEARS_NOTE = ("tax years are numbered from 0: year 0 runs the initial schedule, the planner first moves at the "
@@ -42,6 +42,40 @@ def add_answer_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) ->
     group.add_argument("--max-tokens", type=int, default=None, metavar="N",
                        help="token budget of every LM answer (default: one per signature, sized to its answer, "
                             "larger for --module cot); an answer that uses it all is a 'truncated' fallback")
+
+
+def add_fallback_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--max-fallback-rate`` and ``--fallback-patience`` (``programs.simulation.guard.FallbackGuard``)."""
+    group.add_argument("--max-fallback-rate", type=float, default=0.5, metavar="SHARE",
+                       help="stop (exit 3, the log resumable) when more than this share of a step's LM calls fall "
+                            "back (time-outs, parse errors, refusals, out-of-range answers) for --fallback-patience "
+                            "consecutive steps; 1 never stops (default: 0.5)")
+    group.add_argument("--fallback-patience", type=int, default=3, metavar="STEPS",
+                       help="consecutive steps over --max-fallback-rate that stop the run (default: 3)")
+
+
+def add_price_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--price-in`` and ``--price-out`` (``programs.lm.cost``; checked by ``check_prices``)."""
+    group.add_argument("--price-in", type=float, default=None, metavar="USD",
+                       help="dollars per million prompt tokens, for the run's estimated cost (default: LiteLLM's "
+                            "cost map when it lists the model, else the cost is reported as unknown)")
+    group.add_argument("--price-out", type=float, default=None, metavar="USD",
+                       help="dollars per million completion tokens (with --price-in)")
+
+
+def usage_line(usage: dict | None) -> str | None:
+    """One line of a run's tokens by role and its cost (a ``UsageSummary`` dumped), or None without usage."""
+    if not usage or not usage.get("by_role"):
+        return None
+    from programs.lm.cost import format_cost
+
+    how = ("estimated by the offline engine, characters / 4" if usage.get("source") == "estimated"
+           else "reported by the LM")
+    parts = [f"{role} {u['prompt_tokens']} prompt + {u['completion_tokens']} completion ({u['calls']} answers)"
+             for role, u in usage["by_role"].items()]
+    t = usage["total"]
+    return (f"tokens ({how}): {'; '.join(parts)}; total {t['prompt_tokens']} + {t['completion_tokens']}; "
+            f"cost: {format_cost(usage.get('cost'))}")
 
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-|\.\.)\s*(\d+)\s*$")

@@ -85,11 +85,12 @@ class RequestStats:
 
     ``calls`` public LM calls; ``attempts`` HTTP requests sent (calls + retries; a DSPy cache hit counts
     as an attempt that sent nothing); ``failed`` calls that raised (retries exhausted or not retryable);
-    ``errors`` failed attempts by kind; ``backoff_s`` seconds slept between attempts; ``in_flight`` and
-    the highest ``in_flight`` since the last ``take_max``.
+    ``errors`` failed attempts by kind; ``timeouts_capped`` calls given up because they timed out more
+    often than ``EndpointLM.timeout_retries`` allows (retries left unused); ``backoff_s`` seconds slept
+    between attempts; ``in_flight`` and the highest ``in_flight`` since the last ``take_max``.
     """
 
-    FIELDS = ("calls", "attempts", "retries", "failed")
+    FIELDS = ("calls", "attempts", "retries", "failed", "timeouts_capped")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -136,7 +137,7 @@ class RequestStats:
 
 def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """``after - before`` of two ``RequestStats.snapshot()`` values."""
-    out: dict[str, Any] = {f: int(after[f]) - int(before[f]) for f in RequestStats.FIELDS}
+    out: dict[str, Any] = {f: int(after.get(f, 0)) - int(before.get(f, 0)) for f in RequestStats.FIELDS}
     errs = {k: int(v) - int(before["errors"].get(k, 0)) for k, v in after["errors"].items()}
     out["errors"] = {k: v for k, v in sorted(errs.items()) if v}
     out["backoff_s"] = round(float(after["backoff_s"]) - float(before["backoff_s"]), 3)
@@ -168,6 +169,10 @@ class EndpointLM(dspy.LM):
         for a free slot, and gives it up while it backs off.
     num_retries : retries after a failed attempt of a retryable kind (``error_kind``); the call raises
         after ``num_retries + 1`` failed attempts.
+    timeout_retries : at most this many of those retries follow a time-out (default 1). A server that
+        did not answer in time is busy: the abandoned request may still be queued or generating there,
+        so each retry adds to its queue. A call that times out once more raises (counted in
+        ``timeouts_capped``), and the agent falls back.
     retry_backoff : the first back-off in seconds; attempt ``k`` waits ``retry_backoff * 2**k`` (capped at
         ``max_backoff``) with jitter in its upper half, or exactly the server's ``Retry-After`` when given.
     **kwargs : passed to ``dspy.LM`` (api_base, timeout, temperature, cache, ...).
@@ -179,10 +184,11 @@ class EndpointLM(dspy.LM):
     """
 
     def __init__(self, model: str, *, concurrency: int = 8, num_retries: int = 3, retry_backoff: float = 1.0,
-                 max_backoff: float = 60.0, **kwargs: Any) -> None:
+                 max_backoff: float = 60.0, timeout_retries: int = 1, **kwargs: Any) -> None:
         super().__init__(model, num_retries=0, **kwargs)
         memoize_metadata_misses()
         self.retries = int(num_retries)
+        self.timeout_retries = int(timeout_retries)
         self.retry_backoff = float(retry_backoff)
         self.max_backoff = float(max_backoff)
         self.concurrency = int(concurrency)
@@ -199,11 +205,18 @@ class EndpointLM(dspy.LM):
         d = min(self.retry_backoff * 2.0 ** attempt, self.max_backoff)
         return d * (0.5 + 0.5 * random.random())  # jitter spreads a batch that failed together
 
-    def _failed(self, exc: BaseException, attempt: int) -> bool:
-        """Count a failed attempt; True when the call must raise."""
+    def _failed(self, exc: BaseException, attempt: int, timeouts: list[int]) -> bool:
+        """Count a failed attempt; True when the call must raise. ``timeouts``: the call's time-outs so far
+        (a one-element list, updated here)."""
         kind = error_kind(exc)
         if kind is not None:
             self.stats.error(kind)
+        if kind == "timeout":
+            timeouts[0] += 1
+            if timeouts[0] > self.timeout_retries and attempt < self.retries:
+                self.stats.add("timeouts_capped")
+                self.stats.add("failed")
+                return True
         if kind is None or attempt >= self.retries:
             self.stats.add("failed")
             return True
@@ -222,14 +235,14 @@ class EndpointLM(dspy.LM):
 
     def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         self.stats.add("calls")
-        attempt = 0
+        attempt, timeouts = 0, [0]
         while True:
             self.stats.add("attempts")
             try:
                 with self._slot():
                     return super().__call__(prompt, messages=messages, **kwargs)
             except Exception as exc:
-                if self._failed(exc, attempt):
+                if self._failed(exc, attempt, timeouts):
                     raise
                 delay = self._delay(exc, attempt)
             self.stats.slept(delay)
@@ -246,7 +259,7 @@ class EndpointLM(dspy.LM):
 
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         self.stats.add("calls")
-        attempt = 0
+        attempt, timeouts = 0, [0]
         while True:
             self.stats.add("attempts")
             await self._aacquire()
@@ -254,7 +267,7 @@ class EndpointLM(dspy.LM):
             try:
                 return await super().acall(prompt, messages=messages, **kwargs)
             except Exception as exc:
-                if self._failed(exc, attempt):
+                if self._failed(exc, attempt, timeouts):
                     raise
                 delay = self._delay(exc, attempt)
             finally:
@@ -268,7 +281,10 @@ class EndpointLM(dspy.LM):
     def copy(self, **kwargs: Any) -> "EndpointLM":
         """A copy sharing the endpoint's concurrency bound and counters (it is the same endpoint)."""
         retries = kwargs.pop("num_retries", None)
+        timeout_retries = kwargs.pop("timeout_retries", None)
         new = super().copy(**kwargs)
+        if timeout_retries is not None:
+            new.timeout_retries = int(timeout_retries)
         if retries is not None:
             new.retries = int(retries)
         return new

@@ -26,8 +26,9 @@ import time
 from collections.abc import Sequence
 
 from economy import PRESETS, SWFS, parse_kappa
-from programs.cli import (EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
-                          add_answer_args, check_out_dir, check_program_file)
+from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
+                          add_answer_args, add_fallback_args, add_price_args, check_out_dir, check_program_file,
+                          usage_line)
 from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
     OFFLINE,
     ConfigError,
@@ -37,8 +38,10 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
     describe_lm,
     redact_url,
 )
+from programs.lm.cost import check_prices, estimate_cost
 from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
+from programs.simulation.guard import FallbackStop, make_guard
 
 
 def parser() -> argparse.ArgumentParser:
@@ -88,6 +91,8 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds to wait for the server's next byte (per attempt)")
     m.add_argument("--no-cache", action="store_true", help="do not use DSPy's response cache for a served model")
     add_answer_args(m)
+    add_fallback_args(m)
+    add_price_args(m)
     o = p.add_argument_group("output")
     o.add_argument("--out", default="results/simulate", help="run directory")
     o.add_argument("--resume", action="store_true", help="continue the stopped run in --out, with the LM it "
@@ -96,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
                    "given although they differ from the run's (the switch is recorded in config.json)")
     o.add_argument("--overwrite", action="store_true", help=f"replace what --out holds; {OVERWRITE_HELP}")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--dry-run", action="store_true", help="print the LM answers by role and the estimated tokens "
+                   "of this configuration, then exit 0 without building or calling any LM or writing anything")
     return p
 
 
@@ -146,7 +153,9 @@ def _lm_settings(args) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    args.argv = argv
     try:
         switch = _resolve_lm(args)
     except ConfigError as exc:
@@ -166,8 +175,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
                         num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff,
                         structured=args.structured, max_tokens=args.max_tokens)
+        guard = make_guard(args)
+        check_prices(args.price_in, args.price_out)
     except ConfigError as exc:
         return _fail(str(exc))
+    if args.dry_run:
+        from programs.simulation.dryrun import calls_by_role, dry_run
+
+        plan = dry_run(calls_by_role(cfg), module_type=cfg.module_type, max_tokens=args.max_tokens,
+                       n_brackets=len(cfg.initial_tax_schedule().rates), irv=cfg.scenario == "democratic"
+                       and cfg.voting == "irv")
+        for line in plan.lines(f"{cfg.years} tax years x {cfg.steps_per_year} steps, {cfg.agents} agents, "
+                               f"scenario {cfg.scenario}, workers {cfg.workers}"):
+            print(line)
+        print(plan.cost_line(args.lm, args.api_base, args.price_in, args.price_out))
+        return 0
     if args.planner is not None:
         try:
             check_program_file(args.planner, "planner")
@@ -227,13 +249,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             sim.replay(records)
             print(f"resumed at step {sim.t} of {cfg.total_steps} (tax year {sim.year}, counted from 0)")
         t0 = time.perf_counter()
-        summary = sim.run(progress=not args.no_progress, log=log)
+        summary = sim.run(progress=not args.no_progress, log=log, guard=guard)
         dt = time.perf_counter() - t0
         answers = structured_summary(lms)
         if answers is not None:
             # How the real model's answers came back (structured or plain, truncated, tokens) this session.
-            summary["answers"] = answers
-            log.write_summary(summary)
+            summary = summary.model_copy(update={"answers": answers})
+        summary = _with_cost(summary, args)
+        log.write_summary(summary)
+    except FallbackStop as stop:
+        print(stop.line(_resume_command(args)), file=sys.stderr)
+        return EXIT_FALLBACKS
     except ValueError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -247,18 +273,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _with_cost(summary, args: argparse.Namespace):
+    """The summary with its usage's estimated cost (``programs.lm.cost``: prices given, LiteLLM's, or unknown)."""
+    if summary.usage is None:
+        return summary
+    cost = estimate_cost(summary.usage.total.model_dump(), args.lm, args.api_base, price_in=args.price_in,
+                         price_out=args.price_out, tokens_estimated=summary.usage.source == "estimated")
+    return summary.model_copy(update={"usage": summary.usage.model_copy(update={"cost": cost})})
+
+
 def _resume_command(args: argparse.Namespace) -> str:
-    """The command that continues this run: the same LM flags, --out and --resume."""
+    """The command that continues this run: the command line it started with (every setting a resume must
+    keep), without --overwrite/--switch-lm, with --resume."""
     import shlex
 
-    words = ["python", "-m", "programs.simulate", "--out", args.out, "--resume"]
-    if args.lm != OFFLINE:
-        words += ["--lm", args.lm]
-    for base in args.api_base or []:
-        words += ["--api-base", base]
-    if args.years != 5:
-        words += ["--years", str(args.years)]
-    return shlex.join(words)
+    words = [w for w in args.argv if w not in ("--overwrite", "--switch-lm", "--resume")]
+    return shlex.join(["python", "-m", "programs.simulate", *words, "--resume"])
 
 
 def _report(s: dict, out: str, seconds: float) -> None:
@@ -277,6 +307,9 @@ def _report(s: dict, out: str, seconds: float) -> None:
             how += f" (server rejected the schema: {'; '.join(a['reasons'])})"
         print(f"answers ({a['mode']} structured output): {how}; {a.get('truncated', 0)} truncated; tokens "
               f"{a.get('prompt_tokens', 0)} prompt, {a.get('completion_tokens', 0)} completion")
+    line = usage_line(s.get("usage"))
+    if line:
+        print(line)
     r = s.get("requests")
     if r:
         errors = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "none"

@@ -99,14 +99,17 @@ class PlannerEnv(gym.Env):
         ``history_len``/``best_k`` size the observation as they size the LM planner's prompt.
     lms : LMs for LLM workers (``config.workers == "llm"``) or LM-driven scenario hooks.
     population : the workers (e.g. a comparison's shared population); default sampled from each reset's seed.
+    guard : a ``programs.simulation.guard.FallbackGuard``: ``step`` raises ``FallbackStop`` once most LM
+        answers fell back for its patience of worker steps (reset with each episode).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, config: SimulationConfig | None = None, lms: Sequence[dspy.BaseLM] | None = None,
-                 population: Any = None) -> None:
+                 population: Any = None, guard: Any = None) -> None:
         super().__init__()
         self._population = population
+        self.guard = guard
         self.config = config if config is not None else load_config(agents=100, years=8, steps_per_year=1,
                                                                     workers="rational")
         if self.config.workers == "llm" and not lms:
@@ -148,6 +151,8 @@ class PlannerEnv(gym.Env):
         """A fresh episode; ``seed`` fixes the population and every draw (default: the config's seed)."""
         super().reset(seed=seed)
         self.sim = self._build(self.config.seed if seed is None else seed)
+        if self.guard is not None:
+            self.guard.reset()
         return self._obs(), {}
 
     def step(self, action: Any):
@@ -157,7 +162,9 @@ class PlannerEnv(gym.Env):
             raise RuntimeError("the episode is over; call reset()")
         self.sim.planner.action = np.asarray(action, dtype=np.float64).reshape(-1)
         for _ in range(self.config.steps_per_year):
-            self.sim.step()
+            rec = self.sim.step()
+            if self.guard is not None:
+                self.guard.observe(rec.t, self.sim.last_calls, self.sim.step_fallbacks(rec))
         year = self.sim.years[-1]
         reward = float(year.welfare)
         return self._obs(), reward, self.sim.done, False, {"year": year}

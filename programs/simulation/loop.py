@@ -42,8 +42,11 @@ from programs.errors import ConfigError
 from programs.lm import EndpointLM, in_process, lm_label, request_stats, stats_delta, stats_sum
 from programs.lm.compat import quiet_history
 from programs.simulation.config import SimulationConfig
+from programs.lm.usage import UsageMeter, usage_source, usage_sum
+from programs.simulation.guard import FallbackGuard
 from programs.simulation.records import (
     FinalState,
+    usage_summary,
     RunSummary,
     StepRecord,
     YearEnd,
@@ -132,6 +135,10 @@ class Simulation:
         self.request_totals: list[dict[str, Any]] | None = None
         self._best_response: tuple[int, NDArray[np.float64]] | None = None
         self._last: StepRecord | None = None
+        #: LM answers asked for in the last live step (0 after replay): what ``FallbackGuard`` divides by.
+        self.last_calls = 0
+        #: Answers and tokens by role summed over the logged steps (``StepRecord.usage``).
+        self.usage_totals: dict[str, dict[str, int]] = {}
         return self.observation()
 
     @property
@@ -212,6 +219,8 @@ class Simulation:
             out = self._outcome(hours)
         self._count(rec.fallbacks)
         self._count_requests(rec.requests)
+        if rec.usage:
+            self.usage_totals = usage_sum([self.usage_totals, rec.usage])
         year_end = rec.k == c.steps_per_year - 1
         rows = self.worker_rows(out)
         welfare = float(out.welfare)
@@ -278,7 +287,8 @@ class Simulation:
             raise RuntimeError(f"the episode is over ({self.config.total_steps} steps); call reset()")
         c = self.config
         year, k = divmod(self.t, c.steps_per_year)
-        with quiet_history(), _RequestMeter(self.lms) as meter:
+        usage = UsageMeter()
+        with quiet_history(), _RequestMeter(self.lms) as meter, usage.installed():
             event = None
             if k == 0:
                 event = self.scenario.year_start(self, year)
@@ -289,9 +299,14 @@ class Simulation:
             if k == c.steps_per_year - 1:
                 out = self._outcome(np.asarray(hours, dtype=np.float64))
                 decision = self.scenario.year_end(self, out, year)
+            by_role = usage.take()
             rec = StepRecord(t=self.t, year=year, k=k, event=event, hours=hours, fallbacks=fb, year_end=decision,
                              # What the step cost on the wire (per endpoint): logged, so a resumed run's totals agree.
-                             requests=meter.read() if meter.active else None)
+                             requests=meter.read() if meter.active else None,
+                             # Answers and tokens by role, as the LM responses reported them: logged, so a
+                             # resumed run's totals agree.
+                             usage=by_role or None)
+            self.last_calls = sum(row["calls"] for row in by_role.values())
             return self._apply_step(rec, out)
 
     def replay(self, records: Sequence[StepRecord | dict[str, Any]]) -> None:
@@ -313,11 +328,14 @@ class Simulation:
                 raise ValueError(f"run log step {rec.t}: welfare recomputes to {new.welfare!r}, "
                                  f"the log says {rec.welfare!r}; it was written by another configuration or version")
 
-    def run(self, progress: bool = True, log: Any = None) -> RunSummary:
+    def run(self, progress: bool = True, log: Any = None, guard: FallbackGuard | None = None) -> RunSummary:
         """Step to the end of the episode, appending each record to ``log`` (a ``RunLog``) if given.
 
         Returns the summary (``summary()``); also written to the log directory when there is one.
+        With a ``guard``, raises ``FallbackStop`` once most LM calls fell back for its patience of steps;
+        the step that tripped it is logged first and the summary so far written, so the log resumes.
         """
+        from programs.simulation.guard import FallbackStop
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.config.total_steps, initial=self.t, disable=not progress, unit="step",
@@ -328,6 +346,13 @@ class Simulation:
                 if log is not None:
                     log.append(rec)
                 bar.update(1)
+                if guard is not None:
+                    try:
+                        guard.observe(rec.t, self.last_calls, self.step_fallbacks(rec))
+                    except FallbackStop:
+                        if log is not None:
+                            log.write_summary(self.summary())
+                        raise
                 bar.set_postfix(year=rec.year, welfare=f"{rec.welfare:.4g}", refresh=False)
         finally:
             bar.close()
@@ -335,6 +360,12 @@ class Simulation:
         if log is not None:
             log.write_summary(summary)
         return summary
+
+    @staticmethod
+    def step_fallbacks(rec: StepRecord) -> dict[str, int]:
+        """All fallbacks of one step by kind (workers, the year-start event, the year-end decision)."""
+        return merge_counts(rec.fallbacks, rec.event.fallbacks if rec.event else None,
+                            rec.year_end.fallbacks if rec.year_end else None)
 
     def summary(self) -> RunSummary:
         """Results so far, a pure function of the steps taken (a resumed run gives the same summary)."""
@@ -359,6 +390,7 @@ class Simulation:
             clamped=self.clamped_total,
             requests=self._request_summary(),
             leader=self.leader,
+            usage=usage_summary(self.usage_totals, usage_source(self.lms)),
         )
 
     def _request_summary(self) -> dict[str, Any] | None:

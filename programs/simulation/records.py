@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["YearEvent", "YearEnd", "StepRecord", "YearRecord", "FinalState", "Leader", "RunSummary",
-           "merge_counts"]
+           "merge_counts", "RoleUsage", "UsageSummary", "usage_summary"]
 
 _RECORD = ConfigDict(extra="forbid")
 
@@ -25,6 +25,37 @@ def merge_counts(*counts: dict[str, int] | None) -> dict[str, int]:
         for k, v in (d or {}).items():
             out[k] = out.get(k, 0) + int(v)
     return dict(sorted(out.items()))
+
+
+class RoleUsage(BaseModel):
+    """One role's LM answers and tokens (``programs.lm.usage``)."""
+
+    model_config = _RECORD
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class UsageSummary(BaseModel):
+    """Tokens of a run by role (``worker``, ``planner``, ``voter``, ``satisfaction``, ``other``) and in total.
+
+    ``source``: ``reported`` by the LM's responses, or ``estimated`` (the offline engine counts characters
+    / 4; it is not a language model and spends nothing). ``cost``: set by the CLIs where a price is known
+    (``programs.lm.cost``).
+    """
+
+    model_config = _RECORD
+    source: str
+    by_role: dict[str, RoleUsage] = Field(default_factory=dict)
+    total: RoleUsage = Field(default_factory=RoleUsage)
+    cost: dict[str, Any] | None = None
+
+
+def usage_summary(by_role: dict[str, dict[str, int]], source: str) -> UsageSummary:
+    """A ``UsageSummary`` of summed by-role counts."""
+    rows = {r: RoleUsage(**v) for r, v in by_role.items()}
+    total = RoleUsage(**{k: sum(getattr(r, k) for r in rows.values()) for k in RoleUsage.model_fields})
+    return UsageSummary(source=source, by_role=rows, total=total)
 
 
 class YearEvent(BaseModel):
@@ -70,6 +101,9 @@ class StepRecord(BaseModel):
     year_end: YearEnd | None = None
     #: Per endpoint: requests, retries and errors this step cost (served LMs only).
     requests: list[dict[str, Any]] | None = None
+    #: LM answers and prompt/completion tokens by role this step (None: no LM call), read from the
+    #: responses (estimated by the offline engine; ``RunSummary.usage.source`` says which).
+    usage: dict[str, RoleUsage] | None = None
     # derived
     rates: list[float] = Field(default_factory=list)
     welfare: float | None = None
@@ -83,7 +117,7 @@ class StepRecord(BaseModel):
         """The record with only its decisions (what replay re-applies)."""
         return StepRecord(t=self.t, year=self.year, k=self.k, event=self.event, hours=self.hours,
                           fallbacks=self.fallbacks, year_end=self.year_end,
-                          requests=self.requests)
+                          requests=self.requests, usage=self.usage)
 
     def log_line(self) -> dict[str, Any]:
         """The JSON object written to ``steps.jsonl`` (unset optional decisions left out)."""
@@ -151,3 +185,8 @@ class RunSummary(BaseModel):
     clamped: int = 0
     requests: dict[str, Any] | None = None
     leader: Leader | None = None
+    #: Tokens by role over the logged steps (a resumed run totals the same).
+    usage: UsageSummary | None = None
+    #: How a real model's answers came back this session (``programs.lm.structured.structured_summary``:
+    #: structured or plain, truncated, tokens); None for the offline engine. Set by the CLI, not by replay.
+    answers: dict[str, Any] | None = None

@@ -94,7 +94,7 @@ def test_retry_after_is_honoured_and_every_attempt_counted(monkeypatch):
     finally:
         stop()
     # Two back-offs of exactly the server's 0.2 s (not the 5 s exponential default), as counted.
-    assert lm.stats.snapshot() == {"calls": 1, "attempts": 3, "retries": 2, "failed": 1,
+    assert lm.stats.snapshot() == {"calls": 1, "attempts": 3, "retries": 2, "failed": 1, "timeouts_capped": 0,
                                    "errors": {"rate_limited": 3}, "backoff_s": 0.4}
     assert seen["requests"] == 3 and seen["faults"] == {"http429": 3}
 
@@ -113,6 +113,25 @@ def test_each_fault_is_a_retryable_kind(fault, kind, monkeypatch):
     assert error_kind(err.value) == kind
     s = lm.stats.snapshot()
     assert (s["attempts"], s["retries"], s["failed"], s["errors"]) == (2, 1, 1, {kind: 2})
+
+
+def test_a_timeout_is_retried_once_not_num_retries_times(monkeypatch):
+    # Issue 10: a busy server that did not answer in time must not get num_retries more copies of the
+    # request queued behind the abandoned one. One retry after a time-out, then the call gives up, counted.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    url, stop = served(fail_rate=1.0, faults=["hang"], hang_s=2.0)
+    try:
+        [lm] = build_lms("openai/offline", url, num_retries=5, retry_backoff=0.01, cache=False, timeout=0.3)
+        with pytest.raises(dspy.utils.exceptions.LMError):
+            lm("hello")
+        seen = stats_of(url)
+    finally:
+        stop()
+    s = lm.stats.snapshot()
+    assert (s["attempts"], s["retries"], s["failed"], s["timeouts_capped"]) == (2, 1, 1, 1)
+    assert s["errors"] == {"timeout": 2}
+    assert seen["requests"] == 2  # the server saw two requests, not six
+    assert lm.copy().timeout_retries == 1 and lm.copy(timeout_retries=0).timeout_retries == 0
 
 
 def test_a_flaky_server_is_survived_by_retries(monkeypatch):
@@ -198,9 +217,10 @@ def test_stats_arithmetic():
     b = {"calls": 5, "attempts": 8, "retries": 3, "failed": 1, "errors": {"timeout": 2, "server_error": 2},
          "backoff_s": 1.75}
     d = stats_delta(a, b)
-    assert d == {"calls": 3, "attempts": 5, "retries": 2, "failed": 1, "errors": {"server_error": 2, "timeout": 1},
-                 "backoff_s": 1.25}
-    assert stats_sum([a, d]) == b | {"errors": {"server_error": 2, "timeout": 2}}
+    # (Logs written before `timeouts_capped` existed lack it: it reads as 0.)
+    assert d == {"calls": 3, "attempts": 5, "retries": 2, "failed": 1, "timeouts_capped": 0,
+                 "errors": {"server_error": 2, "timeout": 1}, "backoff_s": 1.25}
+    assert stats_sum([a, d]) == b | {"errors": {"server_error": 2, "timeout": 2}, "timeouts_capped": 0}
 
 
 def test_metadata_misses_are_remembered():

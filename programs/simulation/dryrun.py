@@ -1,0 +1,118 @@
+"""``--dry-run``: the LM answers and tokens a configuration will spend, before anything is built or called.
+
+Answers are counted by hand from the loop's rules (``docs/design.md`` §5.1):
+
+- ``worker``: every worker every step, with ``--workers llm`` (``agents x years x steps_per_year``);
+- ``planner``: one proposal at the start of each tax year after year 0 (year 0 runs the initial
+  schedule); in the democratic scenario an election year (``year % election_every == 0``, year 0
+  included) asks the planner for one platform per candidate instead;
+- ``voter``: every worker once per election (plurality; ``irv`` may ask again in later rounds, so its
+  count is a lower bound);
+- ``satisfaction``: every worker at the end of each tax year (bounded scenario).
+
+Tokens are a documented per-signature estimate, not a tokenizer's count: ``PROMPT_TOKENS`` is the prompt
+of one answer with full histories (``--history-len 5 --best-k 3``, 7 brackets), measured as characters / 4
+on DSPy's chat-format prompts (the offline engine's own estimate, ``programs.lm.offline``); fewer brackets
+or a shorter history give shorter prompts, a real tokenizer differs by tens of percent. Completion tokens
+are each signature's budget (``programs.lm.structured.token_budget``, or ``--max-tokens``): an upper bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from programs.lm.usage import ROLES
+
+__all__ = ["PROMPT_TOKENS", "calls_by_role", "DryRun", "dry_run", "add_calls"]
+
+#: Prompt tokens of one answer per role (see the module docstring for how they were measured).
+PROMPT_TOKENS: dict[str, int] = {"worker": 920, "planner": 900, "voter": 800, "satisfaction": 420}
+
+
+def calls_by_role(config: Any, *, planner_calls: bool = True) -> dict[str, int]:
+    """LM answers of one simulation of ``config`` (a ``SimulationConfig``) by role (zero roles left out).
+
+    ``planner_calls=False``: the schedule comes from elsewhere (a black-box planner on ``PlannerEnv``).
+    """
+    c = config
+    calls = dict.fromkeys(ROLES, 0)
+    if c.workers == "llm":
+        calls["worker"] = c.agents * c.years * c.steps_per_year
+    for year in range(c.years):
+        if c.scenario == "democratic" and year % c.election_every == 0:
+            calls["planner"] += c.n_candidates
+            calls["voter"] += c.agents
+        elif year > 0 and planner_calls:
+            calls["planner"] += 1
+    if c.scenario == "bounded":
+        calls["satisfaction"] = c.agents * c.years
+    return {r: n for r, n in calls.items() if n}
+
+
+def add_calls(*items: Mapping[str, int]) -> dict[str, int]:
+    out = dict.fromkeys(ROLES, 0)
+    for d in items:
+        for r, n in d.items():
+            out[r] += int(n)
+    return {r: n for r, n in out.items() if n}
+
+
+def _signature(role: str) -> Any:
+    from signatures import ChooseLabor, ProposeTaxSchedule, RateSatisfaction, Vote
+
+    return {"worker": ChooseLabor, "planner": ProposeTaxSchedule, "voter": Vote, "satisfaction": RateSatisfaction}[role]
+
+
+@dataclass
+class DryRun:
+    """What a configuration will ask of its LMs."""
+
+    calls: dict[str, int]
+    prompt_tokens: dict[str, int] = field(default_factory=dict)
+    completion_max: dict[str, int] = field(default_factory=dict)
+    irv: bool = False
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def lines(self, what: str) -> list[str]:
+        per = ", ".join(f"{r} {n}" for r, n in self.calls.items()) or "none"
+        bound = " at least" if self.irv else ""
+        p, c = sum(self.prompt_tokens.values()), sum(self.completion_max.values())
+        return [f"dry run of {what}: {self.total_calls}{bound} LM answers ({per})",
+                f"estimated tokens: ~{p:,} prompt (per answer: "
+                + ", ".join(f"{r} ~{PROMPT_TOKENS[r]}" for r in self.calls if r in PROMPT_TOKENS)
+                + f"), at most {c:,} completion (the answers' token budgets); nothing was built or called"]
+
+
+    def cost_line(self, lm: str, api_base: Any = None, price_in: float | None = None,
+                  price_out: float | None = None) -> str:
+        """The estimated cost of these tokens (``programs.lm.cost``: given prices, LiteLLM's map, or unknown)."""
+        from programs.lm.cost import estimate_cost, format_cost
+
+        total = {"prompt_tokens": sum(self.prompt_tokens.values()),
+                 "completion_tokens": sum(self.completion_max.values())}
+        cost = estimate_cost(total, lm, api_base or None, price_in=price_in, price_out=price_out)
+        return "estimated cost" + (" (at most, on the estimated tokens): " if cost["usd"] is not None else ": ") \
+            + format_cost(cost)
+
+
+def dry_run(calls: Mapping[str, int], *, module_type: str = "predict", max_tokens: int | None = None,
+            n_brackets: int = 7, irv: bool = False) -> DryRun:
+    """Token estimates for ``calls`` by role (``PROMPT_TOKENS``; completion budgets as the adapter sets them)."""
+    import dspy
+
+    from programs.lm.structured import token_budget
+
+    out = DryRun(calls=dict(calls), irv=irv)
+    for role, n in calls.items():
+        sig = _signature(role)
+        if module_type in ("cot", "chain_of_thought"):
+            sig = dspy.ChainOfThought(sig).predict.signature
+        budget = max_tokens or token_budget(sig, {"cutoffs": [0.0] * n_brackets})
+        out.prompt_tokens[role] = n * PROMPT_TOKENS[role]
+        out.completion_max[role] = n * budget
+    return out
