@@ -74,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 #: The default run's time on the 2-core development machine (offline engine), stated once.
-DEFAULT_RUN_TIME = "about 40 s on 2 cores"
+DEFAULT_RUN_TIME = "about 3.5 minutes on 2 cores"
 
 #: Every file a comparison may write under --out (a re-run of the same settings replaces exactly these).
 OUTPUT_FILES: tuple[str, ...] = ("summary.csv", "trajectory.csv", "weights.csv", "swf_matrix.csv",

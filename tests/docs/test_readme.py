@@ -12,6 +12,8 @@ earlier ones wrote, as a reader's would):
   real hosted LM or an API key, or a GPU server, (``--lm openai/gpt-4o-mini``, ``--api-base http://gpu1...``,
   Ollama) are checked only by ``--help`` and by their pre-flight: run as written without a key/server they
   must stop at once with one line and exit status 2, before any work.
+- Commands of the local real model (``--lm local``, ``python -m llama_cpp.server`` and the runs against it)
+  are run end to end by the ``realmodel`` tier (``tests/realmodel``); here only ``--help`` is checked.
 - ```python blocks are executed as written (the signatures snippet on the offline engine it configures).
 - The plain ``` block with the main job's table is the full-size output: the test checks its header and row
   names against a small run; set ``README_FULL=1`` to run the full default job (about 40 s) and compare every
@@ -50,6 +52,9 @@ EXTRA = {"eval.compare": ["--no-progress"], "programs.simulate": ["--no-progress
          "optimize.planner": ["--quiet"], "programs.serve": []}
 #: Markers of commands that need a hosted LM, a key or a GPU server: --help and pre-flight only.
 NEEDS_REAL_LM = ("openai/gpt-4o-mini", "gpu1:", "ollama_chat/")
+#: Markers of the local real model's commands: tests/realmodel runs them end to end (in-process and served, with
+#: the model this README names); here the project's commands are checked by --help, and the model server not run.
+REAL_MODEL = ("--lm local", "llama_cpp.server", "openai/gemma-3-270m", "bench_local")
 
 
 def blocks(lang: str) -> list[str]:
@@ -121,6 +126,12 @@ def test_readme_bash_blocks_run(tmp_path):
                 prog = words[2]
                 for old, new in port_map.items():
                     words = [w.replace(old, new) for w in words]
+                if any(m in cmd for m in REAL_MODEL):
+                    if prog != "llama_cpp.server":
+                        h = run(words[:3] + ["--help"], tmp_path, timeout=60)
+                        assert h.returncode == 0 and "usage:" in h.stdout, h.stderr
+                    checked.append(("real model: tests/realmodel", cmd))
+                    continue
                 if any(m in cmd for m in NEEDS_REAL_LM):
                     h = run(words[:3] + ["--help"], tmp_path, timeout=60)
                     assert h.returncode == 0 and "usage:" in h.stdout, h.stderr
@@ -166,11 +177,13 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
 def test_readme_main_table_matches_the_code():
     table = re.search(r"```\n(planner .*?)```", README, flags=re.S).group(1).strip().splitlines()
     names = [ln.split("  ")[0] for ln in table[2:] if not ln.startswith("LM planners")]
-    assert names == ["llm (offline engine)", "democratic (offline engine)", "oracle", "saez", "us_federal", "flat",
-                     "none"]
+    from eval.compare import LEARNING, build_parser, resolve_config
+
+    default = resolve_config(build_parser().parse_args([])).planners  # the default run's rows, in table order
+    assert names == [f"{p} (offline engine)" if p in LEARNING else p for p in default]
     assert table[-1] == "LM planners (llm, democratic): offline engine (not a language model)"
     if os.environ.get("README_FULL") != "1":
-        pytest.skip("the full default job (about 40 s) runs only with README_FULL=1; header and rows checked")
+        pytest.skip("the full default job (minutes) runs only with README_FULL=1; header and rows checked")
     r = run(["python", "-m", "eval.compare", "--no-progress", "--no-plots", "--out", "full"], Path(os.environ.get(
         "TMPDIR", "/tmp")), timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
