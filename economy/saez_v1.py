@@ -52,7 +52,7 @@ from numpy.typing import NDArray
 from scipy.stats import gaussian_kde
 
 from economy.saez import _skill_of
-from economy.tax import CutoffsLike, TaxSchedule, resolve_cutoffs
+from economy.tax import CutoffsLike, TaxSchedule, resolve_cutoffs, to_fraction
 
 #: The reference's upper bound of the top bracket (bracket.py:32, "10 million as arbitrary upper bound").
 V1_TOP: float = 10_000_000.0
@@ -119,7 +119,7 @@ def saez_v1_schedule(
                 f"variant {variant!r} has {len(fallback)} elasticities {list(fallback)} but there are {k} brackets; "
                 f"the reference raises here too (pass elasticity with {k} values)"
             )
-    return TaxSchedule(c, _v1_rates_percent(_skill_of(population), np.append(c, V1_TOP), e) / 100.0)
+    return TaxSchedule(c, to_fraction(_v1_rates_percent(_skill_of(population), np.append(c, V1_TOP), e)))
 
 
 def _v1_rates_percent(skill: NDArray[np.float64], edges: NDArray[np.float64], e: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -25,7 +25,7 @@ from typing import Any
 import dspy
 import numpy as np
 
-from economy.tax import TaxSchedule
+from economy.tax import TaxSchedule, to_fraction
 from optimize.situations import Economy, EconomySpec, economy_for
 
 __all__ = ["WelfareMetric", "format_rates"]
@@ -79,7 +79,7 @@ class WelfareMetric:
     # ------------------------------------------------------------------------------------------
     def welfare(self, econ: Economy, rates_percent: Sequence[float]) -> float:
         """``W``: the welfare of these rates on ``econ``'s population after the workers respond."""
-        schedule = TaxSchedule(self.econ.cutoffs, np.clip(np.asarray(rates_percent, float) / 100.0, 0.0, 1.0))
+        schedule = TaxSchedule(self.econ.cutoffs, np.clip(to_fraction(rates_percent), 0.0, 1.0))
         if self.workers == "rational":
             return econ.rational_welfare(schedule, self.econ.swf)
         return self._llm_welfare(econ, schedule)

@@ -158,7 +158,7 @@ class Schedule(BaseModel):
 
     def to_tax_schedule(self) -> TaxSchedule:
         """The economy's schedule (rates as fractions): the one implementation of the piecewise tax."""
-        return TaxSchedule(self.cutoffs, to_fraction(self.rates_percent), min_rate=self.min_rate_percent / 100.0)
+        return TaxSchedule(self.cutoffs, to_fraction(self.rates_percent), min_rate=float(to_fraction([self.min_rate_percent])[0]))
 
 
 class WorkerStep(BaseModel):
