@@ -9,7 +9,6 @@ one: spend the year's cash) and is counted by kind; nothing is clamped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from numpy.typing import NDArray
 
 from examples.household.signature import HouseholdYear, SplitIncome
 from programs.agents.batch import (
-    BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin,
+    BatchRunner, FallbackCounter, classify_error, lm_config, make_predictor, rollout_id, round_robin, validate_number,
 )
 
 __all__ = ["HouseholdAgent", "HouseholdInput", "validate_percent", "DEFAULT_PERCENT"]
@@ -44,18 +43,8 @@ class HouseholdInput:
 
 
 def validate_percent(value: object) -> tuple[float, str | None]:
-    """``(percent, None)`` for a usable answer in [0, 100], else ``(nan, kind)``."""
-    if value is None or isinstance(value, bool):
-        return math.nan, "invalid"
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan, "invalid"
-    if not math.isfinite(x):
-        return math.nan, "non_finite"
-    if not 0.0 <= x <= 100.0:
-        return math.nan, "out_of_range"
-    return x, None
+    """``(percent, None)`` for a usable answer in [0, 100], else ``(nan, kind)`` (the agents' own check)."""
+    return validate_number(value, 0.0, 100.0)
 
 
 class HouseholdAgent(dspy.Module):

@@ -15,6 +15,7 @@ noise from the prompt text, gives identical prompts of distinct agents the same 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -28,9 +29,23 @@ from programs.lm.compat import carry_context
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Why an agent's answer was replaced by its last valid action (``truncated``: it used its whole token
-#: budget, see ``programs.lm.structured``).
-FALLBACK_KINDS = ("parse_error", "truncated", "lm_error", "invalid", "non_finite")
+def validate_number(value: object, lo: float, hi: float) -> tuple[float, str | None]:
+    """``(x, None)`` for an answer that is a finite number in [lo, hi], else ``(nan, kind)``.
+
+    The one check of a numeric answer's kind of failure (``invalid``, ``non_finite``, ``out_of_range``):
+    an out-of-range number is a fallback, never clamped (``docs/design.md`` §4.2).
+    """
+    if value is None or isinstance(value, bool):
+        return math.nan, "invalid"
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan, "invalid"
+    if not math.isfinite(x):
+        return math.nan, "non_finite"
+    if not lo <= x <= hi:
+        return math.nan, "out_of_range"
+    return x, None
 
 
 class FallbackCounter:

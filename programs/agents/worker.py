@@ -29,6 +29,7 @@ from programs.agents.batch import (
     make_predictor,
     rollout_id,
     round_robin,
+    validate_number,
 )
 from programs.lm.structured import use_structured
 from signatures import ChooseLabor, Schedule, WorkerStep
@@ -242,17 +243,7 @@ def snap_to_grid(x: float, grid: float, lo: float, hi: float) -> float:
 
 
 def _validate_hours(value: object) -> tuple[float, str | None]:
-    if value is None or isinstance(value, bool):
-        return math.nan, "invalid"
-    try:
-        h = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan, "invalid"
-    if not math.isfinite(h):
-        return math.nan, "non_finite"
-    if h < 0.0 or h > MAX_HOURS:
-        return math.nan, "out_of_range"
-    return h, None
+    return validate_number(value, 0.0, MAX_HOURS)
 
 
 def worker_step(
