@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 
-from economy.constants import MIN_WAGE_SKILL
 from economy.tax import PRESETS, to_fraction
 from eval import baselines
 from eval.report import Run, YearRecord
@@ -29,7 +28,7 @@ def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
     kappa: Any = cfg.kappa_name if cfg.kappa_name in ("calibrated", "paper") else cfg.kappa
     settings = dict(agents=cfg.agents, years=cfg.years, steps_per_year=cfg.steps_per_year, scenario=scenario,
                     workers=cfg.workers, brackets=cfg.brackets if cfg.brackets in PRESETS else list(cfg.cutoffs),
-                    swf=cfg.swf, kappa=kappa, seed=seed, skill_floor=getattr(cfg, "skill_floor", MIN_WAGE_SKILL))
+                    swf=cfg.swf, kappa=kappa, seed=seed)
     if cfg.temperature is not None:
         settings["temperature"] = cfg.temperature
     settings["concurrency"] = cfg.concurrency
@@ -39,7 +38,7 @@ def _sim_settings(cfg: Any, planner: str, seed: int) -> dict[str, Any]:
         if v is not None:
             settings[key] = v
     if getattr(cfg, "initial_rate", None) is not None:
-        settings["initial_rates"] = [cfg.initial_rate] * len(PRESETS[cfg.brackets][0])
+        settings["initial_rates"] = [cfg.initial_rate] * len(cfg.cutoffs)  # custom cut-offs too
     return settings
 
 

@@ -174,3 +174,12 @@ def test_custom_cutoffs_run_the_learning_planners_too(tmp_path):
                  "--out", str(out)]) == 0
     rows = (out / "summary.csv").read_text()
     assert "llm" in rows and "democratic" in rows and "saez" in rows
+
+
+def test_initial_rate_on_custom_cutoffs_sets_one_rate_per_bracket():
+    from eval.learning import _sim_settings
+
+    cfg = resolve_config(build_parser().parse_args(["--brackets", "0,50000,200000", "--initial-rate", "20"]))
+    s = _sim_settings(cfg, "llm", 0)
+    assert s["brackets"] == [0.0, 50000.0, 200000.0] and s["initial_rates"] == [20.0, 20.0, 20.0]
+    assert s["skill_floor"] == cfg.skill_floor
