@@ -91,8 +91,8 @@ def repack_choice(flag: str = "auto", environ: Mapping[str, str] | None = None, 
             raise ConfigError(f"{REPACK_ENV}={raw!r} must be 1 (repack) or 0 (do not repack)")
         return RepackChoice(raw in _TRUE, f"{REPACK_ENV}={raw}")
     if has_amx(cpu_flags_text() if cpuinfo is None else cpuinfo, machine):
-        return RepackChoice(False, "CPU has AMX (llama.cpp's AMX kernel crashes on these weights, "
-                                   "ggml-org/llama.cpp#20824)")
+        return RepackChoice(False, "CPU has AMX; llama.cpp's AMX kernel crashes on these weights, "
+                                   "ggml-org/llama.cpp#20824")
     return RepackChoice(True, "no AMX on this CPU (llama.cpp's default)")
 
 

@@ -43,3 +43,26 @@ def test_default_load_answers_on_this_cpu_and_bare_llama_crashes_only_on_amx(ggu
         assert bare.returncode == -signal.SIGSEGV, (bare.returncode, bare.stdout, bare.stderr[-500:])
     else:
         assert bare.returncode == 0 and "ANSWERED" in bare.stdout
+
+
+def test_launcher_serves_an_answer_with_the_repacking_choice(served, tmp_path_factory):
+    """``programs.lm.llama_server`` (the ``served`` fixture) answers a chat completion on this CPU, and
+    says which repacking choice it loaded with."""
+    import json
+    import urllib.request
+
+    from tests.realmodel.conftest import MODEL_ALIAS
+
+    # A schema forces tokens out of the model (unconstrained, this base model may stop at once).
+    schema = {"type": "object", "properties": {"hours": {"type": "integer", "enum": [0, 20, 40]}}, "required": ["hours"]}
+    body = json.dumps({"model": MODEL_ALIAS, "messages": [{"role": "user", "content": "Weekly hours?"}],
+                       "max_tokens": 16, "seed": 0, "response_format": {"type": "json_object", "schema": schema}}).encode()
+    req = urllib.request.Request(served + "/chat/completions", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        out = json.loads(r.read())
+    assert json.loads(out["choices"][0]["message"]["content"])["hours"] in (0, 20, 40)
+    assert out["usage"]["completion_tokens"] >= 3
+    log = next(tmp_path_factory.getbasetemp().glob("server*/server.log")).read_text()
+    expected = "off" if has_amx(cpu_flags_text()) else "on"
+    assert f"llama_server: weight repacking {expected} (" in log
