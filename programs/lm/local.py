@@ -40,7 +40,8 @@ from programs.errors import ConfigError
 from programs.lm.llama_load import N_CTX, THREADS_ENV, LoadSettings, load_llama, n_threads
 
 __all__ = ["LOCAL", "INSTALL_HINT", "THREADS_ENV", "n_threads", "DEFAULT_MODEL_PACKAGE", "N_CTX", "LocalEngine", "AsyncLocalEngine",
-           "is_local", "check_local", "model_path", "model_name", "local_label", "describe_local", "local_lm"]
+           "is_local", "check_local", "model_path", "model_name", "local_label", "describe_local", "local_lm",
+           "probe_local", "PROBE_TIMEOUT"]
 
 LOCAL = "local"
 INSTALL_HINT = 'pip install -e ".[local]"'
@@ -160,13 +161,16 @@ class LocalEngine:
     ----------
     path : the GGUF file.
     seed : mixed with a hash of the prompt into each call's sampling seed (a run replays exactly).
-    n_ctx : context window in tokens.
+    n_ctx : context window in tokens (``settings.n_ctx`` when settings are given).
+    settings : how the model is loaded (``programs.lm.llama_load.LoadSettings``: threads, GPU layers,
+        repacking); default: decided on this machine.
     """
 
-    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX) -> None:
+    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX, settings: LoadSettings | None = None) -> None:
         self.path = str(path)
         self.seed = int(seed)
-        self.n_ctx = int(n_ctx)
+        self.settings = settings if settings is not None else LoadSettings(n_ctx=int(n_ctx))
+        self.n_ctx = int(self.settings.n_ctx)
         self.name = model_name(self.path)
         self.label = local_label(self.name)
 
@@ -180,7 +184,7 @@ class LocalEngine:
         return int.from_bytes(h.digest(), "little") & 0x7FFFFFFF
 
     def complete(self, request: Request) -> Response:
-        llama, lock = _llama(self.path, self.n_ctx)
+        llama, lock = _llama(self.path, self.n_ctx, self.settings)
         messages = _messages(request)
         cfg = request.config
         kwargs: dict[str, Any] = {"messages": messages, "seed": self._seed(request, messages),
@@ -198,6 +202,7 @@ class LocalEngine:
             with lock:
                 out = llama.create_chat_completion(**kwargs)
         except ValueError as exc:
+            # llama-cpp-python: "Requested tokens (N) exceed context window of M"; counted 'context_overflow'.
             if "context window" in str(exc).lower() or "exceed" in str(exc).lower():
                 raise ContextLengthError(str(exc)) from exc
             raise
@@ -217,11 +222,13 @@ class LocalEngine:
         pass  # the Llama is shared by the process's engines and freed at exit
 
     def dump_state(self) -> dict:
-        return {"path": self.path, "seed": self.seed, "n_ctx": self.n_ctx}
+        return {"path": self.path, "seed": self.seed, "n_ctx": self.n_ctx, "settings": self.settings.as_dict()}
 
     @classmethod
     def load_state(cls, state: dict) -> "LocalEngine":
-        return cls(state["path"], seed=int(state.get("seed", 0)), n_ctx=int(state.get("n_ctx", N_CTX)))
+        settings = LoadSettings(**state["settings"]) if state.get("settings") else None
+        return cls(state["path"], seed=int(state.get("seed", 0)), n_ctx=int(state.get("n_ctx", N_CTX)),
+                   settings=settings)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, seed={self.seed})  # {self.label}"
@@ -230,8 +237,8 @@ class LocalEngine:
 class AsyncLocalEngine:
     """Async counterpart of ``LocalEngine``: the call runs in a worker thread (it takes seconds)."""
 
-    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX) -> None:
-        self._sync = LocalEngine(path, seed=seed, n_ctx=n_ctx)
+    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX, settings: LoadSettings | None = None) -> None:
+        self._sync = LocalEngine(path, seed=seed, n_ctx=n_ctx, settings=settings)
 
     async def complete(self, request: Request) -> Response:
         return await asyncio.to_thread(self._sync.complete, request)
@@ -248,18 +255,81 @@ class AsyncLocalEngine:
 
     @classmethod
     def load_state(cls, state: dict) -> "AsyncLocalEngine":
-        return cls(state["path"], seed=int(state.get("seed", 0)), n_ctx=int(state.get("n_ctx", N_CTX)))
+        sync = LocalEngine.load_state(state)
+        return cls(sync.path, seed=sync.seed, n_ctx=sync.n_ctx, settings=sync.settings)
 
 
 def local_lm(lm: str = LOCAL, *, seed: int = 0, temperature: float = 0.7, n_ctx: int = N_CTX,
-             **kw: Any) -> dspy.LM:
+             settings: LoadSettings | None = None, **kw: Any) -> dspy.LM:
     """A ``dspy.LM`` on the embedded model (``lm`` is ``local`` or ``local:PATH``; checked first).
 
-    The model loads on the first call. DSPy's response cache is off: its key ignores a custom engine's
-    model file and seed.
+    The model loads on the first call, with ``settings`` (default: ``LoadSettings(n_ctx=n_ctx)``). DSPy's
+    response cache is off: its key ignores a custom engine's model file and seed.
     """
     check_local(lm)
+    settings = settings if settings is not None else LoadSettings(n_ctx=int(n_ctx))
+    settings.check()
     path = model_path(lm)
     kw.setdefault("cache", False)
-    return dspy.LM(f"{LOCAL}/{model_name(path)}", engine=LocalEngine(path, seed=seed, n_ctx=n_ctx),
-                   async_engine=AsyncLocalEngine(path, seed=seed, n_ctx=n_ctx), temperature=temperature, **kw)
+    return dspy.LM(f"{LOCAL}/{model_name(path)}", engine=LocalEngine(path, seed=seed, settings=settings),
+                   async_engine=AsyncLocalEngine(path, seed=seed, settings=settings), temperature=temperature, **kw)
+
+
+#: The probe's child: load the model as a run would and answer one constrained token or two.
+_PROBE_CHILD = """
+import json, sys
+from programs.lm.llama_load import LoadSettings, load_llama
+path, settings = sys.argv[1], LoadSettings(**json.loads(sys.argv[2]))
+llama = load_llama(path, settings)
+out = llama.create_chat_completion(messages=[{"role": "user", "content": "Answer yes or no: ok?"}], max_tokens=4,
+                                   seed=0, temperature=0.0, response_format={"type": "json_object", "schema":
+                                   {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}})
+print("PROBE-OK", out["usage"]["completion_tokens"])
+"""
+#: Seconds the probe may take (loading the model is most of it; a slow shared machine gets room).
+PROBE_TIMEOUT = 300.0
+
+
+def probe_local(lm: str = LOCAL, settings: LoadSettings | None = None, *, timeout: float = PROBE_TIMEOUT,
+                command: list[str] | None = None) -> None:
+    """Pre-flight: the model loads and answers one tiny prompt in a CHILD process, with the run's settings.
+
+    A model that crashes llama.cpp (SIGSEGV: AMX repacking forced on, a broken file, a build for another
+    CPU) would kill the run's process without a word; here it is one ``ConfigError`` naming the cause and
+    the remedy, before anything is written. ``command`` replaces the child (tests fake a crash with it).
+    """
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    settings = settings if settings is not None else LoadSettings()
+    settings.check()
+    choice = settings.resolved()
+    root = str(Path(__file__).resolve().parents[2])
+    if command is None:
+        path = model_path(lm)
+        command = [sys.executable, "-c", _PROBE_CHILD, path, json.dumps(settings.as_dict())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"lm={lm!r}: the model did not answer a one-line probe within {timeout:g} s; check the "
+                          "model file and --n-threads") from None
+    if r.returncode == 0 and "PROBE-OK" in r.stdout:
+        return
+    repack = f"weight repacking {'on' if choice['repack'] else 'off'} ({choice['repack_reason']})"
+    if r.returncode < 0:
+        try:
+            sig = signal.Signals(-r.returncode).name
+        except ValueError:
+            sig = f"signal {-r.returncode}"
+        remedy = ("run with --repack off (or LLM_ECONOMIST_LLAMA_REPACK=0)" if choice["repack"]
+                  else "check the model file, or try another llama-cpp-python build")
+        raise ConfigError(f"lm={lm!r}: the model crashed llama.cpp ({sig}) answering a one-line probe, with "
+                          f"{repack}; {remedy}")
+    last = [line for line in (r.stderr or r.stdout).strip().splitlines() if line.strip()]
+    why = " ".join(last[-1].split())[:200] if last else f"exit status {r.returncode}"
+    raise ConfigError(f"lm={lm!r}: the model failed a one-line probe ({why}); check the model file and the "
+                      "--n-ctx/--n-gpu-layers settings")
