@@ -66,3 +66,34 @@ def test_launcher_serves_an_answer_with_the_repacking_choice(served, tmp_path_fa
     log = next(tmp_path_factory.getbasetemp().glob("server*/server.log")).read_text()
     expected = "off" if has_amx(cpu_flags_text()) else "on"
     assert f"llama_server: weight repacking {expected} (" in log
+
+
+def test_forced_repack_on_amx_crashes_in_the_probe_child_and_is_one_line(gguf, tmp_path):
+    """The run's own process survives: the probe's child dies, the CLI names the cause and remedy, exit 2."""
+    from tests.realmodel.conftest import run_cli
+
+    if not has_amx(cpu_flags_text()):
+        pytest.skip("no AMX on this CPU: repacking does not crash here (the faked crash is in tests/programs/lm)")
+    out = tmp_path / "run"
+    r = run_cli("programs.simulate", "--lm", "local", "--repack", "on", "--agents", "2", "--years", "1",
+                "--steps-per-year", "1", "--no-progress", "--out", str(out))
+    assert r.returncode == 2, (r.stdout[-500:], r.stderr[-1500:])
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "crashed llama.cpp (SIGSEGV)" in err and "--repack off" in err
+    assert not out.exists()
+
+
+def test_a_prompt_longer_than_the_window_is_a_counted_fallback(gguf, tmp_path):
+    import json
+
+    from tests.realmodel.conftest import run_cli
+
+    out = tmp_path / "run"
+    r = run_cli("programs.simulate", "--lm", "local", "--n-ctx", "256", "--agents", "2", "--years", "1",
+                "--steps-per-year", "1", "--no-progress", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-1500:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fallbacks"] == {"context_overflow": 2}  # both workers' prompts exceed 256 tokens
+    backend = json.loads((out / "config.json").read_text())["lm_settings"]["backend"]
+    assert backend["n_ctx"] == 256 and backend["repack"] is (not has_amx(cpu_flags_text()))
