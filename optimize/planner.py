@@ -573,7 +573,8 @@ def run_tune(cfg: Config) -> dict[str, Any]:
         pool = clean_program_demos(sit)
     settings = TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers,
                             best_k=a.best_k, module_type=a.module_type, lm=a.lm, api_base=a.api_base,
-                            structured=a.structured, max_tokens=a.max_tokens, demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
+                            structured=a.structured, max_tokens=a.max_tokens, backend_settings=backend_settings(a),
+                            demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
     counter = CallCounter()
     _say(cfg, f"study {a.study_name!r}: adding {a.trials} trial(s)"
               + (f" to {_redact_storage(a.storage)}" if a.storage else " (in memory)"))

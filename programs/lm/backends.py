@@ -94,7 +94,8 @@ class Backend:
             raise ConfigError(f"api_base is for a served model; lm={lm!r} runs in-process")
 
     def probe(self, lm: str, bases: list[str], opts: LMOptions, settings: Any, timeout: float) -> None:
-        """Pre-flight before a run (no-op by default); one-line ``ConfigError`` naming cause and remedy."""
+        """Pre-flight before a run (no-op by default); one-line ``ConfigError`` naming cause and remedy.
+        ``timeout`` bounds a network probe; a backend that loads a model sets its own bound."""
 
     def build(self, lm: str, bases: list[str], opts: LMOptions, settings: Any) -> list[dspy.BaseLM]:
         raise NotImplementedError

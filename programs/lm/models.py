@@ -1,6 +1,7 @@
 """LM set-up: model strings, endpoints, keys from the environment, and the offline engine.
 
-``build_lms("offline")`` returns the embedded offline engine (a numeric stand-in, not a language model);
+Each ``--lm`` string belongs to one registered backend (``programs.lm.backends``: offline, local,
+endpoint); the functions here validate the shared knobs and dispatch to it. ``build_lms("offline")`` returns the embedded offline engine (a numeric stand-in, not a language model);
 ``build_lms("local")`` / ``"local:/path/model.gguf"`` a GGUF language model run in-process by llama.cpp
 (``programs.lm.local``); any other value is a DSPy/LiteLLM model string ``provider/model`` (``openai/gpt-4o-mini``,
 ``hosted_vllm/meta-llama/Llama-3.1-8B-Instruct`` with ``api_base``, ``ollama_chat/llama3.1``). Several
@@ -14,8 +15,9 @@ endpoint, and retries with exponential back-off (honouring a server's ``Retry-Af
 than inside DSPy, so that every attempt, retry and error is counted (``EndpointLM.stats``) and the
 simulation can log them per step. Every LM built here for a real model (local or served) gets structured
 outputs and per-signature token budgets (``programs.lm.structured``, the ``structured`` and
-``max_tokens`` knobs). ``check_endpoints`` is the pre-flight: one ``GET {api_base}/models``
-per endpoint, so an unreachable server is reported in one line before any LM call is spent.
+``max_tokens`` knobs). ``probe_lm`` is the pre-flight: one ``GET {api_base}/models`` per endpoint
+(``check_endpoints``), one tiny answer of the local model in a child process, so an unreachable server or
+a model that crashes is reported in one line before any LM call is spent.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import dspy
 
 from programs.errors import ConfigError
 from programs.lm.compat import litellm_prefixes
-from programs.lm.backends import EndpointBackend, LMOptions, backend_for, backend_of
+from programs.lm.backends import LMOptions, backend_for, backend_of
 from programs.lm.endpoint import EndpointLM, RequestStats, redact_url
 from programs.lm.offline import OFFLINE_LABEL
 from programs.lm.structured import mark
@@ -125,7 +127,7 @@ def check_lm_config(
     backend = backend_for(lm)
     own = (settings or {}).get(backend.name)
     backend.check(lm, bases, opts, own, env)
-    if probe and (bases or not isinstance(backend, EndpointBackend)):
+    if probe:
         backend.probe(lm, bases, opts, own, probe_timeout)
     return bases
 

