@@ -35,7 +35,7 @@ from economy.saez_v1 import V1_TOP, V1_VARIANTS
 from economy.welfare import SWFS, check_swf
 from eval import baselines
 from eval.blackbox import BLACKBOX
-from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, add_fallback_args, add_price_args, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
+from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, lm_interrupted, add_fallback_args, add_price_args, OVERWRITE_HELP, SEEDS_HELP, OneLineParser, add_answer_args, check_out_dir,
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
@@ -114,6 +114,10 @@ class CompareConfig:
     num_retries: int = 3
     structured: str = "auto"
     max_tokens: int | None = None
+    #: The LM backend's own settings (``--lm local``: ``LoadSettings``), by backend name.
+    backend_settings: dict[str, Any] = field(default_factory=dict)
+    #: Those settings as this machine resolved them (window, threads, GPU layers, repacking and why).
+    lm_backend: dict[str, Any] | None = None
     max_fallback_rate: float = 0.5
     fallback_patience: int = 3
     price_in: float | None = None
@@ -378,6 +382,10 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     from programs.lm.cost import check_prices
 
     check_prices(args.price_in, args.price_out)
+    from programs.lm.backends import backend_for, backend_settings
+    from programs.lm.models import lm_record
+
+    own = {k: v for k, v in backend_settings(args).items() if k == backend_for(lm).name}
     return CompareConfig(
         agents=agents, years=values["years"], steps_per_year=values["steps_per_year"], seeds=seeds,
         scenario=values["scenario"], brackets=brackets, cutoffs=[float(c) for c in cutoffs], swf=swf,
@@ -388,6 +396,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         plots=not args.no_plots, progress=not args.no_progress,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
         structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
+        backend_settings=own, lm_backend=lm_record(lm, own),
         max_fallback_rate=args.max_fallback_rate, fallback_patience=args.fallback_patience,
         price_in=args.price_in, price_out=args.price_out,
         saez_v1_variant=variant, initial_rate=None if initial_rate is None else float(initial_rate),
@@ -725,6 +734,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_output(cfg, overwrite=args.overwrite)
     except ConfigError as e:
         parser.exit(2, f"eval.compare: error: {e}\n")
+    except KeyboardInterrupt:  # while the LMs are checked and probed: nothing written yet
+        return lm_interrupted("checking and probing the LM")
     if args.dry_run:
         for line in dry_run_lines(cfg):
             print(line)

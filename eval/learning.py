@@ -49,7 +49,8 @@ def _world(cfg: Any) -> dict[str, Any]:
 def _lm_options(cfg: Any) -> dict[str, Any]:
     """The client settings shared by the pre-flight check and the LMs it admits."""
     kw: dict[str, Any] = dict(concurrency=cfg.concurrency, timeout=cfg.timeout, num_retries=cfg.num_retries,
-                              structured=cfg.structured, max_tokens=cfg.max_tokens)
+                              structured=cfg.structured, max_tokens=cfg.max_tokens,
+                              settings=getattr(cfg, "backend_settings", None) or None)
     if cfg.temperature is not None:
         kw["temperature"] = cfg.temperature
     return kw

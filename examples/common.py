@@ -13,9 +13,11 @@ from collections.abc import Sequence
 
 import dspy
 
-from programs.cli import EXIT_CONFIG, OneLineParser
+from programs.cli import EXIT_CONFIG, OneLineParser, lm_interrupted
 from programs.errors import ConfigError
-from programs.lm import OFFLINE_LABEL, build_lms, in_process, lm_label
+from programs.lm import OFFLINE_LABEL, build_lms, check_lm_config, in_process, lm_label
+from programs.lm.backends import add_backend_args, backend_settings
+from programs.lm.models import probe_lm
 
 __all__ = ["example_parser", "build_example_lms", "lm_banner", "lm_name", "threads_for", "fail"]
 
@@ -33,6 +35,7 @@ def example_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="population, engine and rollout seed")
     p.add_argument("--module-type", choices=("predict", "cot"), default="predict",
                    help="dspy.Predict or dspy.ChainOfThought around the signature")
+    add_backend_args(p)  # --lm local's --n-ctx, --n-threads, --n-gpu-layers, --repack
     return p
 
 
@@ -43,12 +46,18 @@ def fail(prog: str, message: str) -> None:
 
 
 def build_example_lms(args: argparse.Namespace, prog: str) -> list[dspy.BaseLM]:
-    """``programs.lm.build_lms`` from the parsed flags; a ``ConfigError`` is one line and exit 2."""
+    """``programs.lm.build_lms`` from the parsed flags, after the backend's pre-flight (``probe_lm``); a
+    ``ConfigError`` is one line and exit 2, Ctrl-C one line and exit 130."""
+    settings = backend_settings(args)
     try:
-        return build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed)
+        check_lm_config(args.lm, args.api_base, temperature=args.temperature, settings=settings)
+        probe_lm(args.lm, args.api_base, settings=settings)
+        return build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed, settings=settings)
     except ConfigError as exc:
         fail(prog, str(exc))
         raise  # unreachable
+    except KeyboardInterrupt:
+        raise SystemExit(lm_interrupted()) from None
 
 
 def lm_name(lms: Sequence[dspy.BaseLM]) -> str:

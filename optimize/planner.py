@@ -44,9 +44,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from economy import parse_kappa  # noqa: E402
 from economy.constants import resolve_skill_floor  # noqa: E402
-from programs.cli import (EXIT_FALLBACKS, SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, add_answer_args,  # noqa: E402
+from programs.cli import (EXIT_FALLBACKS, SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, add_answer_args, lm_interrupted,  # noqa: E402
                           check_out_file, check_program_file, parse_seeds)
 from programs.errors import ConfigError  # noqa: E402
+from programs.lm.backends import backend_settings  # noqa: E402
 from programs.simulation.runlog import replace_atomic, write_atomic  # noqa: E402
 
 PROG = "python -m optimize.planner"
@@ -163,9 +164,9 @@ class Config:
     def threads(self) -> int:
         # The offline engine is CPU-bound Python in this process: threads only contend for the GIL; the
         # local model is one llama.cpp context behind one lock, already using every core.
-        from programs.lm.local import is_local
+        from programs.lm.backends import backend_for
 
-        return 1 if self.in_process or is_local(self.args.lm) else self.args.concurrency
+        return 1 if backend_for(self.args.lm.strip()).in_process else self.args.concurrency
 
 
 def _check_int(name: str, value: int, lo: int, hi: int | None = None) -> None:
@@ -218,8 +219,10 @@ def resolve(args: argparse.Namespace) -> Config:
             raise ConfigError(f"--{a} and --{b} share seed(s) {common[:5]}: held-out and validation populations "
                               "must differ from the ones trained on")
     try:
+        # probe: GET /models on each endpoint; the local model answers once in a child process.
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
-                        probe=bool(args.api_base), structured=args.structured, max_tokens=args.max_tokens)
+                        probe=True, structured=args.structured, max_tokens=args.max_tokens,
+                        settings=backend_settings(args))
         if args.reflection_lm is not None:
             if args.tune:
                 raise ConfigError("--reflection-lm writes instructions when compiling; --tune does not use it")
@@ -351,12 +354,20 @@ def _say(cfg: Config, msg: str) -> None:
         print(f"[optimize.planner] {msg}", file=sys.stderr, flush=True)
 
 
+def _lm_record(a: argparse.Namespace) -> dict[str, Any] | None:
+    """The LM backend's own settings as this machine resolved them (``--lm local``), for the summary."""
+    from programs.lm.models import lm_record
+
+    return lm_record(a.lm, backend_settings(a))
+
+
 def _task_lms(cfg: Config, temperature: float | None = None) -> list:
     from programs.lm import build_lms
 
     a = cfg.args
     return build_lms(a.lm, a.api_base, temperature=a.temperature if temperature is None else temperature,
-                     seed=a.seed, concurrency=a.concurrency, structured=a.structured, max_tokens=a.max_tokens)
+                     seed=a.seed, concurrency=a.concurrency, structured=a.structured, max_tokens=a.max_tokens,
+                     settings=backend_settings(a))
 
 
 def _prompt_lm(cfg: Config) -> tuple[Any, str | None]:
@@ -507,6 +518,7 @@ def run_compile(cfg: Config) -> dict[str, Any]:
         "mode": "compile",
         "optimizer": a.optimizer,
         "lm": describe_lm(a.lm, a.api_base, temperature=a.temperature),
+        "lm_backend": _lm_record(a),
         "instruction_lm": prompt_label,
         "metric": metric.describe(),
         "budget": {"limit": cfg.plan.budget + cfg.eval_calls, "plan": cfg.plan.to_dict(),
@@ -561,7 +573,8 @@ def run_tune(cfg: Config) -> dict[str, Any]:
         pool = clean_program_demos(sit)
     settings = TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers,
                             best_k=a.best_k, module_type=a.module_type, lm=a.lm, api_base=a.api_base,
-                            structured=a.structured, max_tokens=a.max_tokens, demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
+                            structured=a.structured, max_tokens=a.max_tokens, backend_settings=backend_settings(a),
+                            demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
     counter = CallCounter()
     _say(cfg, f"study {a.study_name!r}: adding {a.trials} trial(s)"
               + (f" to {_redact_storage(a.storage)}" if a.storage else " (in memory)"))
@@ -584,6 +597,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
     summary = {
         "mode": "tune",
         "lm": describe_lm(a.lm, a.api_base),
+        "lm_backend": _lm_record(a),
         "workers": workers,
         "storage": _redact_storage(a.storage) if a.storage else None,
         "study": info,
@@ -773,6 +787,8 @@ def _main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # while the LMs are checked and probed: nothing written yet
+        return lm_interrupted("checking and probing the LM")
     if args.dry_run:
         for line in dry_run_lines(cfg):
             print(line)

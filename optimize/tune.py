@@ -73,6 +73,7 @@ class TuneSettings:
     best_k, module_type : fixed planner settings.
     lm, api_base : the LM answering planner and workers ("offline" = the offline engine).
     structured, max_tokens : structured outputs and the token budget of a real LM (``programs.lm.structured``).
+    backend_settings : the LM backend's own settings by backend name (``--lm local``'s ``LoadSettings``).
     demo_pool : demonstrations the ``n_demos`` knob takes a prefix of.
     base_program : a saved program whose instructions the tuned planner keeps (or None).
     max_demos : cap of ``n_demos``.
@@ -88,6 +89,7 @@ class TuneSettings:
     api_base: list[str] | None = None
     structured: str = "auto"
     max_tokens: int | None = None
+    backend_settings: dict[str, Any] = field(default_factory=dict)
     demo_pool: list[dspy.Example] = field(default_factory=list)
     base_program: str | None = None
     max_demos: int = 4
@@ -194,7 +196,8 @@ def end_to_end_score(settings: TuneSettings, knobs: Knobs, seed: int) -> tuple[f
                       skill_floor=c.skill_floor, history_len=knobs.history_len, best_k=settings.best_k, seed=int(seed),
                       temperature=knobs.temperature, module_type=settings.module_type, stratified=c.stratified)
     lms = build_lms(settings.lm, settings.api_base or None, temperature=knobs.temperature, seed=int(seed),
-                    structured=settings.structured, max_tokens=settings.max_tokens)
+                    structured=settings.structured, max_tokens=settings.max_tokens,
+                    settings=settings.backend_settings or None)
     planner = planner_with(settings, knobs.history_len, knobs.n_demos)
     sim = Simulation(cfg, lms=lms, planner=planner, population=e.population)
     try:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
 
 from programs.errors import ConfigError
 
-__all__ = ["OneLineParser", "parse_seeds", "add_answer_args", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS",
+__all__ = ["OneLineParser", "parse_seeds", "add_answer_args", "lm_interrupted", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS",
            "EXIT_INTERRUPTED", "check_out_dir", "check_out_file", "OVERWRITE_HELP", "DefaultsOnceFormatter",
            "YEARS_NOTE", "check_program_file", "add_fallback_args", "add_price_args", "usage_line"]
 
@@ -33,7 +34,11 @@ SEEDS_HELP = "seeds: a list and/or ranges, e.g. '0-4' (seeds 0..4), '0,5,7', '0-
 
 def add_answer_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--structured`` and ``--max-tokens``, the same on every CLI that calls a language model
-    (``programs.lm.structured``; validated by ``programs.lm.check_lm_config``)."""
+    (``programs.lm.structured``; validated by ``programs.lm.check_lm_config``), and every LM backend's own
+    flags (``programs.lm.backends``: ``--n-ctx``, ``--n-threads``, ``--n-gpu-layers``, ``--repack`` of
+    ``--lm local``; read back with ``backend_settings(args)``)."""
+    from programs.lm.backends import add_backend_args
+
     group.add_argument("--structured", default="auto", metavar="{auto,on,off}",
                        help="send each answer's JSON schema as response_format (grammar-constrained decoding on "
                             "llama.cpp, vLLM, SGLang, Ollama, OpenAI): auto backs off to plain prompts, counted, when "
@@ -42,6 +47,13 @@ def add_answer_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) ->
     group.add_argument("--max-tokens", type=int, default=None, metavar="N",
                        help="token budget of every LM answer (default: one per signature, sized to its answer, "
                             "larger for --module cot); an answer that uses it all is a 'truncated' fallback")
+    add_backend_args(group)
+
+
+def lm_interrupted(what: str = "setting up the LM") -> int:
+    """Ctrl-C before a run has written anything: one line, exit 130 (no traceback)."""
+    print(f"\ninterrupted while {what}; nothing was written", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def add_fallback_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

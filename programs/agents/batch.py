@@ -89,11 +89,25 @@ def classify_error(exc: BaseException) -> str:
 
     if isinstance(exc, TruncatedAnswer):
         return "truncated"
+    if _context_overflow(exc):
+        return "context_overflow"
     if isinstance(exc, AdapterParseError):
         return "parse_error"
     if isinstance(exc, (ValueError, TypeError)) and "parse" in str(exc).lower():
         return "parse_error"
     return "lm_error"
+
+
+def _context_overflow(exc: BaseException | None) -> bool:
+    """A prompt longer than the model's context window (``--n-ctx``), however DSPy or LiteLLM wrapped it."""
+    from dspy.lm15 import ContextLengthError
+
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ContextLengthError) or type(exc).__name__ == "ContextWindowExceededError":
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def rollout_id(seed: int, kind: str, *keys: int) -> int:

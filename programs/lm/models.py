@@ -1,6 +1,7 @@
 """LM set-up: model strings, endpoints, keys from the environment, and the offline engine.
 
-``build_lms("offline")`` returns the embedded offline engine (a numeric stand-in, not a language model);
+Each ``--lm`` string belongs to one registered backend (``programs.lm.backends``: offline, local,
+endpoint); the functions here validate the shared knobs and dispatch to it. ``build_lms("offline")`` returns the embedded offline engine (a numeric stand-in, not a language model);
 ``build_lms("local")`` / ``"local:/path/model.gguf"`` a GGUF language model run in-process by llama.cpp
 (``programs.lm.local``); any other value is a DSPy/LiteLLM model string ``provider/model`` (``openai/gpt-4o-mini``,
 ``hosted_vllm/meta-llama/Llama-3.1-8B-Instruct`` with ``api_base``, ``ollama_chat/llama3.1``). Several
@@ -14,16 +15,16 @@ endpoint, and retries with exponential back-off (honouring a server's ``Retry-Af
 than inside DSPy, so that every attempt, retry and error is counted (``EndpointLM.stats``) and the
 simulation can log them per step. Every LM built here for a real model (local or served) gets structured
 outputs and per-signature token budgets (``programs.lm.structured``, the ``structured`` and
-``max_tokens`` knobs). ``check_endpoints`` is the pre-flight: one ``GET {api_base}/models``
-per endpoint, so an unreachable server is reported in one line before any LM call is spent.
+``max_tokens`` knobs). ``probe_lm`` is the pre-flight: one ``GET {api_base}/models`` per endpoint
+(``check_endpoints``), one tiny answer of the local model in a child process, so an unreachable server or
+a model that crashes is reported in one line before any LM call is spent.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,10 +33,10 @@ import dspy
 
 from programs.errors import ConfigError
 from programs.lm.compat import litellm_prefixes
-from programs.lm.endpoint import EndpointLM, RequestStats, provider_of, redact_url
-from programs.lm.local import LOCAL, check_local, describe_local, is_local, local_label
+from programs.lm.backends import LMOptions, backend_for, backend_of
+from programs.lm.endpoint import EndpointLM, RequestStats, redact_url
 from programs.lm.offline import OFFLINE_LABEL
-from programs.lm.structured import MODES, mark
+from programs.lm.structured import mark
 
 OFFLINE = "offline"
 
@@ -101,69 +102,51 @@ def check_lm_config(
     probe_timeout: float = 3.0,
     structured: str = "auto",
     max_tokens: int | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Validate an LM configuration without calling any LM.
+    """Validate an LM configuration without calling any LM (``programs.lm.backends``: the backend of ``lm``
+    checks its own part).
 
     Returns the list of endpoints (possibly empty). Raises ``ConfigError`` with one line naming the
     setting: a model string not of the form ``provider/model`` or of a provider no client knows, a hosted
     provider without its key in the environment, a local provider without ``api_base``, or a numeric knob
-    out of range. With ``probe``, each ``api_base`` must also answer ``GET {api_base}/models`` within
-    ``probe_timeout`` seconds (``check_endpoints``; any HTTP status counts as reachable). ``local`` and
-    ``local:PATH`` need the ``local`` extra installed and, for a path, an existing ``.gguf`` file.
+    out of range. With ``probe``, the backend's pre-flight runs too (each ``api_base`` must answer
+    ``GET {api_base}/models`` within ``probe_timeout`` seconds). ``local`` and ``local:PATH`` need the
+    ``local`` extra installed and, for a path, an existing ``.gguf`` file. ``settings`` holds backends'
+    own settings by backend name (``{"local": LoadSettings(...)}``).
     """
     env = os.environ if environ is None else environ
     if not isinstance(lm, str) or not lm.strip():
         raise ConfigError("lm must be 'offline', 'local[:PATH.gguf]' or a model string 'provider/model', "
                           "e.g. openai/gpt-4o-mini")
-    if structured not in MODES:
-        raise ConfigError(f"structured={structured!r} must be one of {', '.join(MODES)}")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                   or not 1 <= max_tokens <= 1_000_000):
-        raise ConfigError(f"max_tokens={max_tokens!r} must be an integer in [1, 1000000] (or unset: a budget "
-                          "per signature)")
+    opts = LMOptions(temperature=temperature, concurrency=concurrency, num_retries=num_retries, timeout=timeout,
+                     retry_backoff=retry_backoff, structured=structured, max_tokens=max_tokens)
+    opts.check()
     lm = lm.strip()
-    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or not 0 <= temperature <= 2:
-        raise ConfigError(f"temperature={temperature!r} is outside [0, 2]")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigError(f"concurrency={concurrency!r} must be an integer >= 1")
-    if isinstance(num_retries, bool) or not isinstance(num_retries, int) or num_retries < 0:
-        raise ConfigError(f"num_retries={num_retries!r} must be an integer >= 0")
-    if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
-        raise ConfigError(f"timeout={timeout!r} must be a number of seconds > 0")
-    if (isinstance(retry_backoff, bool) or not isinstance(retry_backoff, (int, float))
-            or not math.isfinite(retry_backoff) or not 0 <= retry_backoff <= 600):
-        raise ConfigError(f"retry_backoff={retry_backoff!r} must be a number of seconds in [0, 600]")
     bases = _bases(api_base)
-    if lm == OFFLINE:
-        if bases:
-            raise ConfigError("api_base is for a served model; the offline engine runs in-process "
-                              "(serve it with `python -m programs.serve` and use --lm openai/offline-engine --api-base URL)")
-        return bases
-    if is_local(lm):
-        if bases:
-            raise ConfigError(f"api_base is for a served model; lm={lm!r} runs in-process (serve a GGUF file with "
-                              "`python -m llama_cpp.server --model PATH` and use --lm openai/NAME --api-base URL)")
-        check_local(lm)
-        return bases
-    if not _MODEL_RE.match(lm):
-        raise ConfigError(f"lm={lm!r} must be 'offline' or 'provider/model', e.g. openai/gpt-4o-mini or "
-                          "hosted_vllm/meta-llama/Llama-3.1-8B-Instruct")
-    provider = provider_of(lm)
-    if not known_provider(provider):
-        raise ConfigError(f"lm={lm!r}: unknown provider {provider!r} (use a DSPy/LiteLLM provider such as openai, "
-                          "anthropic, hosted_vllm or ollama_chat; 'openai/<name>' with --api-base for any "
-                          "OpenAI-compatible server)")
-    if provider in LOCAL_PROVIDERS and not bases and LOCAL_PROVIDERS[provider] is None:
-        raise ConfigError(f"lm={lm!r} runs on your own server: give its URL with --api-base (api_base), "
-                          "e.g. http://127.0.0.1:8000/v1")
-    if provider in HOSTED_KEYS and not bases:
-        names = HOSTED_KEYS[provider]
-        if not any(env.get(n) for n in names):
-            raise ConfigError(f"lm={lm!r} needs {' or '.join(names)} set in the environment "
-                              "(keys are read from the environment only)")
-    if probe and bases:
-        check_endpoints(bases, timeout=probe_timeout)
+    backend = backend_for(lm)
+    own = (settings or {}).get(backend.name)
+    backend.check(lm, bases, opts, own, env)
+    if probe:
+        backend.probe(lm, bases, opts, own, probe_timeout)
     return bases
+
+
+def probe_lm(lm: str = OFFLINE, api_base: None | str | Sequence[str] = None, *, timeout: float = 3.0,
+             settings: Mapping[str, Any] | None = None) -> None:
+    """The pre-flight of ``lm``'s backend before a run: ``GET /models`` on every endpoint, one tiny answer of
+    the local model in a child process (``programs.lm.local.probe_local``); nothing for the offline engine.
+    One-line ``ConfigError`` naming the cause and the remedy."""
+    lm = lm.strip()
+    backend = backend_for(lm)
+    backend.probe(lm, _bases(api_base), LMOptions(), (settings or {}).get(backend.name), timeout)
+
+
+def lm_record(lm: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The backend's own settings of ``lm`` as this machine resolves them, for ``config.json`` (None when
+    the backend has none, e.g. the offline engine and endpoints)."""
+    backend = backend_for(lm.strip())
+    return backend.record(lm.strip(), (settings or {}).get(backend.name))
 
 
 def known_provider(provider: str) -> bool:
@@ -235,9 +218,10 @@ def build_lms(
     max_tokens: int | None = None,
     cache: bool | None = None,
     structured: str = "auto",
+    settings: Mapping[str, Any] | None = None,
 ) -> list[dspy.LM]:
     """Build one LM per endpoint (one in-process LM for ``offline`` and ``local``, one ``EndpointLM`` for a
-    hosted model).
+    hosted model): ``programs.lm.backends``, the backend of ``lm`` builds them.
 
     Parameters
     ----------
@@ -255,38 +239,22 @@ def build_lms(
     max_tokens : one token budget for every answer instead of the per-signature budgets
         (``programs.lm.structured.token_budget``); not used by the offline engine.
 
+    settings : backends' own settings by backend name, e.g. ``{"local": LoadSettings(n_ctx=2048)}``.
+
     Returns
     -------
     list of dspy.LM, length max(1, len(api_base)).
     """
     bases = check_lm_config(lm, api_base, temperature=temperature, concurrency=concurrency,
                             num_retries=num_retries, timeout=timeout, retry_backoff=retry_backoff,
-                            structured=structured, max_tokens=max_tokens)
+                            structured=structured, max_tokens=max_tokens, settings=settings)
     lm = lm.strip()
-    if lm == OFFLINE:
-        from programs.lm.offline import offline_lm
-
-        # Not marked for structured outputs: its answers are seeded by the prompt text (structured.py).
-        return [offline_lm(seed=seed, temperature=temperature)]
-    if is_local(lm):
-        from programs.lm.local import local_lm
-
-        return [mark(local_lm(lm, seed=seed, temperature=temperature, cache=bool(cache)), structured, max_tokens)]
-    kwargs: dict = dict(temperature=temperature, num_retries=num_retries, timeout=timeout,
-                        cache=True if cache is None else cache, concurrency=concurrency,
-                        retry_backoff=retry_backoff)
-    provider = provider_of(lm)
-    if not bases:
-        default = LOCAL_PROVIDERS.get(provider)
-        return [mark(EndpointLM(lm, **kwargs, **({"api_base": default} if default else {})), structured, max_tokens)]
-    out = []
-    for base in bases:
-        extra = {}
-        if provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
-            # OpenAI-compatible local servers ignore the key but the client insists on one.
-            extra["api_key"] = LOCAL_PLACEHOLDER_KEY
-        out.append(mark(EndpointLM(lm, api_base=base, **kwargs, **extra), structured, max_tokens))
-    return out
+    backend = backend_for(lm)
+    opts = LMOptions(temperature=temperature, seed=seed, concurrency=concurrency, num_retries=num_retries,
+                     timeout=timeout, retry_backoff=retry_backoff, max_tokens=max_tokens, cache=cache,
+                     structured=structured)
+    lms = backend.build(lm, bases, opts, (settings or {}).get(backend.name))
+    return [mark(x, structured, max_tokens) for x in lms] if backend.structured else lms
 
 
 def request_stats(lms: Sequence[dspy.BaseLM]) -> list[dict[str, Any]] | None:
@@ -304,37 +272,22 @@ def describe_lm(
     temperature: float | None = None,
 ) -> str:
     """A one-line description for reports and progress output; never contains keys or URL credentials."""
-    if not isinstance(lm, str) or lm.strip() == OFFLINE:
+    if not isinstance(lm, str) or not lm.strip():
         return OFFLINE_LABEL
-    if is_local(lm):
-        text = describe_local(lm)
-        return text + (f", temperature {temperature:g}" if temperature is not None else "")
     try:
         bases = _bases(api_base)
     except ConfigError:
         bases = []
-    text = lm.strip()
-    if bases:
-        shown = ", ".join(redact_url(b) for b in bases)
-        text += f" via {len(bases)} endpoint{'s' if len(bases) > 1 else ''} ({shown})"
-    if temperature is not None:
-        text += f", temperature {temperature:g}"
-    return text
+    return backend_for(lm.strip()).describe(lm.strip(), bases, temperature)
 
 
 def in_process(lm: dspy.BaseLM) -> bool:
-    """True for the embedded offline engine and the local model: CPU-bound work in this process (Python
-    under the GIL; llama.cpp, one context behind one lock, already using every core), so concurrent
-    threads only contend and a batch runs fastest inline."""
-    return str(getattr(lm, "model", "")).startswith(("offline/", LOCAL + "/"))
+    """True for the embedded offline engine and the local model (a backend's ``in_process``): CPU-bound work
+    in this process (Python under the GIL; llama.cpp, one context behind one lock, already using every
+    core), so concurrent threads only contend and a batch runs fastest inline."""
+    return backend_of(lm).in_process
 
 
 def lm_label(lm: dspy.BaseLM) -> str:
-    """Describe a built LM object (offline engine recognised by its model name)."""
-    model = getattr(lm, "model", "?")
-    if str(model).startswith("offline/"):
-        return OFFLINE_LABEL
-    if str(model).startswith(LOCAL + "/"):
-        return local_label(str(model)[len(LOCAL) + 1:])
-    base = (getattr(lm, "kwargs", {}) or {}).get("api_base")
-    return describe_lm(model, base) if base else str(model)
+    """Describe a built LM object (its backend's label)."""
+    return backend_of(lm).label(lm)

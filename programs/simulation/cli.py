@@ -28,16 +28,17 @@ from collections.abc import Sequence
 from economy import PRESETS, SWFS, parse_kappa
 from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, OVERWRITE_HELP, YEARS_NOTE, DefaultsOnceFormatter, OneLineParser,
                           add_answer_args, add_fallback_args, add_price_args, check_out_dir, check_program_file,
-                          usage_line)
+                          lm_interrupted, usage_line)
 from programs.lm import (  # the programs package keeps LiteLLM off the network (programs/__init__.py)
     OFFLINE,
     ConfigError,
     build_lms,
-    check_endpoints,
     check_lm_config,
     describe_lm,
     redact_url,
 )
+from programs.lm.backends import backend_settings
+from programs.lm.models import lm_record, probe_lm
 from programs.lm.cost import check_prices, estimate_cost
 from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
@@ -147,9 +148,15 @@ def _resolve_lm(args) -> dict | None:
 
 
 def _lm_settings(args) -> dict:
-    """What identifies the run's LM, without secrets (URLs redacted; keys are never read here)."""
-    return {"lm": args.lm, "api_base": [redact_url(b) for b in args.api_base or []] or None,
-            "temperature": args.temperature}
+    """What identifies the run's LM, without secrets (URLs redacted; keys are never read here), and its
+    backend's own settings as this machine resolved them (``--lm local``: window, threads, GPU layers,
+    weight repacking and why)."""
+    out = {"lm": args.lm, "api_base": [redact_url(b) for b in args.api_base or []] or None,
+           "temperature": args.temperature}
+    own = lm_record(args.lm, backend_settings(args))
+    if own is not None:
+        out["backend"] = own
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           concurrency=args.concurrency)
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
                         num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff,
-                        structured=args.structured, max_tokens=args.max_tokens)
+                        structured=args.structured, max_tokens=args.max_tokens, settings=backend_settings(args))
         guard = make_guard(args)
         check_prices(args.price_in, args.price_out)
     except ConfigError as exc:
@@ -201,14 +208,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_out_dir(args.out, overwrite=True, create=False)
         elif not (os.path.isfile(os.path.join(args.out, "steps.jsonl")) and not args.overwrite):
             check_out_dir(args.out, overwrite=args.overwrite, create=False)
+        else:
+            from programs.simulation.runlog import RunLog
+
+            RunLog.check_new(args.out, overwrite=args.overwrite)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
-        # Pre-flight last (it is the only check that touches the network): an unreachable server is
-        # one line now rather than a run of fallbacks after minutes of retries.
-        check_endpoints(args.api_base or [], timeout=min(args.timeout, 5.0))
+        # Pre-flight last (it touches the network or loads a model): an unreachable server or a model that
+        # crashes llama.cpp is one line now, and the run directory is made only after the LMs are built.
+        probe_lm(args.lm, args.api_base, timeout=min(args.timeout, 5.0), settings=backend_settings(args))
+        lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
+                        concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
+                        retry_backoff=args.retry_backoff, cache=False if args.no_cache else None,
+                        structured=args.structured, max_tokens=args.max_tokens, settings=backend_settings(args))
     except ConfigError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        return lm_interrupted()
     label = describe_lm(args.lm, args.api_base, temperature=args.temperature)
 
     from programs.simulation.runlog import RunLog
@@ -239,10 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, KeyError, OSError) as exc:
             log.close()
             return _fail(f"planner={args.planner!r}: {exc}")
-    lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
-                    concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
-                    retry_backoff=args.retry_backoff, cache=False if args.no_cache else None,
-                    structured=args.structured, max_tokens=args.max_tokens)
     sim = Simulation(cfg, lms=lms, planner=planner)
     try:
         if records:

@@ -164,14 +164,20 @@ class RunLog:
                lm_settings: dict[str, Any] | None = None, overwrite: bool = False) -> "RunLog":
         """A new run in ``out_dir``; a directory holding a run log is refused unless ``overwrite``."""
         log = cls(out_dir)
-        if not overwrite and log.steps_path.exists() and log.steps_path.stat().st_size > 0:
-            raise ConfigError(f"out={str(log.dir)!r} already holds a run log; pass --resume to continue it, "
-                              "--overwrite to replace it, or choose another --out")
+        cls.check_new(out_dir, overwrite=overwrite)
         log.dir.mkdir(parents=True, exist_ok=True)
         log._write_config(config, lm, lm_settings)
         log.summary_path.unlink(missing_ok=True)
         log._fh = open(log.steps_path, "w")
         return log
+
+    @classmethod
+    def check_new(cls, out_dir: str | Path, *, overwrite: bool = False) -> None:
+        """Refuse (``ConfigError``) to start a new run where a run log is, unless ``overwrite``; writes nothing."""
+        log = cls(out_dir)
+        if not overwrite and log.steps_path.exists() and log.steps_path.stat().st_size > 0:
+            raise ConfigError(f"out={str(log.dir)!r} already holds a run log; pass --resume to continue it, "
+                              "--overwrite to replace it, or choose another --out")
 
     @classmethod
     def open_resume(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "",

@@ -12,7 +12,7 @@ earlier ones wrote, as a reader's would):
   real hosted LM or an API key, or a GPU server, (``--lm openai/gpt-4o-mini``, ``--api-base http://gpu1...``,
   Ollama) are checked only by ``--help`` and by their pre-flight: run as written without a key/server they
   must stop at once with one line and exit status 2, before any work.
-- Commands of the local real model (``--lm local``, ``python -m llama_cpp.server`` and the runs against it)
+- Commands of the local real model (``--lm local``, ``python -m programs.lm.llama_server`` and the runs against it)
   are run end to end by the ``realmodel`` tier (``tests/realmodel``); here only ``--help`` is checked.
 - ```python blocks are executed as written (the signatures snippet on the offline engine it configures).
 - The plain ``` block with the main job's table is the full-size output: the test checks its header and row
@@ -54,7 +54,7 @@ EXTRA = {"eval.compare": ["--no-progress"], "programs.simulate": ["--no-progress
 NEEDS_REAL_LM = ("openai/gpt-4o-mini", "gpu1:", "ollama_chat/")
 #: Markers of the local real model's commands: tests/realmodel runs them end to end (in-process and served, with
 #: the model this README names); here the project's commands are checked by --help, and the model server not run.
-REAL_MODEL = ("--lm local", "llama_cpp.server", "openai/gemma-3-270m", "bench_local")
+REAL_MODEL = ("--lm local", "programs.lm.llama_server", "openai/gemma-3-270m", "bench_local")
 
 
 def blocks(lang: str) -> list[str]:
@@ -127,9 +127,8 @@ def test_readme_bash_blocks_run(tmp_path):
                 for old, new in port_map.items():
                     words = [w.replace(old, new) for w in words]
                 if any(m in cmd for m in REAL_MODEL):
-                    if prog != "llama_cpp.server":
-                        h = run(words[:3] + ["--help"], tmp_path, timeout=60)
-                        assert h.returncode == 0 and "usage:" in h.stdout, h.stderr
+                    h = run(words[:3] + ["--help"], tmp_path, timeout=60)
+                    assert h.returncode == 0 and "usage:" in h.stdout, h.stderr
                     checked.append(("real model: tests/realmodel", cmd))
                     continue
                 if any(m in cmd for m in NEEDS_REAL_LM):

@@ -100,7 +100,7 @@ def test_the_engine_passes_schema_budget_and_seed_and_returns_real_usage(monkeyp
     import threading
 
     fake = FakeLlama()
-    monkeypatch.setattr(local, "_llama", lambda path, n_ctx: (fake, threading.Lock()))
+    monkeypatch.setattr(local, "_llama", lambda path, n_ctx, settings=None: (fake, threading.Lock()))
     schema = {"type": "object", "properties": {"hours": {"type": "integer", "enum": [0, 1]}}}
     eng = LocalEngine("/models/m.gguf", seed=3)
     r = eng.complete(_request(max_tokens=40, temperature=0.5,
@@ -122,7 +122,7 @@ def test_the_engine_passes_schema_budget_and_seed_and_returns_real_usage(monkeyp
 def test_the_engine_reports_a_cut_answer_as_length(monkeypatch):
     import threading
 
-    monkeypatch.setattr(local, "_llama", lambda path, n_ctx: (FakeLlama("length"), threading.Lock()))
+    monkeypatch.setattr(local, "_llama", lambda path, n_ctx, settings=None: (FakeLlama("length"), threading.Lock()))
     assert LocalEngine("/m.gguf").complete(_request(max_tokens=5)).finish_reason == "length"
 
 

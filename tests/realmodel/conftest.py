@@ -1,5 +1,6 @@
 """The real-model tier: Gemma 3 270M through llama.cpp, in-process (``--lm local``) and served
-(``python -m llama_cpp.server``, a server this project did not write). Skipped, with the reason, when the
+(llama-cpp-python's own server, a server this project did not write, started by
+``python -m programs.lm.llama_server`` so that it loads the model as ``--lm local`` does: no AMX repacking). Skipped, with the reason, when the
 ``local`` extra is not installed. Every CLI runs as a subprocess, as a user would run it."""
 
 from __future__ import annotations
@@ -63,13 +64,14 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def served(gguf: str, tmp_path_factory) -> Iterator[str]:
-    """``python -m llama_cpp.server`` on a free port; yields its ``/v1`` URL and stops it afterwards."""
+    """llama-cpp-python's server (``python -m programs.lm.llama_server``) on a free port; yields its ``/v1``
+    URL and stops it afterwards."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias",
+        proc = subprocess.Popen([sys.executable, "-m", "programs.lm.llama_server", "--model", gguf, "--model_alias",
                                  MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 120
@@ -81,7 +83,7 @@ def served(gguf: str, tmp_path_factory) -> Iterator[str]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
+                pytest.fail(f"programs.lm.llama_server did not start: {log.read_text()[-2000:]}")
             time.sleep(0.5)
         yield url
     finally:
