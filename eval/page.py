@@ -501,7 +501,8 @@ def write_html(run_dir: str | Path) -> list[Path]:
     from programs.simulation.runlog import replace_atomic, write_atomic
 
     d = Path(run_dir)
-    html = render_html(page_model(d))
+    # Without the live view's fields (a file-time digest, the absolute path): the same run gives the same page.
+    html = render_html({k: v for k, v in page_model(d).items() if k not in ("version", "run_dir")})
     src = plotly_js_path()
     dst = d / PLOTLY_JS
     if not dst.is_file() or dst.stat().st_size != src.stat().st_size:
