@@ -453,6 +453,7 @@ def render_html(model: Mapping[str, Any], *, live: bool = False, plotly_src: str
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1.2em auto; max-width: 1100px; color: #222; padding: 0 1em; }}

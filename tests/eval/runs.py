@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: A democratic simulation with an election every year: 5 agents, 2 tax years x 2 steps (offline engine).
 SIM_ARGS = ["--agents", "5", "--years", "2", "--steps-per-year", "2", "--scenario", "democratic",
@@ -29,3 +36,28 @@ def comparison_run(out: Path) -> Path:
 
     assert main(CMP_ARGS + ["--out", str(out)]) == 0
     return out
+
+
+class Viewer:
+    """``python -m eval.view RUN_DIR --port 0`` in a subprocess; its URL from the line it prints."""
+
+    def __init__(self, run_dir: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "eval.view", str(run_dir), "--port", "0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        line = self.proc.stdout.readline()
+        assert " at http://127.0.0.1:" in line, (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
+        self.url = line.split(" at ")[1].split()[0]
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=30) as r:
+            return r.read()
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        return self.proc.returncode, err

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,12 +18,12 @@ import pandas as pd
 import pytest
 
 from economy import Population, best_response, resolve_kappa
-from eval.page import PAGE, PLOTLY_JS, page_model, render_html, run_kind, write_html
+from eval.page import PAGE, PLOTLY_JS, page_model, render_html, run_kind
 from programs.errors import ConfigError
 from programs.lm import OFFLINE_LABEL
 from programs.simulation import load_config
 from programs.simulation.runlog import read_steps
-from tests.eval.runs import CMP_PLANNERS, SIM_AGENTS, SIM_STEPS, SIM_YEARS, comparison_run, simulation_run
+from tests.eval.runs import CMP_PLANNERS, SIM_AGENTS, SIM_STEPS, SIM_YEARS, Viewer, comparison_run, simulation_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,31 +201,6 @@ def test_view_refuses_a_busy_port(sim):
         port = s.getsockname()[1]
         r = view(sim, "--port", port)
     assert r.returncode == 2 and r.stderr.strip() == f"eval.view: --port={port} on 127.0.0.1: is in use; pass another --port"
-
-
-class Viewer:
-    """``python -m eval.view RUN_DIR --port 0`` in a subprocess; its URL from the line it prints."""
-
-    def __init__(self, run_dir: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "eval.view", str(run_dir), "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-        line = self.proc.stdout.readline()
-        assert " at http://127.0.0.1:" in line, (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
-        self.url = line.split(" at ")[1].split()[0]
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=30) as r:
-            return r.read()
-
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            _, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-        return self.proc.returncode, err
 
 
 @pytest.mark.slow
