@@ -181,6 +181,8 @@ def _simulation_model(d: Path) -> dict[str, Any]:
 
     years = sorted(by_year_rates)
     charts: list[dict[str, Any]] = []
+    # Whole steps only, about 20 ticks at most.
+    step_axis = {"title": {"text": "step (t, from 0)"}, "tick0": 0, "dtick": max(1, math.ceil(len(steps) / 20))}
     # The schedule in force each tax year, against the year-0 schedule.
     x0, y0 = _step_line(cutoffs, [100.0 * r for r in base.rates], top)
     sched_data = [{"type": "scatter", "mode": "lines", "name": "year-0 schedule", "x": x0, "y": y0,
@@ -215,7 +217,7 @@ def _simulation_model(d: Path) -> dict[str, Any]:
           "yaxis": "y2"},
          {"type": "scatter", "mode": "lines+markers", "name": "Gini of consumption", "x": steps, "y": gini,
           "yaxis": "y3"}],
-        {"height": 560, "xaxis": {"title": {"text": "step"}, "anchor": "y3"},
+        {"height": 560, "xaxis": {**step_axis, "anchor": "y3"},
          "yaxis": {"domain": [0.7, 1.0], "title": {"text": "welfare"}},
          "yaxis2": {"domain": [0.37, 0.63], "title": {"text": "revenue"}},
          "yaxis3": {"domain": [0.0, 0.3], "title": {"text": "Gini"}}}, note=note))
@@ -248,15 +250,15 @@ def _simulation_model(d: Path) -> dict[str, Any]:
     fb_data = [{"type": "bar", "name": c, "x": steps, "y": [f.get(c, 0) for f in fallbacks]} for c in causes] or [
         {"type": "bar", "name": "no fallbacks", "x": steps, "y": [0] * len(steps)}]
     charts.append(_chart("fallbacks", "Fallbacks by cause per step (an LM answer that could not be used)", engine,
-                         fb_data, {"barmode": "stack", "xaxis": {"title": {"text": "step"}},
-                                   "yaxis": {"title": {"text": "fallbacks"}}}, note=note))
+                         fb_data, {"barmode": "stack", "xaxis": step_axis,
+                                   "yaxis": {"title": {"text": "fallbacks"}, "rangemode": "tozero"}}, note=note))
     roles = sorted({r for u in usage for r in u})
     src = ((summary or {}).get("usage") or {}).get("source") or ("estimated" if "offline" in engine else "reported")
     tok_data = [{"type": "bar", "name": r, "x": steps, "y": [u.get(r, 0) for u in usage]} for r in roles] or [
         {"type": "bar", "name": "no LM calls", "x": steps, "y": [0] * len(steps)}]
     charts.append(_chart("tokens", f"Tokens (prompt + completion) by role per step ({src})", engine, tok_data,
-                         {"barmode": "stack", "xaxis": {"title": {"text": "step"}},
-                          "yaxis": {"title": {"text": "tokens"}}}, note=note))
+                         {"barmode": "stack", "xaxis": step_axis,
+                          "yaxis": {"title": {"text": "tokens"}, "rangemode": "tozero"}}, note=note))
     total = cfg.years * cfg.steps_per_year
     status = "finished" if summary is not None else f"running or stopped: {len(records)} of {total} steps logged"
     return {
@@ -360,7 +362,8 @@ def _comparison_model(d: Path) -> dict[str, Any]:
             "swf_matrix", "% oracle gain of each planner's final schedule under every SWF (mean over seeds)", engine,
             [{"type": "heatmap", "name": "% oracle gain", "x": swfs, "y": [labels.get(p, p) for p in rows], "z": z,
               "colorscale": "Viridis", "texttemplate": "%{z:.1f}", "colorbar": {"title": {"text": "%"}}}],
-            {"yaxis": {"autorange": "reversed"}, "xaxis": {"title": {"text": "social welfare function"}}}))
+            {"yaxis": {"autorange": "reversed", "automargin": True},
+             "xaxis": {"title": {"text": "social welfare function (blank: the oracle gains nothing over no tax)"}}}))
 
     # Paired differences from Saez (per seed, 95% interval).
     ppath = d / "paired_vs_saez.csv"
@@ -404,7 +407,7 @@ def _comparison_model(d: Path) -> dict[str, Any]:
         "title": f"Comparison: {len(planners)} planners, {cfg.get('agents')} agents, seeds {seeds}",
         "engine": engine, "offline": offline, "status": "finished", "n_steps": None, "charts": charts,
         "tables": [], "text": table,
-        "facts": [f"brackets: {cfg.get('brackets')}", f"SWF: {cfg.get('swf')}", f"κ = {cfg.get('kappa')}",
+        "facts": [f"brackets: {cfg.get('brackets')}", f"SWF: {cfg.get('swf')}", f"κ = {cfg.get('kappa'):.4g} ({cfg.get('kappa_name')})" if isinstance(cfg.get("kappa"), (int, float)) else f"κ = {cfg.get('kappa')}",
                   f"workers: {cfg.get('workers')}", f"scenario: {cfg.get('scenario')}"],
     }
 

@@ -68,7 +68,10 @@ def cmp_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shots(tmp_path_factory) -> Path:
-    """Where the tier's screenshots go (under pytest's tmp dir; the path is printed with -s)."""
-    d = tmp_path_factory.mktemp("screenshots")
+    """Where the tier's screenshots go: pytest's tmp dir (the path is printed with -s), or $BROWSER_SCREENSHOTS
+    to keep them (pytest keeps only its last few tmp dirs)."""
+    keep = os.environ.get("BROWSER_SCREENSHOTS")
+    d = Path(keep) if keep else tmp_path_factory.mktemp("screenshots")
+    d.mkdir(parents=True, exist_ok=True)
     print(f"browser screenshots: {d}")
     return d
