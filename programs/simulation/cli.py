@@ -42,6 +42,7 @@ from programs.lm.cost import check_prices, estimate_cost
 from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from programs.simulation.guard import FallbackStop, make_guard
+from programs.simulation.page import write_html
 
 
 def parser() -> argparse.ArgumentParser:
@@ -257,9 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = summary.model_copy(update={"answers": answers})
         summary = _with_cost(summary, args)
         log.write_summary(summary)
-        from eval.page import write_html  # (eval builds on programs: imported where the page is written)
-
-        write_html(args.out)  # report.html, built from the files the run wrote
+        write_html(args.out)  # report.html (programs.page), built from the files the run wrote
     except FallbackStop as stop:
         print(stop.line(_resume_command(args)), file=sys.stderr)
         return EXIT_FALLBACKS
