@@ -39,6 +39,7 @@ from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, lm_interrupted, add_
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
+from eval.page import write_html
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
 PLANNERS: tuple[str, ...] = ORDER
@@ -79,7 +80,8 @@ DEFAULT_RUN_TIME = "about 3.5 minutes on 2 cores"
 #: Every file a comparison may write under --out (a re-run of the same settings replaces exactly these).
 OUTPUT_FILES: tuple[str, ...] = ("summary.csv", "trajectory.csv", "weights.csv", "swf_matrix.csv",
                                  "paired_vs_saez.csv", "saez_robustness.csv", "report.md", "config.json",
-                                 "welfare_by_year.png", "schedules.png", "income_by_bracket.png")
+                                 "welfare_by_year.png", "schedules.png", "income_by_bracket.png", "report.html",
+                                 "plotly.min.js")
 
 
 @dataclass
@@ -587,6 +589,7 @@ def run_comparison(cfg: CompareConfig, *, log=print) -> dict[str, Any]:
     write_atomic(Path(config_path), json.dumps(_config_for_report(cfg), indent=2, default=str) + "\n")
     written.append(config_path)
     written += [os.path.join(cfg.out, p) for p in plots]
+    written += [str(p) for p in write_html(cfg.out)]  # report.html (eval.page), built from the files above
     log(table)
     if paired_text:
         log("")

@@ -43,6 +43,7 @@ from programs.lm.cost import check_prices, estimate_cost
 from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from programs.simulation.guard import FallbackStop, make_guard
+from programs.simulation.page import write_html
 
 
 def parser() -> argparse.ArgumentParser:
@@ -270,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = summary.model_copy(update={"answers": answers})
         summary = _with_cost(summary, args)
         log.write_summary(summary)
+        write_html(args.out)  # report.html (programs.page), built from the files the run wrote
     except FallbackStop as stop:
         print(stop.line(_resume_command(args)), file=sys.stderr)
         return EXIT_FALLBACKS
@@ -329,7 +331,7 @@ def _report(s: dict, out: str, seconds: float) -> None:
         print(f"requests: {r['calls']} LM calls, {r['attempts']} attempts, {r['retries']} retries "
               f"({r['backoff_s']:.1f} s backing off), {r['failed']} failed after retries; errors: {errors}; "
               f"at most {r['max_in_flight']} in flight per endpoint")
-    print(f"wrote {out}/config.json, steps.jsonl, summary.json ({seconds:.1f} s)")
+    print(f"wrote {out}/config.json, steps.jsonl, summary.json, report.html, plotly.min.js ({seconds:.1f} s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -168,6 +168,7 @@ class RunLog:
         log.dir.mkdir(parents=True, exist_ok=True)
         log._write_config(config, lm, lm_settings)
         log.summary_path.unlink(missing_ok=True)
+        (log.dir / "report.html").unlink(missing_ok=True)  # the page of the run this one replaces
         log._fh = open(log.steps_path, "w")
         return log
 

@@ -149,6 +149,15 @@ def test_readme_bash_blocks_run(tmp_path):
                     assert "serving" in server.stdout.readline()
                     checked.append(("background", cmd))
                     continue
+                if prog == "eval.view" and "--html" not in words:  # the live viewer serves until Ctrl-C
+                    viewer = subprocess.Popen([sys.executable, *words[1:], "--port", str(free_port())], cwd=tmp_path,
+                                              env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    line = viewer.stdout.readline()
+                    viewer.send_signal(signal.SIGINT)
+                    _, err = viewer.communicate(timeout=30)
+                    assert " at http://127.0.0.1:" in line and viewer.returncode == 0, (line, err)
+                    checked.append(("served, stopped", cmd))
+                    continue
                 r = run(shrink(words, prog), tmp_path)
                 assert r.returncode == 0, (cmd, r.stdout[-1500:], r.stderr[-1500:])
                 checked.append(("ran small", cmd))
@@ -163,6 +172,7 @@ def test_readme_bash_blocks_run(tmp_path):
     assert (tmp_path / "results" / "compiled" / "summary.csv").exists()
     assert (tmp_path / "compiled" / "planner.json").exists() and (tmp_path / "compiled" / "tuned.json").exists()
     assert (tmp_path / "runs" / "a" / "summary.json").exists() and (tmp_path / "runs" / "faulty" / "summary.json").exists()
+    assert (tmp_path / "results" / "report.html").exists() and (tmp_path / "runs" / "a" / "report.html").exists()
 
 
 def test_readme_python_blocks_run(tmp_path, monkeypatch):

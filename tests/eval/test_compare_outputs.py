@@ -46,7 +46,7 @@ def test_the_closing_line_lists_every_file_written(run):
     files = sorted(os.listdir(out))
     assert files == sorted(["summary.csv", "trajectory.csv", "weights.csv", "swf_matrix.csv", "paired_vs_saez.csv",
                             "saez_robustness.csv", "report.md", "config.json", "welfare_by_year.png",
-                            "schedules.png", "income_by_bracket.png"])
+                            "schedules.png", "income_by_bracket.png", "report.html", "plotly.min.js"])
     for name in files:
         assert name in last, (name, last)
 
