@@ -15,7 +15,8 @@ import dspy
 
 from programs.cli import EXIT_CONFIG, OneLineParser
 from programs.errors import ConfigError
-from programs.lm import OFFLINE_LABEL, build_lms, in_process, lm_label
+from programs.agents.batch import batch_threads
+from programs.lm import OFFLINE_LABEL, build_lms, lm_label
 
 __all__ = ["example_parser", "build_example_lms", "lm_banner", "lm_name", "threads_for", "fail"]
 
@@ -66,5 +67,5 @@ def lm_banner(lms: Sequence[dspy.BaseLM]) -> str:
 
 
 def threads_for(lms: Sequence[dspy.BaseLM], concurrency: int = 8) -> int:
-    """Batch threads: in-process engines run inline (threads only contend for the GIL)."""
-    return 1 if all(in_process(lm) for lm in lms) else concurrency * len(lms)
+    """Batch threads for the examples' LMs (``programs.agents.batch.batch_threads``, the one rule)."""
+    return batch_threads(lms, concurrency)
