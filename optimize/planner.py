@@ -678,47 +678,32 @@ def _seed_text(seeds: Sequence[int]) -> str:
     return ",".join(map(str, seeds))
 
 
-def _quiet_libraries() -> Any:
-    """DSPy's INFO logs and progress bars off (``--verbose`` keeps them); returns the undo for the bars.
-
-    tqdm reads ``TQDM_DISABLE`` only when it is first imported, which DSPy has done by now, so the bars
-    are turned off at their root (``tqdm.std.tqdm``, which every tqdm flavour DSPy uses derives from).
-    """
+def _quiet_libraries() -> None:
+    """DSPy's, optuna's and GEPA's INFO logs off (``--verbose`` keeps them); the progress bars are turned
+    off for the run only, by ``programs.lm.compat.quiet_progress`` in ``main``."""
     import logging
 
-    import tqdm.std
-
     import dspy  # noqa: F401  (dspy sets its loggers' levels on import: lower them after)
-
-    original = tqdm.std.tqdm.__init__
-
-    def quiet_init(self, *args, **kwargs):
-        kwargs["disable"] = True
-        original(self, *args, **kwargs)
-
-    tqdm.std.tqdm.__init__ = quiet_init
 
     for name in ("dspy", "optuna", "gepa"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # MIPROv2's proposer passes inputs its own signatures do not declare (a DSPy 3.4.1 quirk, harmless).
     logging.getLogger("dspy.predict.predict").setLevel(logging.ERROR)
 
-    def undo() -> None:
-        tqdm.std.tqdm.__init__ = original
-
-    return undo
-
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from contextlib import nullcontext
+
+    from programs.lm.compat import quiet_progress
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args._argv = argv
     args._explicit_workers = any(t == "--workers" or t.startswith("--workers=") for t in argv)
-    undo = _quiet_libraries() if not args.verbose else (lambda: None)
-    try:
+    if not args.verbose:
+        _quiet_libraries()
+    with nullcontext() if args.verbose else quiet_progress():
         return _main(args)
-    finally:
-        undo()
 
 
 def dry_run_calls(cfg: Config) -> tuple[dict[str, int], str]:
