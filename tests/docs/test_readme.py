@@ -322,6 +322,27 @@ def test_readme_skill_floor_figures_are_the_weights_of_1000_agents():
     assert (w["ess"].round() == int(ess)).all() and _within_rounding(share, 100 * w["top_share"].max())
 
 
+@pytest.mark.slow
+def test_readme_swf_matrix_oracle_budget_is_within_a_tenth_of_a_percent():
+    """The SWF matrix's reduced oracle budget against the full one, under every SWF (~6 CPU-s)."""
+    from economy.oracle import oracle_schedule
+    from economy.population import Population
+    from economy.welfare import SWFS
+    from eval.swf import MATRIX_ORACLE_REFINE, MATRIX_ORACLE_TRIALS
+
+    m = re.search(r"oracle per SWF \((\d+) trials \+ (\d+) refinement evaluations,\s+within ([\d.]+)% of the full "
+                  r"budget of ([\d,]+) \+ ([\d,]+) on (\d+) agents, 7 brackets, seed 0\)", README)
+    assert m, "the SWF-matrix budget sentence moved"
+    trials, refine, pct, full_trials, full_refine, agents = m.groups()
+    assert (int(trials), int(refine)) == (MATRIX_ORACLE_TRIALS, MATRIX_ORACLE_REFINE)
+    pop = Population.sample(int(agents), seed=0)
+    for swf in SWFS:
+        small = oracle_schedule(pop, "us_federal_2024", swf=swf, seed=0, n_trials=int(trials), n_refine=int(refine))
+        full = oracle_schedule(pop, "us_federal_2024", swf=swf, seed=0, n_trials=int(full_trials.replace(",", "")),
+                               n_refine=int(full_refine.replace(",", "")))
+        assert full.welfare - small.welfare <= float(pct) / 100 * abs(full.welfare), swf
+
+
 def test_readme_dry_run_figures_are_the_dry_run():
     m = re.search(r"The default `python -m eval.compare --dry-run`: ([\d,]+) answers\s+\(worker ([\d,]+), planner "
                   r"(\d+), voter ([\d,]+)\), ~(\d+) M prompt tokens", README)
