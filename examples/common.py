@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import dspy
 
+from programs.agents.batch import batch_threads
 from programs.cli import EXIT_CONFIG, OneLineParser, lm_interrupted
 from programs.errors import ConfigError
-from programs.lm import OFFLINE_LABEL, build_lms, check_lm_config, in_process, lm_label
+from programs.lm import OFFLINE_LABEL, build_lms, check_lm_config, lm_label
 from programs.lm.backends import add_backend_args, backend_settings
 from programs.lm.models import probe_lm
 
@@ -75,5 +76,5 @@ def lm_banner(lms: Sequence[dspy.BaseLM]) -> str:
 
 
 def threads_for(lms: Sequence[dspy.BaseLM], concurrency: int = 8) -> int:
-    """Batch threads: in-process engines run inline (threads only contend for the GIL)."""
-    return 1 if all(in_process(lm) for lm in lms) else concurrency * len(lms)
+    """Batch threads for the examples' LMs (``programs.agents.batch.batch_threads``, the one rule)."""
+    return batch_threads(lms, concurrency)

@@ -160,14 +160,6 @@ class Config:
     def in_process(self) -> bool:
         return self.args.lm.strip() == "offline"
 
-    @property
-    def threads(self) -> int:
-        # The offline engine is CPU-bound Python in this process: threads only contend for the GIL; the
-        # local model is one llama.cpp context behind one lock, already using every core.
-        from programs.lm.backends import backend_for
-
-        return 1 if backend_for(self.args.lm.strip()).in_process else self.args.concurrency
-
 
 def _check_int(name: str, value: int, lo: int, hi: int | None = None) -> None:
     if value < lo or (hi is not None and value > hi):
@@ -460,11 +452,13 @@ def run_compile(cfg: Config) -> dict[str, Any]:
     from optimize.metric import WelfareMetric
     from optimize.situations import draw_situations
     from programs.lm import describe_lm
+    from programs.agents.batch import batch_threads
     from programs.agents.tax_planner import PlannerAgent
 
     a = cfg.args
     t0 = time.time()
     lms = _task_lms(cfg)
+    threads = batch_threads(lms, a.concurrency)
     prompt_lm, prompt_label = _prompt_lm(cfg)
     _say(cfg, f"drawing situations (oracle search per population): train {len(cfg.train_seeds)}, "
               f"validation {len(cfg.val_seeds)}, held-out {len(cfg.heldout_seeds)} populations of {a.agents}")
@@ -478,22 +472,22 @@ def run_compile(cfg: Config) -> dict[str, Any]:
     with dspy.context(callbacks=[counter]):
         counter.phase("evaluate")
         _say(cfg, f"scoring the uncompiled planner on {len(held)} held-out situations")
-        before = evaluate_program(student, held, metric, lm=lms[0], num_threads=cfg.threads)
+        before = evaluate_program(student, held, metric, lm=lms[0], num_threads=threads)
         _check_not_all_failed(counter, "evaluate", "scoring the uncompiled planner")
         counter.phase("compile")
         _say(cfg, f"compiling with {a.optimizer} ({', '.join(f'{k}={v}' for k, v in cfg.plan.knobs.items())}; "
                   f"at most {cfg.plan.max_calls} of {cfg.plan.budget} LM calls)")
         with open(os.devnull, "w") as devnull:
             compiled = compile_planner(student, a.optimizer, cfg.plan, train, val, metric, task_lm=lms[0],
-                                       prompt_lm=prompt_lm, demos=cfg.demos, num_threads=cfg.threads, seed=a.seed,
+                                       prompt_lm=prompt_lm, demos=cfg.demos, num_threads=threads, seed=a.seed,
                                        log=sys.stderr if a.verbose else devnull)
         compile_calls = counter.in_phase("compile")
         _check_not_all_failed(counter, "compile", f"compiling with {a.optimizer}")
         counter.phase("evaluate")
         _say(cfg, "scoring the compiled planner on the held-out situations")
-        after = evaluate_program(compiled, held, metric, lm=lms[0], num_threads=cfg.threads)
-        val_before = evaluate_program(student, val, metric, lm=lms[0], num_threads=cfg.threads)
-        val_after = evaluate_program(compiled, val, metric, lm=lms[0], num_threads=cfg.threads)
+        after = evaluate_program(compiled, held, metric, lm=lms[0], num_threads=threads)
+        val_before = evaluate_program(student, val, metric, lm=lms[0], num_threads=threads)
+        val_after = evaluate_program(compiled, val, metric, lm=lms[0], num_threads=threads)
         _check_not_all_failed(counter, "evaluate", "scoring the planners")
     save_program(compiled, cfg.out)
     pred = compiled.propose if a.module_type == "predict" else compiled.propose.predict
@@ -698,47 +692,32 @@ def _seed_text(seeds: Sequence[int]) -> str:
     return ",".join(map(str, seeds))
 
 
-def _quiet_libraries() -> Any:
-    """DSPy's INFO logs and progress bars off (``--verbose`` keeps them); returns the undo for the bars.
-
-    tqdm reads ``TQDM_DISABLE`` only when it is first imported, which DSPy has done by now, so the bars
-    are turned off at their root (``tqdm.std.tqdm``, which every tqdm flavour DSPy uses derives from).
-    """
+def _quiet_libraries() -> None:
+    """DSPy's, optuna's and GEPA's INFO logs off (``--verbose`` keeps them); the progress bars are turned
+    off for the run only, by ``programs.lm.compat.quiet_progress`` in ``main``."""
     import logging
 
-    import tqdm.std
-
     import dspy  # noqa: F401  (dspy sets its loggers' levels on import: lower them after)
-
-    original = tqdm.std.tqdm.__init__
-
-    def quiet_init(self, *args, **kwargs):
-        kwargs["disable"] = True
-        original(self, *args, **kwargs)
-
-    tqdm.std.tqdm.__init__ = quiet_init
 
     for name in ("dspy", "optuna", "gepa"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # MIPROv2's proposer passes inputs its own signatures do not declare (a DSPy 3.4.1 quirk, harmless).
     logging.getLogger("dspy.predict.predict").setLevel(logging.ERROR)
 
-    def undo() -> None:
-        tqdm.std.tqdm.__init__ = original
-
-    return undo
-
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from contextlib import nullcontext
+
+    from programs.lm.compat import quiet_progress
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args._argv = argv
     args._explicit_workers = any(t == "--workers" or t.startswith("--workers=") for t in argv)
-    undo = _quiet_libraries() if not args.verbose else (lambda: None)
-    try:
+    if not args.verbose:
+        _quiet_libraries()
+    with nullcontext() if args.verbose else quiet_progress():
         return _main(args)
-    finally:
-        undo()
 
 
 def dry_run_calls(cfg: Config) -> tuple[dict[str, int], str]:

@@ -27,6 +27,7 @@ __all__ = [
     "Platform",
     "check_hours",
     "check_rates_percent",
+    "validate_number",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -38,14 +39,34 @@ def _finite(name: str, x: float) -> float:
     return x
 
 
+def validate_number(value: object, lo: float, hi: float) -> tuple[float, str | None]:
+    """``(x, None)`` for a finite number in [lo, hi], else ``(nan, kind)``.
+
+    The one range check of a number, for a config, a pydantic field or an LM's answer; ``kind`` is
+    ``invalid`` (not a number; a bool is not one), ``non_finite`` or ``out_of_range``. Callers that must
+    raise turn the kind into their own one-line message; agents count it as a fallback, never clamping
+    (``docs/design.md`` §4.2).
+    """
+    if value is None or isinstance(value, bool):
+        return math.nan, "invalid"
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan, "invalid"
+    if not math.isfinite(x):
+        return math.nan, "non_finite"
+    if not lo <= x <= hi:
+        return math.nan, "out_of_range"
+    return x + 0.0, None  # + 0.0: -0.0 reads as 0
+
+
 def check_hours(hours: float, name: str = "hours") -> float:
     """Return ``hours`` as a float if it is a finite number in [0, 100], else raise ValueError naming it."""
-    try:
-        h = float(hours)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={hours!r} is not a number of hours per week in [0, {MAX_HOURS:g}]") from None
-    if not (0.0 <= h <= MAX_HOURS):  # also rejects NaN
-        raise ValueError(f"{name}={h:g} is outside [0, {MAX_HOURS:g}] hours per week")
+    h, kind = validate_number(hours, 0.0, MAX_HOURS)
+    if kind == "invalid":
+        raise ValueError(f"{name}={hours!r} is not a number of hours per week in [0, {MAX_HOURS:g}]")
+    if kind is not None:
+        raise ValueError(f"{name}={float(hours):g} is outside [0, {MAX_HOURS:g}] hours per week")
     return h
 
 
@@ -72,12 +93,11 @@ def check_rates_percent(
         raise ValueError(f"{name} must be a list of numbers in [{lo:g}, 100], got {type(rates).__name__}")
     out = []
     for i, r in enumerate(rates):
-        try:
-            x = float(r)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}[{i}]={r!r} is not a number in [{lo:g}, 100]") from None
-        if not (lo <= x <= 100.0):
-            raise ValueError(f"{name}[{i}]={x:g} is outside [{lo:g}, 100] (percent)")
+        x, kind = validate_number(r, lo, 100.0)
+        if kind == "invalid":
+            raise ValueError(f"{name}[{i}]={r!r} is not a number in [{lo:g}, 100]")
+        if kind is not None:
+            raise ValueError(f"{name}[{i}]={float(r):g} is outside [{lo:g}, 100] (percent)")
         out.append(x)
     if n_brackets is not None and len(out) != n_brackets:
         raise ValueError(f"{name} has {len(out)} entries but there are {n_brackets} brackets (one rate per bracket)")

@@ -28,6 +28,7 @@ from economy.tax import TaxSchedule, resolve_cutoffs, to_fraction, to_percent
 from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
 from programs.lm.structured import use_structured
 from signatures import PlannerYear, ProposeTaxSchedule
+from signatures.types import validate_number
 
 __all__ = ["PlannerAgent", "FixedPlanner", "Planner", "Proposal", "validate_rates", "limit_moves", "planner_year",
            "recent_years", "best_years"]
@@ -283,19 +284,17 @@ def validate_rates(value: object, n_brackets: int) -> tuple[list[float], str | N
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         return [], "invalid"
     out: list[float] = []
+    out_of_range = False
     for r in value:
-        if isinstance(r, bool):
-            return [], "invalid"
-        try:
-            x = float(r)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return [], "invalid"
-        if not math.isfinite(x):
-            return [], "non_finite"
+        x, kind = validate_number(r, 0.0, 100.0)
+        if kind == "out_of_range":  # reported only for a list of the right length
+            out_of_range = True
+        elif kind is not None:
+            return [], kind
         out.append(x)
     if len(out) != n_brackets:
         return [], "invalid"
-    if any(not 0.0 <= x <= 100.0 for x in out):
+    if out_of_range:
         return [], "out_of_range"
     return out, None
 

@@ -2,11 +2,14 @@
 
 DSPy's public surface has no way to carry ``dspy.context`` overrides into our own thread pool, to tell
 the process-wide trace from an optimizer's, to list LiteLLM's provider prefixes without importing
-LiteLLM, or to stop the per-call model-metadata scan. Each of those reaches into a private module, so
-each lives here behind a version guard: on a DSPy layout we do not know, every helper degrades to a
-documented no-op or plain behaviour instead of failing at import. DSPy 3.5 removes the legacy LM
-interfaces; nothing outside this module may import from ``dspy.dsp``, ``dspy._vendor`` or
-``dspy.clients.*`` internals.
+LiteLLM, to stop the per-call model-metadata scan, to send our own ``response_format`` through
+``JSONAdapter``, to count the tokens of a block of calls by who asked, or to silence the progress bars an
+optimizer draws. Each of those reaches into a private module or hook, so each lives here behind a
+version guard: on a DSPy layout we do not know, every helper degrades to a documented no-op or plain
+behaviour instead of failing at import. DSPy 3.5 removes the legacy LM interfaces; nothing outside this
+module may import from ``dspy.dsp``, ``dspy._vendor`` or ``dspy.clients.*`` internals, override an
+adapter's private method or read ``dspy.settings.usage_tracker``. ``tests/programs/lm/test_compat.py``
+fails when DSPy changes any of the surface relied on here.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, TypeVar
 import dspy
 
 __all__ = ["DSPY_VERSION", "SUPPORTED", "carry_context", "quiet_history", "litellm_prefixes",
-           "memoize_metadata_misses", "plain_lm_state_class", "LM_CLASS_STATE_KEY"]
+           "memoize_metadata_misses", "plain_lm_state_class", "LM_CLASS_STATE_KEY", "CallerFormatJSONAdapter",
+           "UsageLog", "active_usage_tracker", "tracking_usage", "quiet_progress"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -130,3 +134,102 @@ def plain_lm_state_class(state: dict[str, Any]) -> dict[str, Any]:
     """Mark a saved LM state as a plain ``dspy.LM`` (our subclasses' bounds and counters are runtime-only)."""
     state[LM_CLASS_STATE_KEY] = "dspy.clients.lm.LM"
     return state
+
+
+# ───────────────────────────── adapters ─────────────────────────────
+
+
+class CallerFormatJSONAdapter(dspy.JSONAdapter):
+    """``dspy.JSONAdapter`` that sends the ``response_format`` its caller put in ``lm_kwargs``.
+
+    ``JSONAdapter.__call__`` replaces ``lm_kwargs["response_format"]`` with its own schema in the private
+    hook ``_prepare_response_format(lm, lm_kwargs, signature)``; a subclass that builds a per-call schema
+    (enums of running candidates, a fixed number of rates) keeps its own by overriding the hook here.
+    """
+
+    def _prepare_response_format(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any) -> None:
+        """Keep the caller's ``response_format`` (none set: the request goes without one)."""
+
+
+# ───────────────────────────── usage tracking ─────────────────────────────
+
+
+class UsageLog:
+    """A minimal DSPy usage tracker: every ``(model, usage entry)`` DSPy reports, in order (thread-safe).
+
+    DSPy hands each uncached response's usage to ``settings.usage_tracker.add_usage(model, entry)``; that
+    one method is the whole interface a tracker needs (``tracking_usage`` installs one).
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def add_usage(self, lm: str, usage_entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.entries.append((str(lm), dict(usage_entry or {})))
+
+    def total(self, key: str) -> int | None:
+        """Sum of ``key`` (e.g. ``completion_tokens``) over the entries; None when no entry reports it."""
+        n = None
+        for _, e in self.entries:
+            v = e.get(key)
+            if isinstance(v, int) and not isinstance(v, bool):
+                n = (n or 0) + v
+        return n
+
+
+def active_usage_tracker() -> Any | None:
+    """The usage tracker DSPy reports to in this context (``dspy.track_usage``'s or ``tracking_usage``'s)."""
+    return dspy.settings.get("usage_tracker", None)
+
+
+@contextmanager
+def tracking_usage(tracker: Any) -> Iterator[Any]:
+    """Within this block DSPy reports every uncached response's usage to ``tracker.add_usage(model, entry)``.
+
+    The tracker replaces any enclosing one for the block: pass usage on yourself if an outer one should
+    see it (``active_usage_tracker()`` before entering).
+    """
+    with dspy.context(usage_tracker=tracker):
+        yield tracker
+
+
+# ───────────────────────────── progress bars ─────────────────────────────
+
+#: The ``dspy.context`` key ``quiet_progress`` sets: DSPy carries its overrides into its own worker threads
+#: (``dspy.Parallel``, ``dspy.Evaluate``) and ``carry_context`` into ours, so the block's threads are quiet too.
+_QUIET_KEY = "llm_economist_quiet_progress"
+_TQDM_LOCK = threading.Lock()
+
+
+def _install_quiet_tqdm() -> None:
+    """Once per process: a tqdm bar created inside a ``quiet_progress`` block is disabled.
+
+    DSPy (bootstrap, ``dspy.Parallel``), optuna and GEPA each create bars with no one setting that reaches
+    them all, and tqdm reads ``TQDM_DISABLE`` only at import. Outside a block (another thread's
+    ``eval.compare`` bar, a user's notebook) a bar is created exactly as tqdm would.
+    """
+    import tqdm.std
+
+    with _TQDM_LOCK:
+        original = tqdm.std.tqdm.__init__
+        if getattr(original, "_quiet_gate", False):
+            return
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            if dspy.settings.get(_QUIET_KEY, False):
+                kwargs["disable"] = True
+            original(self, *args, **kwargs)
+
+        init._quiet_gate = True  # type: ignore[attr-defined]
+        init.__wrapped__ = original  # type: ignore[attr-defined]
+        tqdm.std.tqdm.__init__ = init  # every tqdm flavour DSPy uses (std, auto, notebook) derives from it
+
+
+@contextmanager
+def quiet_progress() -> Iterator[None]:
+    """No tqdm progress bars inside this block, in this thread and the DSPy threads it starts."""
+    _install_quiet_tqdm()
+    with dspy.context(**{_QUIET_KEY: True}):
+        yield

@@ -45,6 +45,7 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from economy.constants import MAX_HOURS
+from programs.lm.compat import CallerFormatJSONAdapter, UsageLog, active_usage_tracker, tracking_usage
 
 __all__ = ["MODES", "WIRE_FORMS", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
            "StructuredAdapter", "TruncatedAnswer", "output_schema", "response_format", "token_budget",
@@ -306,18 +307,7 @@ def rejects_schema(exc: BaseException) -> bool:
                                                                                    LMInvalidRequestError)))
 
 
-def _tokens(tracker: Any, key: str) -> int | None:
-    """Sum of ``key`` (``prompt_tokens``/``completion_tokens``) over a tracker's entries; None if unreported."""
-    n = None
-    for entries in tracker.usage_data.values():
-        for e in entries:
-            v = e.get(key)
-            if isinstance(v, int) and not isinstance(v, bool):
-                n = (n or 0) + v
-    return n
-
-
-class StructuredAdapter(dspy.JSONAdapter):
+class StructuredAdapter(CallerFormatJSONAdapter):
     """``JSONAdapter`` that sends our per-call schema and budget, and backs off or counts as configured.
 
     One instance serves every marked LM: the mode, the back-off state and the counters live on each LM's
@@ -328,9 +318,6 @@ class StructuredAdapter(dspy.JSONAdapter):
     def __init__(self) -> None:
         super().__init__()
         self.plain = dspy.ChatAdapter(use_json_adapter_fallback=False)
-
-    def _prepare_response_format(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any) -> None:
-        """Keep the ``response_format`` set in ``__call__`` (JSONAdapter would replace it with its own)."""
 
     def __call__(self, lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
                  demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -382,15 +369,13 @@ class StructuredAdapter(dspy.JSONAdapter):
         still "parse" after JSON repair; the usage check catches that too.) The usage is passed on to an
         enclosing tracker, if any.
         """
-        from dspy.utils.usage_tracker import UsageTracker
-
-        outer = dspy.settings.usage_tracker
-        tracker = UsageTracker()
+        outer = active_usage_tracker()
+        tracker = UsageLog()
         try:
-            with dspy.context(usage_tracker=tracker):
+            with tracking_usage(tracker):
                 out = call(lm, lm_kwargs, signature, demos, inputs)
         except AdapterParseError as exc:
-            used = _tokens(tracker, "completion_tokens")
+            used = tracker.total("completion_tokens")
             if used is not None and used >= budget:
                 opts.add("truncated")
                 raise TruncatedAnswer("StructuredAdapter", signature, getattr(exc, "lm_response", ""),
@@ -398,12 +383,11 @@ class StructuredAdapter(dspy.JSONAdapter):
             raise
         finally:
             for key in ("prompt_tokens", "completion_tokens"):
-                opts.add(key, _tokens(tracker, key) or 0)
+                opts.add(key, tracker.total(key) or 0)
             if outer is not None:
-                for model, entries in tracker.usage_data.items():
-                    for e in entries:
-                        outer.add_usage(model, e)
-        used = _tokens(tracker, "completion_tokens")
+                for model, entry in tracker.entries:
+                    outer.add_usage(model, entry)
+        used = tracker.total("completion_tokens")
         if used is not None and used >= budget:
             opts.add("truncated")
             raise TruncatedAnswer("StructuredAdapter", signature, str(out)[:500],

@@ -23,7 +23,8 @@ from typing import Any
 
 import dspy
 from dspy.utils.callback import BaseCallback
-from dspy.utils.usage_tracker import UsageTracker
+
+from programs.lm.compat import tracking_usage
 
 __all__ = ["ROLES", "UsageMeter", "role_of", "usage_sum", "usage_total", "usage_source", "KEYS"]
 
@@ -49,12 +50,11 @@ def _int(v: Any) -> int:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
-class UsageMeter(BaseCallback, UsageTracker):
+class UsageMeter(BaseCallback):
     """Answers and tokens by role over the calls made while installed (thread-safe); ``take()`` reads
     and resets. Usage passed on by an inner tracker (``StructuredAdapter``'s) arrives here too."""
 
     def __init__(self) -> None:
-        UsageTracker.__init__(self)
         self._lock = threading.Lock()
         self._local = threading.local()
         self.counts: dict[str, dict[str, int]] = {}
@@ -82,7 +82,7 @@ class UsageMeter(BaseCallback, UsageTracker):
         if s and s[-1][0] == call_id:
             s.pop()
 
-    # -- DSPy's usage tracker interface ------------------------------------------------------------
+    # -- the usage tracker interface (``programs.lm.compat.tracking_usage``) --------------------------
     def add_usage(self, lm: str, usage_entry: dict[str, Any]) -> None:
         s = self._stack()
         role = s[-1][1] if s else "other"
@@ -94,7 +94,7 @@ class UsageMeter(BaseCallback, UsageTracker):
     def installed(self) -> Iterator["UsageMeter"]:
         """Count the calls of this block (and of the batch threads it starts, via ``carry_context``)."""
         callbacks = list(dspy.settings.get("callbacks", None) or []) + [self]
-        with dspy.context(callbacks=callbacks, usage_tracker=self):
+        with dspy.context(callbacks=callbacks), tracking_usage(self):
             yield self
 
     def take(self) -> dict[str, dict[str, int]]:

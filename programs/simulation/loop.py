@@ -33,13 +33,13 @@ from economy.labor import best_response
 from economy.population import Population
 from economy.tax import to_percent
 from economy.world import Outcome, outcome
-from programs.agents.batch import BatchRunner
+from programs.agents.batch import BatchRunner, batch_threads
 from programs.agents.electorate import Electorate, ElectionResult
 from programs.agents.satisfaction import SatisfactionRater
 from programs.agents.tax_planner import Planner, PlannerAgent, Proposal, planner_year
 from programs.agents.worker import WorkerAgent, WorkerMemory, worker_step
 from programs.errors import ConfigError
-from programs.lm import EndpointLM, in_process, lm_label, request_stats, stats_delta, stats_sum
+from programs.lm import EndpointLM, lm_label, request_stats, stats_delta, stats_sum
 from programs.lm.compat import quiet_history
 from programs.simulation.config import SimulationConfig
 from programs.lm.usage import UsageMeter, usage_source, usage_sum
@@ -105,11 +105,7 @@ class Simulation:
             self.planner.move_rule = _move_rule(c.max_rate_move, c.rate_grid)
         self.electorate = Electorate(module_type=c.module_type, method=c.voting)
         self.rater = SatisfactionRater(module_type=c.module_type)
-        # The in-process engines are CPU-bound: threads would only contend for the GIL (offline engine:
-        # measured ~1.8x slower at 4 threads on 2 cores), so their batches run inline. Served LMs get
-        # `concurrency` threads per endpoint; each EndpointLM bounds its own requests in flight.
-        threads = 1 if all(in_process(lm) for lm in self.lms) else min(1024, c.concurrency * len(self.lms))
-        self.runner = BatchRunner(threads)
+        self.runner = BatchRunner(batch_threads(self.lms, c.concurrency))
         self.skill = np.asarray(self.population.skill, dtype=np.float64)
         self.personas = list(self.population.persona)
         self.reset()

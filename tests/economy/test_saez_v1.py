@@ -9,14 +9,15 @@ from economy.population import Population
 from economy.saez_v1 import V1_TOP, saez_v1_schedule
 from economy.tax import PRESETS
 
-# Fixtures: rates in percent from the earlier implementation's own code, obtained on 2026-11-28 with
-# numpy 2.4.6 / scipy 1.17.1 by a scratch script (not in the repo) that loaded
-# llm-economist-v1/llm_economist/utils/{common,bracket}.py from the reference directory and exec'd the
-# body of FixedTaxPlanner.__init__ (llm_economist/agents/planner.py:322-355) verbatim, with
+# Fixtures: rates in percent from the earlier implementation's own code, printed by
+# `python bench/saez_v1_reference.py` (it loads llm-economist-v1's llm_economist/utils/{common,bracket}.py
+# from the reference checkout and executes FixedTaxPlanner.__init__'s body as written there) with
 # skills = [float(s) for s in Population.sample(n, seed=0).skill] (potential income / 40, as main.py:53),
-# self.bracket_setting = "three" or "US_FED", and args.elasticity = [0.4] (the --elasticity default)
-# unless noted. SAEZ_FLAT with the default [0.4] raises ValueError on 3 and 7 brackets in the reference,
-# so its fixtures are the reference's output with --elasticity 0.4 given once per bracket.
+# bracket_setting "three" or "US_FED", and args.elasticity = [0.4] (the --elasticity default) unless noted.
+# Last run 2026-11-28, numpy 2.4.6 / scipy 1.17.1. SAEZ_FLAT with the default [0.4] raises ValueError on
+# 3 and 7 brackets in the reference, so its fixtures are the reference's output with --elasticity 0.4
+# given once per bracket. test_the_reference_formulas_reproduce_the_fixtures re-derives every number
+# below from the reference's formulas written out plainly, without the reference checkout.
 # Keys: (n agents, our bracket preset, our variant).
 REFERENCE_RATES: dict[tuple[int, str, str], list[float]] = {
     (1000, "three", "saez"): [53.43, 22.33, 23.18],
@@ -34,6 +35,63 @@ REFERENCE_RATES: dict[tuple[int, str, str], list[float]] = {
 REFERENCE_FLAT: dict[int, float] = {1000: 71.15, 10000: 71.19}
 # Sum of the skills the fixtures were computed on: if this fails, Population.sample changed, not saez_v1.
 SKILL_SUM: dict[int, float] = {1000: 1478801.105423465, 10000: 14819374.572783858}
+
+
+# -- the reference's formulas, written out (common.py:173-255 and planner.py:326-349) ----------------------
+# A scalar loop over brackets, as the reference computes, independent of economy.saez_v1's vectorised code.
+_V1_EDGES = {"three": [0, 90_000, 159_100, 10_000_000],
+             "us_federal_2024": [0, 11_600, 47_150, 100_525, 191_950, 243_725, 609_350, 10_000_000],
+             "flat": [0, 10_000_000]}
+
+
+def _reference_elasticities(variant: str, k: int, arg: list[float]) -> list[float]:
+    """FixedTaxPlanner.__init__: ``--elasticity`` if it has k values, else the variant's own fallback."""
+    if len(arg) == k:
+        return arg
+    fallback = {"saez": [3.0] * k, "saez_flat": [0.4], "saez_three": [0.18, 0.11, 0.57]}[variant]
+    if len(fallback) != k:
+        raise ValueError(f"elasticities must be length {k}, got {len(fallback)}")
+    return fallback
+
+
+def _reference_formulas(skills: np.ndarray, edges: list[float], elasticities: list[float]) -> list[float]:
+    """saez_optimal_tax_rates: rates in percent rounded to 2 decimals."""
+    from scipy.stats import gaussian_kde
+
+    incomes = np.sort(np.asarray(skills, dtype=float) * 100.0)  # skills read as income / 100
+    weights = 1.0 / np.maximum(incomes, 1e-10)
+    weights /= weights.sum()
+    kde = gaussian_kde(incomes)
+    rates = []
+    for i, e in enumerate(elasticities):
+        start, end = edges[i], edges[i + 1]
+        z = 0.5 * (start + end) if i < len(elasticities) - 1 else start + 0.1 * (end - start)
+        F = float(np.mean(incomes <= z))
+        a = z * kde(z)[0] / (1.0 - F) if F < 1.0 else 10.0
+        above = incomes >= z
+        if i == len(elasticities) - 1 and above.any():
+            m = incomes[above].mean()
+            a = m / (m - start)
+        G = weights[above].sum() / (1.0 - F) if above.any() and F < 1.0 else 0.0
+        tau = (1.0 - G) / (1.0 - G + a * e)
+        rates.append(round(max(0.0, min(1.0, tau)) * 100, 2))
+    return rates
+
+
+@pytest.mark.parametrize("n", [1000, 10000])
+def test_the_reference_formulas_reproduce_the_fixtures(n: int) -> None:
+    skills = Population.sample(n, seed=0).skill
+    for (m, cutoffs, variant), expected in REFERENCE_RATES.items():
+        if m != n:
+            continue
+        k = len(_V1_EDGES[cutoffs]) - 1
+        arg = [0.4] * k if variant == "saez_flat" else [0.4]  # as the fixtures' notes say
+        e = _reference_elasticities(variant, k, arg)
+        assert _reference_formulas(skills, _V1_EDGES[cutoffs], e) == pytest.approx(expected, abs=0.011), (cutoffs, variant)
+    assert _reference_formulas(skills, _V1_EDGES["flat"], _reference_elasticities("saez", 1, [0.4])) == \
+        pytest.approx([REFERENCE_FLAT[n]], abs=0.011)
+    with pytest.raises(ValueError):  # saez_three on 7 brackets with the default --elasticity
+        _reference_elasticities("saez_three", 7, [0.4])
 
 
 @pytest.fixture(scope="module", params=[1000, 10000])

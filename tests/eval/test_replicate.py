@@ -48,12 +48,21 @@ def test_offline_label_everywhere(tiny):
     assert f"| LM (planner; LM workers) | {LABEL} | {LABEL} |" in md
 
 
-def test_the_planner_list_is_a_parameter(tiny):
+def test_the_default_corrected_comparison_runs_es(tiny):
     md = (tiny / "replication.md").read_text()
-    if "es" in compare.PLANNERS:
-        assert "| corrected |" in md and "| es |" in md
-    else:
-        assert "es of the corrected comparison are not in this version" in md
+    assert "es" in compare.PLANNERS
+    assert "| corrected |" in md and "| es |" in md
+    assert "not in this version" not in md
+
+
+def test_the_planner_list_is_a_parameter_and_unknown_planners_are_skipped_with_a_note(tmp_path):
+    out = tmp_path / "r"
+    assert main(TINY + ["--planners", "llm,oracle,nonesuch", "--out", str(out)]) == 0
+    md = (out / "replication.md").read_text()
+    assert "| es |" not in md and "| nonesuch |" not in md
+    assert "Planner(s) nonesuch of the corrected comparison are not in this version" in md
+    corrected = pd.read_csv(out / "corrected" / "summary.csv")
+    assert set(corrected["planner"]) == {"llm", "oracle"}
 
 
 def test_refuses_to_overwrite_without_the_flag(tiny, capsys):

@@ -119,11 +119,25 @@ def test_the_engine_passes_schema_budget_and_seed_and_returns_real_usage(monkeyp
     assert fake.calls[-1]["seed"] != call["seed"]
 
 
-def test_the_engine_reports_a_cut_answer_as_length(monkeypatch):
+@pytest.mark.parametrize("finish, truncated", [("length", True), ("stop", False), (None, False)])
+def test_dspy_reads_the_engines_finish_reason(monkeypatch, finish, truncated):
+    # DSPy reads a response's finish_reason: an answer llama.cpp cut at max_tokens ("length") is logged as
+    # truncated; a finished one is not.
+    import logging
     import threading
 
-    monkeypatch.setattr(local, "_llama", lambda path, n_ctx, settings=None: (FakeLlama("length"), threading.Lock()))
-    assert LocalEngine("/m.gguf").complete(_request(max_tokens=5)).finish_reason == "length"
+    monkeypatch.setattr(local, "_llama", lambda path, n_ctx, settings=None: (FakeLlama(finish), threading.Lock()))
+    lm = dspy.LM("local/m", engine=LocalEngine("/m.gguf"), cache=False, max_tokens=5)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # DSPy's loggers do not propagate to pytest's capture
+    logger = logging.getLogger("dspy.clients.lm")
+    logger.addHandler(handler)
+    try:
+        assert lm("hi") == ['{"hours": 38}']
+    finally:
+        logger.removeHandler(handler)
+    assert any("truncated" in r.getMessage() for r in records) is truncated
 
 
 def test_engine_state_round_trips():

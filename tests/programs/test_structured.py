@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import dspy
 import pytest
 from dspy.lm15 import InvalidRequestError, Message, Request, Response, TextPart, Usage
@@ -29,7 +27,7 @@ from programs.lm.structured import (
     token_budget,
 )
 from signatures import ChooseLabor, Platform, ProposeTaxSchedule, RateSatisfaction, Schedule, Vote, WorkerStep, WritePersona
-from tests.programs.fakes import FunctionEngine
+from programs.lm.offline import answer_request
 
 SCHED = Schedule(cutoffs=[0.0, 90000.0, 159100.0], rates_percent=[10.0, 20.0, 30.0])
 ROW = WorkerStep(step=0, hours=40.0, pretax_income=50000.0, tax=5000.0, rebate=1000.0, consumption=46000.0,
@@ -274,7 +272,27 @@ def test_build_lms_marks_served_models_with_the_knobs():
     assert options_of(lm.copy(temperature=1.0)) is opts
 
 
-def test_the_offline_engine_answers_the_same_through_a_schema_free_call():
-    # The offline engine is never marked, so its prompts (and so its seeded answers) are unchanged.
-    eng = FunctionEngine(lambda r: json.dumps({"hours": 1}))
-    assert options_of(dspy.LM("offline/offline-engine", engine=eng)) is None
+def test_the_offline_engine_answers_the_same_through_a_schema_free_call(monkeypatch):
+    # The offline engine is never marked, so its requests carry no schema and no budget, and its seeded
+    # answer is the one it gives a plain DSPy chat prompt.
+    (lm,) = build_lms("offline", seed=3)
+    assert options_of(lm) is None
+    engine = lm.engine
+    seen: list = []
+    real = engine.complete
+
+    def spy(request):
+        response = real(request)
+        seen.append((request, response))
+        return response
+
+    monkeypatch.setattr(engine, "complete", spy)
+    pred = WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=lm)
+    assert len(seen) == 1  # the engine answered this call
+    request, response = seen[0]
+    assert request.config.response_format is None and request.config.max_tokens is None
+    text = "".join(p.text for p in response.message.parts)
+    assert text == answer_request(request, seed=3)  # the seeded chat-mode answer, not the JSON one
+    assert text.startswith("[[ ## ") and not text.lstrip().startswith("{")
+    hours = float(text.split("[[ ## hours ## ]]")[1].split("[[")[0])
+    assert pred.fallback is None and pred.hours == hours

@@ -150,3 +150,52 @@ def test_check_rates_percent_takes_a_lower_bound():
     assert check_rates_percent([-20.0, 5.0], low=-50.0) == [-20.0, 5.0]
     with pytest.raises(ValueError, match=re.escape("r[0]=-60 is outside [-50, 100] (percent)")):
         check_rates_percent([-60.0], name="r", low=-50.0)
+
+
+# ── one numeric check (issue 18): the config/pydantic checks and the LM-answer checks agree ──────────
+
+_EDGE_CASES = [40, 40.5, "40", 0, 100, -0.0, True, False, None, "forty", [], float("nan"), float("inf"),
+               -1, 100.5, 1e300]
+
+
+def test_one_numeric_check_is_shared():
+    from programs.agents import batch
+    from signatures import types
+
+    assert batch.validate_number is types.validate_number
+
+
+@pytest.mark.parametrize("value", _EDGE_CASES, ids=repr)
+def test_hours_and_rates_checks_agree_with_validate_number(value):
+    from programs.agents.tax_planner import validate_rates
+    from signatures.types import check_hours, check_rates_percent, validate_number
+
+    x, kind = validate_number(value, 0.0, 100.0)
+    if kind is None:
+        assert check_hours(value) == x
+        assert check_rates_percent([value]) == [x]
+        assert validate_rates([value], 1) == ([x], None)
+    else:
+        with pytest.raises(ValueError, match=r"hours="):
+            check_hours(value)
+        with pytest.raises(ValueError, match=r"rates_percent\[0\]="):
+            check_rates_percent([value])
+        assert validate_rates([value], 1) == ([], kind)
+
+
+def test_validate_number_kinds():
+    from signatures.types import validate_number
+
+    assert validate_number(True, 0, 100) == (pytest.approx(float("nan"), nan_ok=True), "invalid")
+    assert validate_number(float("-inf"), 0, 100)[1] == "non_finite"
+    assert validate_number(101, 0, 100)[1] == "out_of_range"
+    x, kind = validate_number(-0.0, 0, 100)
+    assert kind is None and str(x) == "0.0"
+
+
+def test_validate_rates_reports_the_count_before_the_range():
+    from programs.agents.tax_planner import validate_rates
+
+    assert validate_rates([150, 20], 3) == ([], "invalid")  # wrong count: the range is not the issue
+    assert validate_rates([150, 20], 2) == ([], "out_of_range")
+    assert validate_rates([20, float("nan"), 200], 3) == ([], "non_finite")
