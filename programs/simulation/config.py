@@ -62,7 +62,7 @@ class SimulationConfig(BaseModel):
         "the planner's rate changes rounded to multiples of this many points (reference: 10)"))
     max_rate_move: float | None = Field(None, ge=0, le=100, description=(
         "largest change of a bracket's rate per tax year, in points (reference: 20); larger moves are cut "
-        "to it and counted as clamped"))
+        "to it and counted as move_limited"))
     top_income_cap: float | None = Field(None, description=(
         "income above this is untaxed (reference: 10,000,000, its top bracket's upper bound); None: open top bracket"))
 

@@ -131,6 +131,7 @@ class Simulation:
         self.years: list[YearRecord] = []  # one per finished (or running) tax year
         self.fallback_totals: Counter[str] = Counter()
         self.clamped_total = 0
+        self.move_limited_total = 0
         # Per endpoint: requests, retries and errors summed over the logged steps (None: in-process LM).
         self.request_totals: list[dict[str, Any]] | None = None
         self._best_response: tuple[int, NDArray[np.float64]] | None = None
@@ -198,6 +199,7 @@ class Simulation:
         self.schedule = self.initial_schedule.with_rates(event.rates)
         self._count(event.fallbacks)
         self.clamped_total += event.clamped
+        self.move_limited_total += event.move_limited
         self.scenario.apply_year_start(self, event)
         election = None
         if event.election is not None:
@@ -205,7 +207,8 @@ class Simulation:
             election = {"winner": res.winner, "agent_id": res.winner_agent, "method": res.method,
                         "rounds": res.rounds, "tie_break": res.tie_break}
         self.years.append(YearRecord(year=self.year, kind=event.kind, rates_percent=to_percent(self.schedule.rates),
-                                     election=election, clamped=event.clamped))
+                                     election=election, clamped=event.clamped,
+                                     move_limited=event.move_limited))
 
     def _outcome(self, hours: NDArray[np.float64]) -> Outcome:
         return outcome(self.population, self.schedule, hours, self.config.swf, kappa=self.kappa,
@@ -388,6 +391,7 @@ class Simulation:
                              rebate=self.last_rebate, gap_median=last.gap_median if last else None),
             fallbacks=dict(sorted(self.fallback_totals.items())),
             clamped=self.clamped_total,
+            move_limited=self.move_limited_total,
             requests=self._request_summary(),
             leader=self.leader,
             usage=usage_summary(self.usage_totals, usage_source(self.lms)),

@@ -92,7 +92,7 @@ class Scenario:
                                    rollout_id=rollout_id(sim.config.seed, "plan", year))
         prop = sim.limit_moves(prop)
         return YearEvent(kind="planner", rates=prop.schedule(sim.schedule).rates.tolist(), fallbacks=prop.counts(),
-                         clamped=prop.clamped)
+                         clamped=prop.clamped, move_limited=prop.move_limited)
 
     def apply_year_start(self, sim: "Simulation", event: YearEvent) -> None:
         """State changes a year-start event implies (beyond the schedule, which the loop sets)."""
@@ -173,7 +173,7 @@ class DemocraticScenario(Scenario):
             return sim.limit_moves(planner.plan(current, persona=cand.persona))
 
         fallbacks: dict[str, int] = {}
-        clamped = 0
+        clamped = limited = 0
         platforms = []
         for cand, res in zip(cands, sim.runner.map(platform, cands)):
             if isinstance(res, BaseException):  # bug guard: the planner catches its own errors
@@ -181,6 +181,7 @@ class DemocraticScenario(Scenario):
             for k, v in res.counts().items():
                 fallbacks[k] = fallbacks.get(k, 0) + v
             clamped += res.clamped
+            limited += res.move_limited
             platforms.append(Platform(candidate=cand.name, rates_percent=res.rates_percent, pitch=_pitch(cand.persona)))
         result = sim.electorate.elect(sim.memories, current.cutoffs.tolist(), platforms,
                                       [cand.agent_id for cand in cands], lms=sim.lms, runner=sim.runner,
@@ -188,7 +189,8 @@ class DemocraticScenario(Scenario):
         for k, v in result.fallbacks.items():
             fallbacks[f"vote_{k}"] = fallbacks.get(f"vote_{k}", 0) + v
         return YearEvent(kind="election", rates=to_fraction(result.winner_platform.rates_percent).tolist(),
-                         election=result.to_dict(), fallbacks=dict(sorted(fallbacks.items())), clamped=clamped)
+                         election=result.to_dict(), fallbacks=dict(sorted(fallbacks.items())), clamped=clamped,
+                         move_limited=limited)
 
     def apply_year_start(self, sim: "Simulation", event: YearEvent) -> None:
         if event.kind != "election" or event.election is None:
