@@ -39,6 +39,7 @@ from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, add_fallback_args, a
                           check_program_file, parse_seeds)
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
+from programs.redact import redact, redact_logs
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
 PLANNERS: tuple[str, ...] = ORDER
@@ -677,6 +678,7 @@ def _config_for_report(cfg: CompareConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     d.pop("extra", None)
     d.pop("progress", None)
+    d["api_base"] = [redact(b) for b in d.get("api_base") or []]
     d["command"] = cfg.extra.get("command")
     return d
 
@@ -713,18 +715,19 @@ def dry_run_lines(cfg: CompareConfig) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns 0, or raises SystemExit(2) on a bad configuration (one line on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    redact_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         cfg = resolve_config(args)
-        cfg.extra["command"] = "python -m eval.compare" + ("" if not argv else " " + shlex.join(argv))
+        cfg.extra["command"] = redact("python -m eval.compare" + ("" if not argv else " " + shlex.join(argv)))
         if any(p in LEARNING for p in cfg.planners) or (cfg.workers == "llm" and any(p in BLACKBOX for p in cfg.planners)):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
         if not args.dry_run:
             check_output(cfg, overwrite=args.overwrite)
     except ConfigError as e:
-        parser.exit(2, f"eval.compare: error: {e}\n")
+        parser.exit(2, f"eval.compare: error: {redact(str(e))}\n")
     if args.dry_run:
         for line in dry_run_lines(cfg):
             print(line)

@@ -36,10 +36,10 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
     check_endpoints,
     check_lm_config,
     describe_lm,
-    redact_url,
 )
 from programs.lm.cost import check_prices, estimate_cost
 from programs.lm.structured import structured_summary
+from programs.redact import redact, redact_logs
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from programs.simulation.guard import FallbackStop, make_guard
 
@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {redact(message)}", file=sys.stderr)
     return 2
 
 
@@ -135,7 +135,7 @@ def _resolve_lm(args) -> dict | None:
         args.lm, args.api_base = was["lm"], was["api_base"]
         return None
     now = {"lm": given["lm"] or was["lm"], "api_base": given["api_base"] or None}
-    same = now["lm"] == was["lm"] and [redact_url(b) for b in now["api_base"] or []] == (was["api_base"] or [])
+    same = now["lm"] == was["lm"] and [redact(b) for b in now["api_base"] or []] == (was["api_base"] or [])
     args.lm, args.api_base = now["lm"], now["api_base"]
     if same:
         return None
@@ -143,17 +143,18 @@ def _resolve_lm(args) -> dict | None:
         raise ConfigError(f"--resume: --lm {now['lm']!r} / --api-base {now['api_base']} differ from the run's "
                           f"{was['lm']!r} / {was['api_base']}; omit them to continue with the run's LM, or add "
                           "--switch-lm to change it (recorded in config.json)")
-    return {"from": was, "to": {"lm": now["lm"], "api_base": [redact_url(b) for b in now["api_base"] or []]}}
+    return {"from": was, "to": {"lm": now["lm"], "api_base": [redact(b) for b in now["api_base"] or []]}}
 
 
 def _lm_settings(args) -> dict:
     """What identifies the run's LM, without secrets (URLs redacted; keys are never read here)."""
-    return {"lm": args.lm, "api_base": [redact_url(b) for b in args.api_base or []] or None,
+    return {"lm": args.lm, "api_base": [redact(b) for b in args.api_base or []] or None,
             "temperature": args.temperature}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    redact_logs()
     args = parser().parse_args(argv)
     args.argv = argv
     try:
@@ -284,11 +285,11 @@ def _with_cost(summary, args: argparse.Namespace):
 
 def _resume_command(args: argparse.Namespace) -> str:
     """The command that continues this run: the command line it started with (every setting a resume must
-    keep), without --overwrite/--switch-lm, with --resume."""
+    keep), without --overwrite/--switch-lm, with --resume; credentials redacted (give them again)."""
     import shlex
 
     words = [w for w in args.argv if w not in ("--overwrite", "--switch-lm", "--resume")]
-    return shlex.join(["python", "-m", "programs.simulate", *words, "--resume"])
+    return redact(shlex.join(["python", "-m", "programs.simulate", *words, "--resume"]))
 
 
 def _report(s: dict, out: str, seconds: float) -> None:
