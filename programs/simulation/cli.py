@@ -182,10 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     if args.dry_run:
         from programs.simulation.dryrun import calls_by_role, dry_run
+        from programs.simulation.scenarios import scenario_class
 
         plan = dry_run(calls_by_role(cfg), module_type=cfg.module_type, max_tokens=args.max_tokens,
-                       n_brackets=len(cfg.initial_tax_schedule().rates), irv=cfg.scenario == "democratic"
-                       and cfg.voting == "irv")
+                       n_brackets=len(cfg.initial_tax_schedule().rates),
+                       at_least=scenario_class(cfg.scenario).calls_at_least(cfg))
         for line in plan.lines(f"{cfg.years} tax years x {cfg.steps_per_year} steps, {cfg.agents} agents, "
                                f"scenario {cfg.scenario}, workers {cfg.workers}"):
             print(line)

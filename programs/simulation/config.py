@@ -139,8 +139,7 @@ class SimulationConfig(BaseModel):
             if not (math.isfinite(self.top_income_cap) and self.top_income_cap > top):
                 raise ValueError(f"top_income_cap={self.top_income_cap:g} must be finite and above the top "
                                  f"bracket's cut-off {top:g}")
-        if self.scenario == "democratic" and self.n_candidates > self.agents:
-            raise ValueError(f"n_candidates={self.n_candidates} exceeds agents={self.agents}")
+        SCENARIOS[self.scenario].check_config(self)  # the scenario's own settings
         return self
 
     def initial_tax_schedule(self) -> TaxSchedule:
