@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from collections.abc import Sequence
 
 from economy import PRESETS, SWFS, parse_kappa
@@ -44,6 +45,9 @@ from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from programs.simulation.guard import FallbackStop, make_guard
 
 
+#: The LM-written personas of a ``--personas lm`` run, beside its run log (reused on --resume).
+PERSONAS = "personas.json"
+
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m programs.simulate", description=__doc__.split("\n\n")[0],
                       formatter_class=DefaultsOnceFormatter, epilog=YEARS_NOTE + ".")
@@ -53,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--steps-per-year", type=int, default=25, help="worker steps per tax year")
     g.add_argument("--scenario", default="rational", help="rational | bounded | democratic")
     g.add_argument("--workers", default="llm", help="llm (LM agents) | rational (exact best response)")
+    g.add_argument("--personas", default="template",
+                   help="template (a sentence from the census cell) | lm (written by the LM from the census "
+                        "attributes once before step 0, stored in the run directory and reused on --resume)")
     g.add_argument("--brackets", default="us_federal_2024", help=f"bracket preset: {', '.join(sorted(PRESETS))}")
     g.add_argument("--initial-rates", type=float, nargs="+", default=None, metavar="PCT",
                    help="marginal rates in percent for tax year 0, one per bracket (default: the preset's)")
@@ -166,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mix = dict(zip(("egotistical", "altruistic", "adversarial"), args.utility_mix))
     try:
         cfg = load_config(agents=args.agents, years=args.years, steps_per_year=args.steps_per_year,
-                          scenario=args.scenario, workers=args.workers, brackets=args.brackets,
+                          scenario=args.scenario, workers=args.workers, personas=args.personas,
+                          brackets=args.brackets,
                           initial_rates=args.initial_rates, swf=args.swf, kappa=args.kappa, utility_mix=mix,
                           skill_floor=args.skill_floor,
                           history_len=args.history_len, best_k=args.best_k, seed=args.seed,
@@ -245,7 +253,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                     concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
                     retry_backoff=args.retry_backoff, cache=False if args.no_cache else None,
                     structured=args.structured, max_tokens=args.max_tokens)
-    sim = Simulation(cfg, lms=lms, planner=planner)
+    personas_path = os.path.join(args.out, PERSONAS)
+    stored = None
+    if cfg.personas == "lm" and args.resume:
+        from programs.agents.persona import PersonaSet
+
+        try:
+            with open(personas_path, encoding="utf-8") as f:
+                stored = PersonaSet.model_validate_json(f.read())
+        except (OSError, ValueError) as exc:
+            log.close()
+            return _fail(f"personas=lm: the run's {PERSONAS} cannot be read ({' '.join(str(exc).split())[:120]}); "
+                         "the LM-written personas are part of the run")
+    try:
+        sim = Simulation(cfg, lms=lms, planner=planner, personas=stored)
+    except ConfigError as exc:
+        log.close()
+        return _fail(str(exc))
+    if sim.persona_set is not None and stored is None:
+        from programs.simulation.runlog import write_atomic
+
+        write_atomic(Path(personas_path), sim.persona_set.model_dump_json(indent=2) + "\n")
+        print(f"personas: written by the LM ({cfg.agents} answers; fallbacks to the template: "
+              f"{sim.persona_set.fallbacks or 'none'}), stored in {personas_path}")
     try:
         if records:
             sim.replay(records)

@@ -32,6 +32,9 @@ class SimulationConfig(BaseModel):
     steps_per_year: int = Field(25, ge=1, description="worker steps per tax year (the reference's 25)")
     scenario: str = Field("rational", description="a registered scenario (programs.simulation.scenarios)")
     workers: Literal["llm", "rational"] = "llm"
+    personas: Literal["template", "lm"] = Field("template", description=(
+        "the workers' personas: 'template' (economy.population's sentence from the census cell) or 'lm' "
+        "(WritePersona from the census attributes, once before step 0, stored with the run)"))
     brackets: str | list[float] = Field("us_federal_2024", description="a bracket preset (economy.tax.PRESETS) or "
                                         "custom cut-offs in $/year starting at 0, e.g. [0, 50000, 200000]")
     initial_rates: list[float] | None = Field(None, description="year-0 rates in percent (default: the preset's; "

@@ -3,6 +3,7 @@
 Answers are counted by hand from the loop's rules (``docs/design.md`` §5.1):
 
 - ``worker``: every worker every step, with ``--workers llm`` (``agents x years x steps_per_year``);
+- ``persona``: every worker once before step 0, with ``--personas lm``;
 - everything else as the scenario states it (``Scenario.lm_calls``): by default one planner proposal at
   the start of each tax year after year 0; the democratic scenario's platforms and ballots (a lower
   bound under ``irv``, ``Scenario.calls_at_least``), the bounded scenario's satisfaction answers, a
@@ -40,6 +41,8 @@ def calls_by_role(config: Any, *, planner_calls: bool = True) -> dict[str, int]:
     calls = dict.fromkeys(ROLES, 0)
     if c.workers == "llm":
         calls["worker"] = c.agents * c.years * c.steps_per_year
+    if c.personas == "lm":
+        calls["persona"] = c.agents  # written once, before step 0
     for role, n in scenario_class(c.scenario).lm_calls(c, planner_calls=planner_calls).items():
         calls[role] += int(n)
     return {r: n for r, n in calls.items() if n}

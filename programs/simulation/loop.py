@@ -35,6 +35,7 @@ from economy.tax import to_percent
 from economy.world import Outcome, outcome
 from programs.agents.batch import BatchRunner
 from programs.agents.electorate import Electorate, ElectionResult
+from programs.agents.persona import PersonaSet, PersonaWriter
 from programs.agents.satisfaction import SatisfactionRater
 from programs.agents.tax_planner import Planner, PlannerAgent, Proposal, planner_year
 from programs.agents.worker import WorkerAgent, WorkerMemory, worker_step
@@ -83,10 +84,14 @@ class Simulation:
         default a fresh ``PlannerAgent`` on the configured brackets.
     population : default ``Population.sample(config.agents, seed=config.seed, ...)``.
     scenario : default an instance of the scenario registered as ``config.scenario``.
+    personas : with ``config.personas == "lm"``, the run's stored ``PersonaSet`` (a resumed run's);
+        default: written now by the LM (``programs.agents.persona``), one batch before step 0, kept in
+        ``persona_set`` for the caller to store with the run. Its answers and tokens count in the usage.
     """
 
     def __init__(self, config: SimulationConfig, lms: Sequence[dspy.BaseLM], planner: Planner | None = None,
-                 population: Population | None = None, scenario: Scenario | None = None) -> None:
+                 population: Population | None = None, scenario: Scenario | None = None,
+                 personas: PersonaSet | None = None) -> None:
         self.config = c = config
         self.lms = list(lms)
         if not self.lms:
@@ -111,8 +116,23 @@ class Simulation:
         threads = 1 if all(in_process(lm) for lm in self.lms) else min(1024, c.concurrency * len(self.lms))
         self.runner = BatchRunner(threads)
         self.skill = np.asarray(self.population.skill, dtype=np.float64)
-        self.personas = list(self.population.persona)
+        self.persona_set: PersonaSet | None = None
+        if c.personas == "lm":
+            self.persona_set = personas if personas is not None else self._write_personas()
+            if len(self.persona_set.personas) != c.agents:
+                raise ConfigError(f"personas: {len(self.persona_set.personas)} stored personas but agents={c.agents}")
+        elif personas is not None:
+            raise ConfigError("personas: stored personas need personas='lm' in the configuration")
+        self.personas = list(self.persona_set.personas if self.persona_set else self.population.persona)
         self.reset()
+
+    def _write_personas(self) -> PersonaSet:
+        usage = UsageMeter()
+        with quiet_history(), usage.installed():
+            personas, fallbacks = PersonaWriter(self.config.module_type).write_batch(
+                self.population, lms=self.lms, runner=self.runner, seed=self.config.seed)
+        return PersonaSet(personas=personas, fallbacks={f"persona_{k}": v for k, v in fallbacks.items()},
+                          usage=usage.take())
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -138,8 +158,10 @@ class Simulation:
         self._last: StepRecord | None = None
         #: LM answers asked for in the last live step (0 after replay): what ``FallbackGuard`` divides by.
         self.last_calls = 0
-        #: Answers and tokens by role summed over the logged steps (``StepRecord.usage``).
-        self.usage_totals: dict[str, dict[str, int]] = {}
+        #: Answers and tokens by role summed over the logged steps (``StepRecord.usage``), and the personas'.
+        self.usage_totals: dict[str, dict[str, int]] = dict(self.persona_set.usage) if self.persona_set else {}
+        if self.persona_set:
+            self.fallback_totals.update(self.persona_set.fallbacks)
         return self.observation()
 
     @property
