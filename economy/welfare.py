@@ -1,6 +1,8 @@
 """Social welfare functions, their marginal welfare weights, and the Gini coefficient (``docs/design.md`` §3.5).
 
-Social welfare functions (``swf`` names), for utilities ``u_i`` (dollars per year, quasi-linear):
+Each SWF is a small registered class (``SWF``, ``@register_swf``, the registry ``SWFS``; §8.3) holding its
+weights and its aggregation together. The built-in ones (``swf`` names), for utilities ``u_i`` (dollars
+per year, quasi-linear):
 
 ``inverse_skill`` (default)
     ``W = mean(g_i * u_i)`` with ``g_i ∝ 1/max(v_i, f)`` fixed by each agent's skill ``v_i`` and normalised
@@ -38,6 +40,7 @@ this default, and all apply it through :func:`welfare_weights` / :func:`social_w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -45,11 +48,150 @@ from numpy.typing import ArrayLike, NDArray
 from economy.constants import HOURS_REF, MIN_WAGE_SKILL, resolve_skill_floor
 
 __all__ = [
-    "SWFS", "check_swf", "welfare_weights", "social_welfare", "WeightDiagnostics", "weight_diagnostics",
-    "gini", "gini_of_sorted",
+    "SWFS", "SWF", "register_swf", "check_swf", "welfare_weights", "social_welfare", "WeightDiagnostics",
+    "weight_diagnostics", "gini", "gini_of_sorted",
 ]
 
-SWFS: tuple[str, ...] = ("inverse_skill", "paper", "utilitarian", "rawlsian", "atkinson")
+
+class SWF:
+    """A social welfare function: its marginal weights and its aggregation, together, in one small class.
+
+    Subclass, set ``name`` and define ``weights`` (mean 1); ``welfare`` defaults to the linear aggregate
+    ``mean(g_i * u_i)`` those weights imply, so an SWF defined by its weights alone is consistent with
+    them (override it for a non-linear one). Register with ``@register_swf``: every caller
+    (``welfare_weights``, ``social_welfare``, ``economy.world``, Saez, the oracle, ``eval.swf``, the CLIs'
+    ``--swf``) then knows it by name, and an unknown name is an error everywhere (``check_swf``).
+    """
+
+    name: ClassVar[str] = ""
+
+    def weights(self, skill: NDArray[np.float64], *, income: ArrayLike | None, utility: ArrayLike | None,
+                consumption: ArrayLike | None, floor: float, eps: float) -> NDArray[np.float64]:
+        """Marginal welfare weights, shape (n,), mean 1; ``skill`` is validated and non-empty."""
+        raise NotImplementedError
+
+    def welfare(self, utility: NDArray[np.float64], *, skill: ArrayLike | None, income: ArrayLike | None,
+                floor: float, eps: float) -> float:
+        """Social welfare of ``utility`` (validated, non-empty)."""
+        if skill is None:
+            raise ValueError(f"swf={self.name!r} weights by skill: pass skill (shape (n,))")
+        n = utility.size
+        g = self.weights(_vector(skill, "skill", n=n, nonneg=True), income=income, utility=utility,
+                         consumption=None, floor=floor, eps=eps)
+        return float(np.dot(g, utility) / n)
+
+
+#: Registered social welfare functions by name (``@register_swf``), in registration order.
+SWFS: dict[str, SWF] = {}
+
+
+def register_swf(cls: type[SWF]) -> type[SWF]:
+    """Class decorator: make ``cls`` selectable as ``swf=cls.name`` by every caller."""
+    name = getattr(cls, "name", "")
+    if not isinstance(name, str) or not name or name != name.strip().lower():
+        raise ValueError(f"{cls.__name__} needs a lower-case class attribute `name`")
+    if name in SWFS and type(SWFS[name]) is not cls:
+        raise ValueError(f"swf {name!r} is already registered by {type(SWFS[name]).__name__}")
+    SWFS[name] = cls()
+    return cls
+
+
+@register_swf
+class InverseSkill(SWF):
+    """``mean(g_i u_i)``, ``g_i ∝ 1/max(v_i, f)`` (the default; module docstring)."""
+
+    name = "inverse_skill"
+
+    def weights(self, skill, *, income, utility, consumption, floor, eps):
+        v = np.maximum(skill, floor)  # exactly v when the floor is 0
+        n = v.size
+        if v.min() > 0:  # the usual case, without the masked divide
+            g = 1.0 / v
+        else:
+            pos = v > 0
+            if not pos.any():
+                return np.ones(n)
+            g = np.empty(n)
+            np.divide(1.0, v, out=g, where=pos)
+            g[~pos] = 1.0 / v[pos].min()
+        g *= 1.0 / g.mean()
+        return g
+
+
+@register_swf
+class Paper(SWF):
+    """The reference's ``sum(u_i / max(z_i, 1, f*HOURS_REF))`` on pre-tax income (module docstring)."""
+
+    name = "paper"
+
+    def weights(self, skill, *, income, utility, consumption, floor, eps):
+        g = 1.0 / np.maximum(self._income(income, skill.size), _paper_income_floor(floor))
+        return g / g.mean()
+
+    def welfare(self, utility, *, skill, income, floor, eps):
+        z = self._income(income, utility.size)
+        return float(np.sum(utility / np.maximum(z, _paper_income_floor(floor))))
+
+    @staticmethod
+    def _income(income: ArrayLike | None, n: int) -> NDArray[np.float64]:
+        if income is None:
+            raise ValueError("swf='paper' weights by pre-tax income: pass income (shape (n,))")
+        return _vector(income, "income", n=n)
+
+
+@register_swf
+class Utilitarian(SWF):
+    """``mean(u_i)``."""
+
+    name = "utilitarian"
+
+    def weights(self, skill, *, income, utility, consumption, floor, eps):
+        return np.ones(skill.size)
+
+    def welfare(self, utility, *, skill, income, floor, eps):
+        return float(utility.mean())
+
+
+@register_swf
+class Rawlsian(SWF):
+    """``min(u_i)``; its weights sit on the lowest-skill agent(s)."""
+
+    name = "rawlsian"
+
+    def weights(self, skill, *, income, utility, consumption, floor, eps):
+        low = skill == skill.min()
+        return low / low.mean()
+
+    def welfare(self, utility, *, skill, income, floor, eps):
+        return float(utility.min())
+
+
+@register_swf
+class Atkinson(SWF):
+    """The equally-distributed-equivalent of money-metric utility clipped at $1 (module docstring)."""
+
+    name = "atkinson"
+
+    def weights(self, skill, *, income, utility, consumption, floor, eps):
+        n = skill.size
+        for x, label in ((utility, "utility"), (consumption, "consumption"), (income, "income")):
+            if x is not None:
+                xs = np.maximum(_vector(x, label, n=n), 1.0)
+                break
+        else:
+            raise ValueError("swf='atkinson' weights need utility, consumption or income (shape (n,))")
+        # Scale by the minimum first so that large eps cannot underflow every weight to 0.
+        g = (xs / xs.min()) ** (-eps)
+        return g / g.mean()
+
+    def welfare(self, utility, *, skill, income, floor, eps):
+        x = np.maximum(utility, 1.0)
+        if eps == 1.0:
+            return float(np.exp(np.mean(np.log(x))))
+        # Factor out the maximum (eps < 1) or the minimum (eps > 1) so that every (x/s)**(1-eps) <= 1:
+        # nothing overflows, and the terms that underflow are negligible beside the largest.
+        s = x.max() if eps < 1.0 else x.min()
+        return float(s * np.mean((x / s) ** (1.0 - eps)) ** (1.0 / (1.0 - eps)))
 
 
 def check_swf(name: str) -> str:
@@ -77,7 +219,7 @@ def welfare_weights(
     skill : array_like, shape (n,)
         Skill ``v >= 0`` of each agent.
     swf : str
-        One of :data:`SWFS`.
+        A registered SWF (:data:`SWFS`).
     income : array_like, shape (n,), optional
         Pre-tax income ``z``; required by ``paper``.
     utility, consumption : array_like, shape (n,), optional
@@ -98,47 +240,13 @@ def welfare_weights(
         pre-tax income (the Saez formula may only know incomes; with quasi-linear utility and a lump-sum
         rebate these rank agents alike).
     """
-    name = check_swf(swf)
+    swf_ = SWFS[check_swf(swf)]
     floor = resolve_skill_floor(skill_floor)
     v = _vector(skill, "skill", nonneg=True)
-    n = v.size
-    if n == 0:
+    if v.size == 0:
         raise ValueError("skill is empty: welfare weights need at least one agent")
-    if name == "utilitarian":
-        return np.ones(n)
-    if name == "inverse_skill":
-        v = np.maximum(v, floor)  # exactly v when the floor is 0
-        if v.min() > 0:  # the usual case, without the masked divide
-            g = 1.0 / v
-        else:
-            pos = v > 0
-            if not pos.any():
-                return np.ones(n)
-            g = np.empty(n)
-            np.divide(1.0, v, out=g, where=pos)
-            g[~pos] = 1.0 / v[pos].min()
-        g *= 1.0 / g.mean()
-        return g
-    if name == "paper":
-        if income is None:
-            raise ValueError("swf='paper' weights by pre-tax income: pass income (shape (n,))")
-        z = _vector(income, "income", n=n)
-        g = 1.0 / np.maximum(z, _paper_income_floor(floor))
-        return g / g.mean()
-    if name == "rawlsian":
-        low = v == v.min()
-        return low / low.mean()
-    # atkinson
-    eps = _check_epsilon(atkinson_epsilon)
-    for x, label in ((utility, "utility"), (consumption, "consumption"), (income, "income")):
-        if x is not None:
-            xs = np.maximum(_vector(x, label, n=n), 1.0)
-            break
-    else:
-        raise ValueError("swf='atkinson' weights need utility, consumption or income (shape (n,))")
-    # Scale by the minimum first so that large eps cannot underflow every weight to 0.
-    g = (xs / xs.min()) ** (-eps)
-    return g / g.mean()
+    return swf_.weights(v, income=income, utility=utility, consumption=consumption, floor=floor,
+                        eps=_check_epsilon(atkinson_epsilon))
 
 
 def social_welfare(
@@ -157,11 +265,11 @@ def social_welfare(
     utility : array_like, shape (n,)
         Each agent's utility ``u = c - kappa*l**delta``.
     skill : array_like, shape (n,)
-        Skill ``v``; required by ``inverse_skill``.
+        Skill ``v``; required by ``inverse_skill`` (and by any SWF aggregated by its weights).
     income : array_like, shape (n,)
         Pre-tax income ``z``; required by ``paper``.
     swf : str
-        One of :data:`SWFS` (see the module docstring for each definition).
+        A registered SWF (:data:`SWFS`; see the module docstring for each definition).
     atkinson_epsilon : float
         Inequality aversion of ``atkinson``, ``>= 0`` (1 = geometric mean).
     skill_floor : float >= 0 or preset name
@@ -171,34 +279,12 @@ def social_welfare(
     -------
     W : float
     """
-    name = check_swf(swf)
+    swf_ = SWFS[check_swf(swf)]
     floor = resolve_skill_floor(skill_floor)
     u = _vector(utility, "utility")
-    n = u.size
-    if n == 0:
+    if u.size == 0:
         raise ValueError("utility is empty: social welfare needs at least one agent")
-    if name == "inverse_skill":
-        if skill is None:
-            raise ValueError("swf='inverse_skill' weights by skill: pass skill (shape (n,))")
-        g = welfare_weights(_vector(skill, "skill", n=n, nonneg=True), "inverse_skill", skill_floor=floor)
-        return float(np.dot(g, u) / n)
-    if name == "paper":
-        if income is None:
-            raise ValueError("swf='paper' weights by pre-tax income: pass income (shape (n,))")
-        z = _vector(income, "income", n=n)
-        return float(np.sum(u / np.maximum(z, _paper_income_floor(floor))))
-    if name == "utilitarian":
-        return float(u.mean())
-    if name == "rawlsian":
-        return float(u.min())
-    eps = _check_epsilon(atkinson_epsilon)
-    x = np.maximum(u, 1.0)
-    if eps == 1.0:
-        return float(np.exp(np.mean(np.log(x))))
-    # Factor out the maximum (eps < 1) or the minimum (eps > 1) so that every (x/s)**(1-eps) <= 1:
-    # nothing overflows, and the terms that underflow are negligible beside the largest.
-    s = x.max() if eps < 1.0 else x.min()
-    return float(s * np.mean((x / s) ** (1.0 - eps)) ** (1.0 / (1.0 - eps)))
+    return swf_.welfare(u, skill=skill, income=income, floor=floor, eps=_check_epsilon(atkinson_epsilon))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, lm_interrupted, add_
 from programs.simulation.runlog import replace_atomic, write_atomic
 from programs.errors import ConfigError
 from eval.page import write_html
+from programs.redact import redact, redact_logs
 from eval.report import ORDER, Run, aggregate, format_table, summary_frame, trajectory_frame, write_report
 
 PLANNERS: tuple[str, ...] = ORDER
@@ -689,6 +690,7 @@ def _config_for_report(cfg: CompareConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     d.pop("extra", None)
     d.pop("progress", None)
+    d["api_base"] = [redact(b) for b in d.get("api_base") or []]
     d["command"] = cfg.extra.get("command")
     return d
 
@@ -725,18 +727,19 @@ def dry_run_lines(cfg: CompareConfig) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns 0, or raises SystemExit(2) on a bad configuration (one line on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    redact_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         cfg = resolve_config(args)
-        cfg.extra["command"] = "python -m eval.compare" + ("" if not argv else " " + shlex.join(argv))
+        cfg.extra["command"] = redact("python -m eval.compare" + ("" if not argv else " " + shlex.join(argv)))
         if any(p in LEARNING for p in cfg.planners) or (cfg.workers == "llm" and any(p in BLACKBOX for p in cfg.planners)):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
         if not args.dry_run:
             check_output(cfg, overwrite=args.overwrite)
     except ConfigError as e:
-        parser.exit(2, f"eval.compare: error: {e}\n")
+        parser.exit(2, f"eval.compare: error: {redact(str(e))}\n")
     except KeyboardInterrupt:  # while the LMs are checked and probed: nothing written yet
         return lm_interrupted("checking and probing the LM")
     if args.dry_run:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from eval import compare
 from eval.stats import format_ci, mean_ci, paired_ci
+from programs.redact import redact, redact_logs
 from programs.cli import SEEDS_HELP, OneLineParser
 from programs.errors import ConfigError
 from programs.lm import OFFLINE_LABEL
@@ -173,7 +174,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[tuple[str, list[str], compar
         except SystemExit:  # a value eval.compare's parser rejects (argparse already printed one line)
             raise ConfigError(f"the {name} comparison's settings were rejected by eval.compare") from None
         cfg = compare.resolve_config(ns)
-        cfg.extra["command"] = "python -m eval.compare " + shlex.join(argv)
+        cfg.extra["command"] = redact("python -m eval.compare " + shlex.join(argv))
         out.append((name, argv, cfg))
     return out, notes
 
@@ -313,7 +314,7 @@ def write_report(path: str, results: dict[str, dict[str, Any]], cfgs: dict[str, 
           f"The two comparisons: `{a.extra['command']}` and `{b.extra['command']}`.", "",
           f"Wall time: {elapsed:.0f} s."]
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(L) + "\n")
+        f.write(redact("\n".join(L) + "\n"))
 
 
 def _cap_note(cfg: compare.CompareConfig) -> str:
@@ -365,6 +366,7 @@ def run(args: argparse.Namespace, specs, notes: list[str], command: str, log=pri
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    redact_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -376,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         parser.exit(2, f"eval.replicate: error: {e}\n")
     os.makedirs(args.out, exist_ok=True)
-    run(args, specs, notes, "python -m eval.replicate" + ("" if not argv else " " + shlex.join(argv)))
+    run(args, specs, notes, redact("python -m eval.replicate" + ("" if not argv else " " + shlex.join(argv))))
     return 0
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from economy import TaxSchedule
 from eval.stats import format_ci, mean_ci
+from programs.redact import redact
 
 #: Planners in display order.
 ORDER: tuple[str, ...] = ("llm", "compiled", "democratic", "es", "random", "oracle", "saez", "saez_v1", "us_federal",
@@ -275,7 +276,7 @@ def write_report(
     L += ["## Reproduce", "", "```", command, "```", "", "Resolved configuration:", "", "```json",
           json.dumps(dict(config), indent=2, default=str), "```", ""]
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(L))
+        f.write(redact("\n".join(L)))
 
 
 def _order(planner: str) -> int:

@@ -28,6 +28,7 @@ from economy.saez import estimate_elasticity, saez_schedule
 from economy.welfare import SWFS, social_welfare, weight_diagnostics, welfare_weights
 from eval import baselines
 from eval.report import Run, _order, _table, pct_gain
+from programs.redact import redact
 from eval.stats import format_ci, mean_ci
 
 #: Oracle budget per extra SWF in the matrix (Optuna trials, refinement evaluations), warm-started at the best
@@ -386,4 +387,4 @@ def insert_sections(report_path: str, sections: Sequence[str]) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block
     with open(report_path, "w", encoding="utf-8") as f:
-        f.write(text)
+        f.write(redact(text))

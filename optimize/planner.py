@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from programs.cli import (EXIT_FALLBACKS, SEEDS_HELP, DefaultsOnceFormatter, One
                           check_out_file, check_program_file, parse_seeds)
 from programs.errors import ConfigError  # noqa: E402
 from programs.lm.backends import backend_settings  # noqa: E402
+from programs.redact import redact, redact_logs  # noqa: E402
 from programs.simulation.runlog import replace_atomic, write_atomic  # noqa: E402
 
 PROG = "python -m optimize.planner"
@@ -258,7 +260,7 @@ def _same_study(args: argparse.Namespace, summary_path: Path) -> bool:
         old = json.loads(summary_path.read_text())
     except (OSError, ValueError):
         return False
-    return (isinstance(old, dict) and old.get("mode") == "tune" and old.get("storage") == _redact_storage(args.storage)
+    return (isinstance(old, dict) and old.get("mode") == "tune" and old.get("storage") == redact(args.storage)
             and (old.get("study") or {}).get("study_name") == args.study_name)
 
 
@@ -397,49 +399,8 @@ def _common(cfg: Config) -> dict[str, Any]:
         "economy": cfg.econ.to_dict(),
         "planner": {"module": a.module_type, "history_len": a.history_len, "best_k": a.best_k},
         "seeds": {"train": cfg.train_seeds, "validation": cfg.val_seeds, "heldout": cfg.heldout_seeds},
-        "command": " ".join([PROG, *_redacted_argv(cfg)]),
+        "command": redact(" ".join([PROG, shlex.join(getattr(cfg.args, "_argv", None) or [])]).rstrip()),
     }
-
-
-def _redacted_argv(cfg: Config) -> list[str]:
-    """The command line as run, with storage/endpoint credentials hidden."""
-    out, skip = [], False
-    argv = list(getattr(cfg.args, "_argv", []) or [])
-    for i, tok in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        flag, eq, val = tok.partition("=")
-        if flag in ("--storage", "--api-base", "--reflection-api-base"):
-            if not eq:
-                val = argv[i + 1] if i + 1 < len(argv) else ""
-                skip = True
-            val = _redact_storage(val) if flag == "--storage" else _redact_url(val)
-            out.append(f"{flag}={val}")
-        else:
-            out.append(tok)
-    return out
-
-
-def _redact_url(url: str) -> str:
-    """An endpoint URL without user-info, query or fragment (where credentials may hide)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        p = urlsplit(url)
-        host = (p.hostname or "") + (f":{p.port}" if p.port else "")
-        return urlunsplit((p.scheme, host, p.path, "", ""))
-    except ValueError:
-        return "<url>"
-
-
-def _redact_storage(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<storage url>"
 
 
 def run_compile(cfg: Config) -> dict[str, Any]:
@@ -571,7 +532,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
                             demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
     counter = CallCounter()
     _say(cfg, f"study {a.study_name!r}: adding {a.trials} trial(s)"
-              + (f" to {_redact_storage(a.storage)}" if a.storage else " (in memory)"))
+              + (f" to {redact(a.storage)}" if a.storage else " (in memory)"))
     with dspy.context(callbacks=[counter]):
         counter.phase("tune")
         study = run_study(settings, trials=a.trials, storage=a.storage, study_name=a.study_name, seed=a.seed,
@@ -593,7 +554,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
         "lm": describe_lm(a.lm, a.api_base),
         "lm_backend": _lm_record(a),
         "workers": workers,
-        "storage": _redact_storage(a.storage) if a.storage else None,
+        "storage": redact(a.storage) if a.storage else None,
         "study": info,
         "trials_added_by_this_process": a.trials,
         "score": ("end-to-end: mean over tax years 1.. of (W_t - W_none) / (W_oracle - W_none) clipped to [0, 1], "
@@ -711,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from programs.lm.compat import quiet_progress
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    redact_logs()
     args = parser().parse_args(argv)
     args._argv = argv
     args._explicit_workers = any(t == "--workers" or t.startswith("--workers=") for t in argv)
@@ -764,7 +726,7 @@ def _main(args: argparse.Namespace) -> int:
     try:
         cfg = resolve(args)
     except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # while the LMs are checked and probed: nothing written yet
         return lm_interrupted("checking and probing the LM")
@@ -775,16 +737,16 @@ def _main(args: argparse.Namespace) -> int:
     try:
         summary = run_tune(cfg) if args.tune else run_compile(cfg)
     except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except AllCallsFailed as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FALLBACKS
     except Exception as exc:
-        print(f"{PROG}: failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        print(f"{PROG}: failed: {type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]}", file=sys.stderr)
         return 1
     print(format_summary(summary))
     print(f"wrote {cfg.out} and {cfg.summary_path}")

@@ -57,6 +57,11 @@ class HouseholdScenario(RationalScenario):
         super().reset()
         self.percents = []
 
+    @classmethod
+    def lm_calls(cls, config, *, planner_calls: bool = True) -> dict[str, int]:
+        # One saving answer per household at the end of every tax year (role "other": not a project role).
+        return {**super().lm_calls(config, planner_calls=planner_calls), "other": config.agents * config.years}
+
     # -- state: a pure function of the logged years ---------------------------------------------
     def incomes(self, sim: "Simulation", years: int | None = None) -> np.ndarray:
         """Disposable incomes of the finished years, shape (years, n), from the workers' year-end rows."""

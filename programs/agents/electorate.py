@@ -13,7 +13,9 @@ Counting rules:
   ranking, elicited as needed.
 
 An answer naming no candidate falls back to the voter's last valid vote when that candidate is running,
-else the voter abstains; both are counted.
+else the voter abstains. Each failed ballot is one fallback, counted once by its cause (``invalid``,
+``parse_error``, ...); the abstentions it led to are counted apart (``ElectionResult.abstentions``), as an
+outcome, not as a second fallback (the fallback guard sums fallbacks).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class ElectionResult:
     winner: str
     tie_break: bool = False
     fallbacks: dict[str, int] = field(default_factory=dict)
+    #: Failed ballots with no running earlier vote to fall back to (each is also one fallback above).
+    abstentions: int = 0
 
     @property
     def winner_platform(self) -> Platform:
@@ -139,15 +143,13 @@ class Electorate(dspy.Module):
         if kind is None:
             return dspy.Prediction(candidate=choice, fallback=None)
         self.fallbacks.add(kind)
-        if fallback in names:
-            return dspy.Prediction(candidate=fallback, fallback=kind)
-        self.fallbacks.add("abstain")
-        return dspy.Prediction(candidate=None, fallback=kind)
+        return dspy.Prediction(candidate=fallback if fallback in names else None, fallback=kind)
 
     def cast(self, voters: Sequence[WorkerMemory], cutoffs: Sequence[float], platforms: Sequence[Platform], *,
              lms: Sequence[dspy.BaseLM], runner: BatchRunner, seed: int, key: Sequence[int]
-             ) -> tuple[list[str | None], dict[str, int]]:
-        """One round of ballots from ``voters`` as one concurrent batch: (choices, fallback counts)."""
+             ) -> tuple[list[str | None], dict[str, int], int]:
+        """One round of ballots from ``voters`` as one concurrent batch: (choices, fallback counts by cause,
+        abstentions among the fallbacks)."""
         def one(i: int) -> dspy.Prediction:
             m = voters[i]
             return self(persona=m.persona, history=tuple(m.history), cutoffs=cutoffs, candidates=platforms,
@@ -156,17 +158,15 @@ class Electorate(dspy.Module):
 
         out: list[str | None] = []
         counts: dict[str, int] = {}
+        abstained = 0
         for r in runner.map(one, range(len(voters))):
             if isinstance(r, BaseException):  # forward catches its own errors; a bug guard
-                out.append(None)
-                counts["lm_error"] = counts.get("lm_error", 0) + 1
-                continue
+                r = dspy.Prediction(candidate=None, fallback="lm_error")
             out.append(r.candidate)
             if r.fallback:
                 counts[r.fallback] = counts.get(r.fallback, 0) + 1
-                if r.candidate is None:
-                    counts["abstain"] = counts.get("abstain", 0) + 1
-        return out, counts
+                abstained += r.candidate is None
+        return out, counts, abstained
 
     def elect(self, voters: Sequence[WorkerMemory], cutoffs: Sequence[float], platforms: Sequence[Platform],
               agent_ids: Sequence[int], *, lms: Sequence[dspy.BaseLM], runner: BatchRunner,
@@ -179,7 +179,8 @@ class Electorate(dspy.Module):
         names = [p.candidate for p in platforms]
         if len(set(names)) != len(names) or not names:
             raise ValueError(f"candidates must have distinct names, got {names}")
-        votes, fb = self.cast(voters, cutoffs, platforms, lms=lms, runner=runner, seed=seed, key=(*key, 0))
+        votes, fb, abstained = self.cast(voters, cutoffs, platforms, lms=lms, runner=runner, seed=seed,
+                                         key=(*key, 0))
         tally = _tally(votes, names)
         rounds = [tally]
         tie_break = False
@@ -202,17 +203,18 @@ class Electorate(dspy.Module):
                 again = [i for i, b in enumerate(ballots) if b == out_name]
                 if again:
                     sub = [p for p in platforms if p.candidate in running]
-                    revotes, fb2 = self.cast([voters[i] for i in again], cutoffs, sub, lms=lms, runner=runner,
+                    revotes, fb2, abst2 = self.cast([voters[i] for i in again], cutoffs, sub, lms=lms, runner=runner,
                                              seed=seed, key=(*key, len(rounds)))
                     for i, r in zip(again, revotes):
                         ballots[i] = r if r in running else None
                     for k, v in fb2.items():
                         fb[k] = fb.get(k, 0) + v
+                    abstained += abst2
                 tally = _tally(ballots, running)
                 rounds.append(tally)
         return ElectionResult(method=method, platforms=[p.model_dump() for p in platforms],
                               agent_ids=[int(a) for a in agent_ids], votes=votes, rounds=rounds, winner=winner,
-                              tie_break=tie_break, fallbacks=dict(sorted(fb.items())))
+                              tie_break=tie_break, fallbacks=dict(sorted(fb.items())), abstentions=abstained)
 
 
 def _tally(votes: Sequence[str | None], names: Sequence[str]) -> dict[str, int]:

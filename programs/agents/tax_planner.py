@@ -43,13 +43,15 @@ class Proposal:
 
     ``rates_percent`` has one rate per bracket in [0, 100]; ``fallback`` is the kind of failure when the
     answer was unusable (the rates are then the ones in force); ``clamped`` counts rates a non-LM planner
-    (an RL policy, a grid-limited move) gave outside what is allowed and that were clamped into it — kept,
-    and counted apart from fallbacks. An LM's out-of-range rate is a fallback, never clamped.
+    (an RL policy) gave outside [0, 100] and that were clamped into it — kept, and counted apart from
+    fallbacks. An LM's out-of-range rate is a fallback, never clamped. ``move_limited`` counts rates the
+    world's move limit cut (``limited``): a rule of the world every planner meets, not a planner's error.
     """
 
     rates_percent: list[float]
     fallback: str | None = None
     clamped: int = 0
+    move_limited: int = 0
 
     def schedule(self, current: TaxSchedule) -> TaxSchedule:
         """The proposal on ``current``'s brackets."""
@@ -57,14 +59,16 @@ class Proposal:
 
     def limited(self, current_percent: Sequence[float], max_move: float | None = None,
                 grid: float | None = None) -> "Proposal":
-        """This proposal under a move limit and a rate grid (``limit_moves``); moves cut count as clamped."""
+        """This proposal under a move limit and a rate grid (``limit_moves``); cut moves count as
+        ``move_limited``."""
         if max_move is None and grid is None:
             return self
         rates, n = limit_moves(self.rates_percent, current_percent, max_move=max_move, grid=grid)
-        return Proposal(rates, self.fallback, self.clamped + n)
+        return Proposal(rates, self.fallback, self.clamped, self.move_limited + n)
 
     def counts(self) -> dict[str, int]:
-        """Fallbacks of this proposal by kind, as the run log counts them (clamps are counted apart)."""
+        """Fallbacks of this proposal by kind, as the run log counts them (clamps and move limits are
+        counted apart)."""
         return {self.fallback: 1} if self.fallback else {}
 
 
@@ -301,12 +305,12 @@ def validate_rates(value: object, n_brackets: int) -> tuple[list[float], str | N
 
 def limit_moves(proposed: Sequence[float], current: Sequence[float], *, max_move: float | None = None,
                 grid: float | None = None) -> tuple[list[float], int]:
-    """``(rates_percent, n_clamped)``: each rate's move from ``current`` cut to ``max_move`` points, rounded
+    """``(rates_percent, n_limited)``: each rate's move from ``current`` cut to ``max_move`` points, rounded
     to a multiple of ``grid`` points, and the result kept in [0, 100].
 
     This is the reference's rule (``LLMAgent.parse_tax``: the change is clipped to +-20, rounded to a
     multiple of 10, and the new rate clamped to [0, 100]); e.g. +35 from 50 becomes +20 (70), +14 becomes
-    +10. ``n_clamped`` counts the rates the move limit or the [0, 100] range changed (rounding onto the
+    +10. ``n_limited`` counts the rates the move limit or the [0, 100] range changed (rounding onto the
     grid alone is not counted). ``None`` disables each part.
     """
     if len(proposed) != len(current):

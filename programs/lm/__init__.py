@@ -16,7 +16,7 @@ rule-based instruction writer and an OpenAI-protocol server for the offline engi
 """
 
 from programs.errors import ConfigError
-from programs.lm.endpoint import ERROR_KINDS, EndpointLM, RequestStats, error_kind, provider_of, redact_url, stats_delta, stats_sum
+from programs.lm.endpoint import ERROR_KINDS, EndpointLM, RequestStats, error_kind, provider_of, stats_delta, stats_sum
 from programs.lm.models import (
     HOSTED_KEYS,
     LOCAL_PROVIDERS,
@@ -34,7 +34,7 @@ from programs.lm.models import (
 )
 from programs.lm.offline import MODEL_NAME, OFFLINE_LABEL, offline_lm
 
-__all__ = ["ConfigError", "ERROR_KINDS", "EndpointLM", "RequestStats", "error_kind", "provider_of", "redact_url",
+__all__ = ["ConfigError", "ERROR_KINDS", "EndpointLM", "RequestStats", "error_kind", "provider_of",
            "stats_delta", "stats_sum", "HOSTED_KEYS", "LOCAL_PROVIDERS", "OFFLINE", "build_lms", "check_endpoints",
            "check_lm_config", "describe_lm", "in_process", "known_provider", "lm_label", "lm_record", "probe_lm", "request_stats",
            "MODEL_NAME", "OFFLINE_LABEL", "offline_lm"]

@@ -234,11 +234,11 @@ class EndpointBackend(Backend):
         return out
 
     def describe(self, lm: str, bases: list[str], temperature: float | None) -> str:
-        from programs.lm.endpoint import redact_url
+        from programs.redact import redact
 
         text = lm
         if bases:
-            shown = ", ".join(redact_url(b) for b in bases)
+            shown = ", ".join(redact(b) for b in bases)
             text += f" via {len(bases)} endpoint{'s' if len(bases) > 1 else ''} ({shown})"
         return text + (f", temperature {temperature:g}" if temperature is not None else "")
 

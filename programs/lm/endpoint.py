@@ -8,6 +8,7 @@ and error is counted (``EndpointLM.stats``) and the simulation can log them per 
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import random
 import threading
@@ -16,26 +17,38 @@ from collections import Counter
 from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import dspy
 
 from programs.lm.compat import memoize_metadata_misses, plain_lm_state_class
+from programs.redact import redact
 
 __all__ = ["EndpointLM", "RequestStats", "ERROR_KINDS", "error_kind", "stats_delta", "stats_sum",
-           "redact_url", "provider_of"]
+           "split_endpoint", "provider_of"]
 
 
-def redact_url(url: str) -> str:
-    """The URL without user-info, query or fragment (where credentials may hide)."""
-    try:
-        p = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
+def split_endpoint(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``(base, headers, query)`` of an endpoint URL that may carry credentials (gateways, proxies).
+
+    User-info becomes the request's ``Authorization`` (HTTP Basic, RFC 7617, as curl and browsers send it).
+    ``base`` has neither user-info nor query nor fragment. The query is returned for the configuration
+    check to refuse (``programs.lm.models``): DSPy's clients (its native engine and LiteLLM with the
+    OpenAI SDK) join paths onto ``api_base`` as text and LiteLLM drops ``extra_query``, so a query cannot
+    reach the server. Raises ValueError for a port that is not a number or a broken IPv6 host.
+    """
+    p = urlsplit(url)
     host = p.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
     if p.port:
         host = f"{host}:{p.port}"
-    return urlunsplit((p.scheme, host, p.path, "", ""))
+    headers: dict[str, str] = {}
+    if p.username is not None or p.password is not None:
+        pair = f"{unquote(p.username or '')}:{unquote(p.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    query = dict(parse_qsl(p.query, keep_blank_values=True))
+    return urlunsplit((p.scheme, host, p.path, "", "")), headers, query
 
 
 def provider_of(lm: str) -> str:
@@ -185,6 +198,14 @@ class EndpointLM(dspy.LM):
 
     def __init__(self, model: str, *, concurrency: int = 8, num_retries: int = 3, retry_backoff: float = 1.0,
                  max_backoff: float = 60.0, timeout_retries: int = 1, **kwargs: Any) -> None:
+        if kwargs.get("api_base"):
+            # A gateway's credentials in the URL travel as the request's Authorization (the client would
+            # otherwise take "user:pw@host" for the host name); DSPy then sends the call through its
+            # LiteLLM engine, which takes extra headers.
+            base, headers, _ = split_endpoint(kwargs["api_base"])
+            kwargs["api_base"] = base
+            if headers:
+                kwargs["extra_headers"] = {**(kwargs.get("extra_headers") or {}), **headers}
         super().__init__(model, num_retries=0, **kwargs)
         memoize_metadata_misses()
         self.retries = int(num_retries)
@@ -193,7 +214,7 @@ class EndpointLM(dspy.LM):
         self.max_backoff = float(max_backoff)
         self.concurrency = int(concurrency)
         base = self.kwargs.get("api_base")
-        self.endpoint = redact_url(base) if base else f"{provider_of(model)} (default endpoint)"
+        self.endpoint = redact(base) if base else f"{provider_of(model)} (default endpoint)"
         self.limiter = threading.BoundedSemaphore(self.concurrency)
         self.stats = RequestStats()
 
@@ -296,7 +317,8 @@ class EndpointLM(dspy.LM):
     def dump_state(self) -> dict[str, Any]:
         state = plain_lm_state_class(super().dump_state())
         state["num_retries"] = self.retries
-        state.pop("api_key", None)
+        for secret in ("api_key", "extra_headers"):  # a gateway's credentials stay out of files
+            state.pop(secret, None)
         return state
 
 

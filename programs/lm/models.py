@@ -34,7 +34,8 @@ import dspy
 from programs.errors import ConfigError
 from programs.lm.compat import litellm_prefixes
 from programs.lm.backends import LMOptions, backend_for, backend_of
-from programs.lm.endpoint import EndpointLM, RequestStats, redact_url
+from programs.lm.endpoint import EndpointLM, RequestStats, split_endpoint
+from programs.redact import redact
 from programs.lm.offline import OFFLINE_LABEL
 from programs.lm.structured import mark
 
@@ -83,7 +84,16 @@ def _bases(api_base: None | str | Sequence[str]) -> list[str]:
         b = b.strip()
         parts = urlsplit(b)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"api_base[{i}]={redact_url(b)!r} must be an http(s) URL such as http://127.0.0.1:8000/v1")
+            raise ConfigError(f"api_base[{i}]={redact(b)!r} must be an http(s) URL such as http://127.0.0.1:8000/v1")
+        try:
+            query = split_endpoint(b)[2]
+        except ValueError as exc:  # a port that is not a number, a broken IPv6 host
+            raise ConfigError(f"api_base[{i}]={redact(b)!r} is not a valid URL ({exc})") from None
+        if query:
+            raise ConfigError(f"api_base[{i}]={redact(b)!r} carries a query, which DSPy's LM clients cannot send (they "
+                              "join paths onto the URL and drop it, so every call would fail): give a gateway's "
+                              "token as user-info ('user:TOKEN@' before the host, sent as HTTP Basic) or as "
+                              "OPENAI_API_KEY (sent as Bearer)")
         out.append(b)
     return out
 
@@ -167,7 +177,8 @@ def known_provider(provider: str) -> bool:
 
 
 def check_endpoints(bases: Sequence[str], timeout: float = 3.0) -> None:
-    """Pre-flight: ``GET {base}/models`` on every endpoint (in parallel), no key sent, no LM call.
+    """Pre-flight: ``GET {base}/models`` on every endpoint (in parallel), no API key sent, no LM call (a URL's
+    own credentials are sent, as with every call).
 
     Any HTTP answer, even 401 or 404, shows a server is listening. A refused connection, an unknown host
     or no answer within ``timeout`` seconds raises ``ConfigError`` naming the endpoint (credentials
@@ -177,9 +188,10 @@ def check_endpoints(bases: Sequence[str], timeout: float = 3.0) -> None:
     import urllib.request
 
     def probe(base: str) -> str | None:
-        url = base.rstrip("/") + "/models"
+        root, auth, _ = split_endpoint(base)  # a gateway's credentials, sent as the calls send them
+        url = root.rstrip("/") + "/models"
         try:
-            req = urllib.request.Request(url, headers={"User-Agent": "llm-economist-preflight"})
+            req = urllib.request.Request(url, headers={"User-Agent": "llm-economist-preflight", **auth})
             with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) checked in _bases
                 resp.read(1024)
             return None
@@ -201,7 +213,7 @@ def check_endpoints(bases: Sequence[str], timeout: float = 3.0) -> None:
         reasons = list(ex.map(probe, bases))
     for i, (base, why) in enumerate(zip(bases, reasons)):
         if why is not None:
-            raise ConfigError(f"api_base[{i}]={redact_url(base)!r} is unreachable ({why}); start the server or "
+            raise ConfigError(f"api_base[{i}]={redact(base)!r} is unreachable ({why}); start the server or "
                               "fix --api-base")
 
 

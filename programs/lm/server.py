@@ -17,8 +17,9 @@ many times that body was seen before, so it replays under any interleaving and a
 clients, DSPy's included, honour; whole seconds are the standard form).
 
 ``GET /v1/stats`` reports what the server saw, for tests and benchmarks: chat requests, requests in flight
-and the most at once, injected faults by kind, responses by status, and which credentials were presented
-(as the first 12 hex digits of their SHA-256, never the key itself).
+and the most at once, injected faults by kind, responses by status, and which credentials and query strings
+were presented, by chat requests and by ``GET /models`` probes apart (as the first 12 hex digits of their
+SHA-256, never the key itself).
 """
 
 from __future__ import annotations
@@ -81,12 +82,27 @@ class _State:
     faults: Counter = field(default_factory=Counter)
     status: Counter = field(default_factory=Counter)
     credentials: Counter = field(default_factory=Counter)
+    queries: Counter = field(default_factory=Counter)
+    probe_credentials: Counter = field(default_factory=Counter)
+    probe_queries: Counter = field(default_factory=Counter)
 
     def stats(self) -> dict:
         return {"requests": self.requests, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
                 "faults": dict(sorted(self.faults.items())),
                 "status": {str(k): v for k, v in sorted(self.status.items())},
-                "credentials_sha256_12": dict(sorted(self.credentials.items()))}
+                "credentials_sha256_12": dict(sorted(self.credentials.items())),
+                "query_sha256_12": dict(sorted(self.queries.items())),
+                "probe": {"credentials_sha256_12": dict(sorted(self.probe_credentials.items())),
+                          "query_sha256_12": dict(sorted(self.probe_queries.items()))}}
+
+    def presented(self, request: web.Request, probe: bool = False) -> None:
+        """Count the credential and the query a chat request (or a ``GET /models`` probe) presented, as hash
+        prefixes only: what a gateway would check."""
+        pairs = ((self.probe_credentials if probe else self.credentials, _credential_tag(request)),
+                 (self.probe_queries if probe else self.queries, _query_tag(request)))
+        for counter, tag in pairs:
+            if tag in counter or len(counter) < 64:
+                counter[tag] += 1
 
 
 def _credential_tag(request: web.Request) -> str:
@@ -96,6 +112,12 @@ def _credential_tag(request: web.Request) -> str:
     if not token:
         return "none"
     return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def _query_tag(request: web.Request) -> str:
+    """The request's query string (a gateway's token travels there) as a hash prefix; "none" without one."""
+    q = request.query_string
+    return hashlib.sha256(q.encode()).hexdigest()[:12] if q else "none"
 
 
 def _draw_fault(state: _State, body: bytes) -> str | None:
@@ -168,6 +190,7 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
     cfg = state.config
 
     async def models(request: web.Request) -> web.Response:
+        state.presented(request, probe=True)
         return web.json_response({"object": "list", "data": [
             {"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "llm-economist-dspy",
              "description": OFFLINE_LABEL}]})
@@ -179,9 +202,7 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
         state.requests += 1
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
-        tag = _credential_tag(request)
-        if tag in state.credentials or len(state.credentials) < 64:
-            state.credentials[tag] += 1
+        state.presented(request)
         status = 0
         try:
             resp = await _chat(request)

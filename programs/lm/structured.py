@@ -6,8 +6,14 @@ context. Two things fix that for every signature, without touching the signature
 - **The output fields' JSON schema** is sent as ``response_format``, which llama.cpp, vLLM, SGLang,
   Ollama and OpenAI turn into constrained decoding. Two wire forms exist: OpenAI's
   ``{"type": "json_schema", "json_schema": {"schema": ...}}`` (tried first) and llama-cpp-python's
-  ``{"type": "json_object", "schema": ...}`` (its server rejects the first with a 500); an endpoint that
-  rejects one form is sent the next, once and for the rest of the run (``WIRE_FORMS``). The schema carries every
+  ``{"type": "json_object", "schema": ...}`` (its server rejects the first with a 500). Decisions are taken
+  on evidence, per endpoint: a call whose schema is rejected is retried in the other form; the endpoint
+  switches form for the rest of the run only when the same request is accepted in the other form while
+  its current form has never been accepted; and ``auto`` backs off to plain prompts only when the same
+  request is rejected in every form by an endpoint that has never accepted a schema, or at once on the
+  client's documented "unsupported" error. A rejection by an endpoint that has taken schemas before is
+  that call's schema (votes build one per call): the call alone is answered in plain prompts, counted
+  (``schema_rejected``). The summary lists the calls that led to each decision (``decisions``). The schema carries every
   range that a grammar can enforce: llama.cpp enforces an ``enum`` (also of integers) but not
   ``minimum``/``maximum``, so weekly hours are an enum of the integers 0..``MAX_HOURS``, each tax rate an
   enum of the integer percents 0..100 with exactly one rate per bracket (``minItems``/``maxItems``), a
@@ -24,7 +30,8 @@ context. Two things fix that for every signature, without touching the signature
 predictors inside ``use_structured(lm)``, which installs ``StructuredAdapter`` for a marked LM and changes
 nothing for any other (a ``dspy.LM`` you build yourself, test fakes). ``auto`` backs off, once per
 endpoint, counted and logged, to DSPy's plain chat format when a server rejects every form of the
-schema; ``on`` never backs off (a rejection is an LM error); ``off`` never sends a schema.
+schema (the evidence above); ``on`` never backs off (a rejection is an LM error); ``off`` never sends a
+schema.
 
 The offline engine is not marked: it is a numeric stand-in whose answers are seeded by the prompt text,
 so a JSON prompt would change its answers, and it has no tokens to budget. Offline runs therefore stay
@@ -201,6 +208,10 @@ class StructuredOptions:
     backed_off: bool = False
     reason: str | None = None
     counts: Counter = field(default_factory=Counter)
+    #: Wire forms this endpoint has accepted at least once (the evidence a rejection is weighed against).
+    accepted: set = field(default_factory=set)
+    #: The endpoint-wide decisions and the calls that led to them (``{"decision", "call", "reason"}``).
+    decisions: list = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -218,35 +229,53 @@ class StructuredOptions:
         with self._lock:
             self.counts[key] += n
 
-    def next_form(self, tried: int, exc: BaseException, where: str) -> bool:
-        """After form ``tried`` was rejected: move to the next wire form (True) or report none is left."""
+    def took(self, form: int, call: str, where: str) -> None:
+        """Form ``form`` was accepted for ``call``; if the endpoint's form never was, switch to this one (the
+        same request was rejected in that form and accepted in this)."""
         with self._lock:
-            if tried + 1 >= len(WIRE_FORMS):
-                return False
-            moved = self.form <= tried
-            self.form = max(self.form, tried + 1)
+            self.accepted.add(form)
+            moved = form != self.form and self.form not in self.accepted
             if moved:
+                old, self.form = self.form, form
                 self.counts["form_switches"] += 1
+                self.decisions.append({"decision": f"form {WIRE_FORMS[form]}", "call": call,
+                                       "reason": f"{WIRE_FORMS[old]} rejected, {WIRE_FORMS[form]} accepted"})
         if moved:
-            logger.info("%s rejected response_format %r; sending the schema as %r", where, WIRE_FORMS[tried],
-                        WIRE_FORMS[tried + 1])
-        return True
+            logger.info("%s rejected response_format %r for %s and took %r; sending the schema as %r", where,
+                        WIRE_FORMS[old], call, WIRE_FORMS[form], WIRE_FORMS[form])
 
-    def back_off(self, exc: BaseException, where: str) -> None:
+    def ever_accepted(self) -> bool:
+        with self._lock:
+            return bool(self.accepted)
+
+    def call_rejected(self, exc: BaseException, call: str) -> None:
+        """This call's schema was rejected in every form by an endpoint that accepts schemas: this call only
+        goes plain (counted), the endpoint keeps structured outputs."""
+        with self._lock:
+            self.counts["schema_rejected"] += 1
+            if self.counts["schema_rejected"] <= 5:  # the first few, as examples; the count says how many
+                self.decisions.append({"decision": "this call plain", "call": call, "reason": _reason(exc)})
+
+    def back_off(self, exc: BaseException, where: str, call: str = "?") -> None:
         with self._lock:
             first = not self.backed_off
             self.backed_off = True
             self.counts["backoffs"] += 1
             if first:
-                self.reason = " ".join(str(exc).split())[:200]
+                self.reason = _reason(exc)
+                self.decisions.append({"decision": "plain prompts", "call": call, "reason": self.reason})
         if first:
-            logger.warning("%s rejected the structured-output schema (%s); --structured auto continues with "
-                           "plain prompts for this endpoint", where, self.reason)
+            logger.warning("%s rejected the structured-output schema of %s in every form (%s); --structured auto "
+                           "continues with plain prompts for this endpoint", where, call, self.reason)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"mode": self.mode, "form": WIRE_FORMS[self.form], "backed_off": self.backed_off,
-                    **dict(sorted(self.counts.items()))}
+                    **dict(sorted(self.counts.items())), "decisions": [dict(d) for d in self.decisions]}
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def mark(lm: dspy.BaseLM, mode: str = "auto", max_tokens: int | None = None) -> dspy.BaseLM:
@@ -270,7 +299,8 @@ def structured_summary(lms: Any) -> dict[str, Any] | None:
         total.update({k: v for k, v in o.snapshot().items() if isinstance(v, int) and not isinstance(v, bool)})
     return {"mode": opts[0].mode, "forms": sorted({WIRE_FORMS[o.form] for o in opts}),
             "backed_off": sum(o.backed_off for o in opts), **dict(sorted(total.items())),
-            "reasons": sorted({o.reason for o in opts if o.reason})}
+            "reasons": sorted({o.reason for o in opts if o.reason}),
+            "decisions": [d for o in opts for d in o.snapshot()["decisions"]]}
 
 
 # ───────────────────────────── the adapter ─────────────────────────────
@@ -281,6 +311,13 @@ class TruncatedAnswer(AdapterParseError):
 
 
 _SCHEMA_WORDS = ("response_format", "json_schema", "schema", "grammar", "structured")
+
+
+def documented_unsupported(exc: BaseException) -> bool:
+    """The client's documented error for a model without structured outputs (no need to try every form)."""
+    from dspy.utils.exceptions import LMUnsupportedFeatureError
+
+    return isinstance(exc, LMUnsupportedFeatureError) and "structured_outputs" in getattr(exc, "features", ())
 
 
 def rejects_schema(exc: BaseException) -> bool:
@@ -327,21 +364,31 @@ class StructuredAdapter(CallerFormatJSONAdapter):
         budget = opts.max_tokens or token_budget(signature, inputs)
         lm_kwargs["max_tokens"] = budget
         where = getattr(lm, "endpoint", None) or str(getattr(lm, "model", "the server"))
-        while opts.sends_schema:
-            form = opts.form
+        call = getattr(signature, "__name__", None) or "answer"
+        # The endpoint's form first, then the others, for this same request: the evidence for a decision.
+        forms = [opts.form] + [f for f in range(len(WIRE_FORMS)) if f != opts.form]
+        last: BaseException | None = None
+        for form in forms if opts.sends_schema else ():
             lm_kwargs["response_format"] = response_format(signature, inputs, WIRE_FORMS[form])
             try:
                 out = self._budgeted(super().__call__, opts, budget, lm, lm_kwargs, signature, demos, inputs)
-                opts.add("structured")
-                return out
             except Exception as exc:
                 if not rejects_schema(exc):
                     raise
-                if opts.next_form(form, exc, where):
-                    continue
-                if opts.mode != "auto":
-                    raise
-                opts.back_off(exc, where)
+                last = exc
+                if documented_unsupported(exc):
+                    break
+                continue
+            opts.took(form, call, where)
+            opts.add("structured")
+            return out
+        if last is not None:  # every form rejected (or the documented error)
+            if opts.mode != "auto":
+                raise last
+            if opts.ever_accepted() and not documented_unsupported(last):
+                opts.call_rejected(last, call)  # this call's schema, not the endpoint's support
+            else:
+                opts.back_off(last, where, call)
         lm_kwargs.pop("response_format", None)
         out = self._budgeted(self.plain.__call__, opts, budget, lm, lm_kwargs, signature, demos, inputs)
         opts.add("plain")

@@ -5,9 +5,10 @@
 ``ChainOfThought``) and the prompt and completion tokens each LM response reported (DSPy hands every
 response's usage to ``settings.usage_tracker``), both by the role of the signature being answered:
 
-- ``worker`` (hours: ``ChooseLabor``), ``planner`` (rates: ``ProposeTaxSchedule``; also an election
-  candidate's persona, ``WritePersona``, written by a would-be planner), ``voter`` (``Vote``),
-  ``satisfaction`` (``RateSatisfaction``), ``other`` (any other signature, e.g. an example's).
+- ``worker`` (hours: ``ChooseLabor``), ``planner`` (rates: ``ProposeTaxSchedule``), ``voter`` (``Vote``),
+  ``satisfaction`` (``RateSatisfaction``), ``persona`` (``WritePersona``: the workers' personas written
+  by the LM from their census attributes, ``--personas lm``), ``other`` (any other signature, e.g. an
+  example's).
 
 The role is read from the signature's output fields, so a compiled or ChainOfThought predictor keeps it.
 A DSPy cache hit reports no usage (nothing was spent). The offline engine reports an *estimate*
@@ -29,11 +30,11 @@ from programs.lm.compat import tracking_usage
 __all__ = ["ROLES", "UsageMeter", "role_of", "usage_sum", "usage_total", "usage_source", "KEYS"]
 
 #: Roles in report order.
-ROLES = ("worker", "planner", "voter", "satisfaction", "other")
+ROLES = ("worker", "planner", "voter", "satisfaction", "persona", "other")
 #: What is counted per role.
 KEYS = ("calls", "prompt_tokens", "completion_tokens")
 #: Output field -> role.
-_ROLE_OF_FIELD = {"hours": "worker", "rates_percent": "planner", "persona": "planner", "candidate": "voter",
+_ROLE_OF_FIELD = {"hours": "worker", "rates_percent": "planner", "persona": "persona", "candidate": "voter",
                   "satisfied": "satisfaction"}
 
 

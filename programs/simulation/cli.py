@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from collections.abc import Sequence
 
 from economy import PRESETS, SWFS, parse_kappa
@@ -35,16 +36,19 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
     build_lms,
     check_lm_config,
     describe_lm,
-    redact_url,
 )
 from programs.lm.backends import backend_settings
 from programs.lm.models import lm_record, probe_lm
 from programs.lm.cost import check_prices, estimate_cost
 from programs.lm.structured import structured_summary
+from programs.redact import redact, redact_logs
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from programs.simulation.guard import FallbackStop, make_guard
 from programs.simulation.page import write_html
 
+
+#: The LM-written personas of a ``--personas lm`` run, beside its run log (reused on --resume).
+PERSONAS = "personas.json"
 
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m programs.simulate", description=__doc__.split("\n\n")[0],
@@ -55,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--steps-per-year", type=int, default=25, help="worker steps per tax year")
     g.add_argument("--scenario", default="rational", help="rational | bounded | democratic")
     g.add_argument("--workers", default="llm", help="llm (LM agents) | rational (exact best response)")
+    g.add_argument("--personas", default="template",
+                   help="template (a sentence from the census cell) | lm (written by the LM from the census "
+                        "attributes once before step 0, stored in the run directory and reused on --resume)")
     g.add_argument("--brackets", default="us_federal_2024", help=f"bracket preset: {', '.join(sorted(PRESETS))}")
     g.add_argument("--initial-rates", type=float, nargs="+", default=None, metavar="PCT",
                    help="marginal rates in percent for tax year 0, one per bracket (default: the preset's)")
@@ -109,7 +116,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {redact(message)}", file=sys.stderr)
     return 2
 
 
@@ -137,7 +144,7 @@ def _resolve_lm(args) -> dict | None:
         args.lm, args.api_base = was["lm"], was["api_base"]
         return None
     now = {"lm": given["lm"] or was["lm"], "api_base": given["api_base"] or None}
-    same = now["lm"] == was["lm"] and [redact_url(b) for b in now["api_base"] or []] == (was["api_base"] or [])
+    same = now["lm"] == was["lm"] and [redact(b) for b in now["api_base"] or []] == (was["api_base"] or [])
     args.lm, args.api_base = now["lm"], now["api_base"]
     if same:
         return None
@@ -145,14 +152,14 @@ def _resolve_lm(args) -> dict | None:
         raise ConfigError(f"--resume: --lm {now['lm']!r} / --api-base {now['api_base']} differ from the run's "
                           f"{was['lm']!r} / {was['api_base']}; omit them to continue with the run's LM, or add "
                           "--switch-lm to change it (recorded in config.json)")
-    return {"from": was, "to": {"lm": now["lm"], "api_base": [redact_url(b) for b in now["api_base"] or []]}}
+    return {"from": was, "to": {"lm": now["lm"], "api_base": [redact(b) for b in now["api_base"] or []]}}
 
 
 def _lm_settings(args) -> dict:
     """What identifies the run's LM, without secrets (URLs redacted; keys are never read here), and its
     backend's own settings as this machine resolved them (``--lm local``: window, threads, GPU layers,
     weight repacking and why)."""
-    out = {"lm": args.lm, "api_base": [redact_url(b) for b in args.api_base or []] or None,
+    out = {"lm": args.lm, "api_base": [redact(b) for b in args.api_base or []] or None,
            "temperature": args.temperature}
     own = lm_record(args.lm, backend_settings(args))
     if own is not None:
@@ -162,6 +169,7 @@ def _lm_settings(args) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    redact_logs()
     args = parser().parse_args(argv)
     args.argv = argv
     try:
@@ -173,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mix = dict(zip(("egotistical", "altruistic", "adversarial"), args.utility_mix))
     try:
         cfg = load_config(agents=args.agents, years=args.years, steps_per_year=args.steps_per_year,
-                          scenario=args.scenario, workers=args.workers, brackets=args.brackets,
+                          scenario=args.scenario, workers=args.workers, personas=args.personas,
+                          brackets=args.brackets,
                           initial_rates=args.initial_rates, swf=args.swf, kappa=args.kappa, utility_mix=mix,
                           skill_floor=args.skill_floor,
                           history_len=args.history_len, best_k=args.best_k, seed=args.seed,
@@ -189,10 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     if args.dry_run:
         from programs.simulation.dryrun import calls_by_role, dry_run
+        from programs.simulation.scenarios import scenario_class
 
         plan = dry_run(calls_by_role(cfg), module_type=cfg.module_type, max_tokens=args.max_tokens,
-                       n_brackets=len(cfg.initial_tax_schedule().rates), irv=cfg.scenario == "democratic"
-                       and cfg.voting == "irv")
+                       n_brackets=len(cfg.initial_tax_schedule().rates),
+                       at_least=scenario_class(cfg.scenario).calls_at_least(cfg))
         for line in plan.lines(f"{cfg.years} tax years x {cfg.steps_per_year} steps, {cfg.agents} agents, "
                                f"scenario {cfg.scenario}, workers {cfg.workers}"):
             print(line)
@@ -257,7 +267,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, KeyError, OSError) as exc:
             log.close()
             return _fail(f"planner={args.planner!r}: {exc}")
-    sim = Simulation(cfg, lms=lms, planner=planner)
+    personas_path = os.path.join(args.out, PERSONAS)
+    stored = None
+    if cfg.personas == "lm" and args.resume:
+        from programs.agents.persona import PersonaSet
+
+        try:
+            with open(personas_path, encoding="utf-8") as f:
+                stored = PersonaSet.model_validate_json(f.read())
+        except (OSError, ValueError) as exc:
+            log.close()
+            return _fail(f"personas=lm: the run's {PERSONAS} cannot be read ({' '.join(str(exc).split())[:120]}); "
+                         "the LM-written personas are part of the run")
+    try:
+        sim = Simulation(cfg, lms=lms, planner=planner, personas=stored)
+    except ConfigError as exc:
+        log.close()
+        return _fail(str(exc))
+    if sim.persona_set is not None and stored is None:
+        from programs.simulation.runlog import write_atomic
+
+        write_atomic(Path(personas_path), sim.persona_set.model_dump_json(indent=2) + "\n")
+        print(f"personas: written by the LM ({cfg.agents} answers; fallbacks to the template: "
+              f"{sim.persona_set.fallbacks or 'none'}), stored in {personas_path}")
     try:
         if records:
             sim.replay(records)
@@ -299,11 +331,11 @@ def _with_cost(summary, args: argparse.Namespace):
 
 def _resume_command(args: argparse.Namespace) -> str:
     """The command that continues this run: the command line it started with (every setting a resume must
-    keep), without --overwrite/--switch-lm, with --resume."""
+    keep), without --overwrite/--switch-lm, with --resume; credentials redacted (give them again)."""
     import shlex
 
     words = [w for w in args.argv if w not in ("--overwrite", "--switch-lm", "--resume")]
-    return shlex.join(["python", "-m", "programs.simulate", *words, "--resume"])
+    return redact(shlex.join(["python", "-m", "programs.simulate", *words, "--resume"]))
 
 
 def _report(s: dict, out: str, seconds: float) -> None:

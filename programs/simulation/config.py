@@ -32,6 +32,9 @@ class SimulationConfig(BaseModel):
     steps_per_year: int = Field(25, ge=1, description="worker steps per tax year (the reference's 25)")
     scenario: str = Field("rational", description="a registered scenario (programs.simulation.scenarios)")
     workers: Literal["llm", "rational"] = "llm"
+    personas: Literal["template", "lm"] = Field("template", description=(
+        "the workers' personas: 'template' (economy.population's sentence from the census cell) or 'lm' "
+        "(WritePersona from the census attributes, once before step 0, stored with the run)"))
     brackets: str | list[float] = Field("us_federal_2024", description="a bracket preset (economy.tax.PRESETS) or "
                                         "custom cut-offs in $/year starting at 0, e.g. [0, 50000, 200000]")
     initial_rates: list[float] | None = Field(None, description="year-0 rates in percent (default: the preset's; "
@@ -62,7 +65,7 @@ class SimulationConfig(BaseModel):
         "the planner's rate changes rounded to multiples of this many points (reference: 10)"))
     max_rate_move: float | None = Field(None, ge=0, le=100, description=(
         "largest change of a bracket's rate per tax year, in points (reference: 20); larger moves are cut "
-        "to it and counted as clamped"))
+        "to it and counted as move_limited"))
     top_income_cap: float | None = Field(None, description=(
         "income above this is untaxed (reference: 10,000,000, its top bracket's upper bound); None: open top bracket"))
 
@@ -139,8 +142,7 @@ class SimulationConfig(BaseModel):
             if not (math.isfinite(self.top_income_cap) and self.top_income_cap > top):
                 raise ValueError(f"top_income_cap={self.top_income_cap:g} must be finite and above the top "
                                  f"bracket's cut-off {top:g}")
-        if self.scenario == "democratic" and self.n_candidates > self.agents:
-            raise ValueError(f"n_candidates={self.n_candidates} exceeds agents={self.agents}")
+        SCENARIOS[self.scenario].check_config(self)  # the scenario's own settings
         return self
 
     def initial_tax_schedule(self) -> TaxSchedule:

@@ -3,12 +3,11 @@
 Answers are counted by hand from the loop's rules (``docs/design.md`` §5.1):
 
 - ``worker``: every worker every step, with ``--workers llm`` (``agents x years x steps_per_year``);
-- ``planner``: one proposal at the start of each tax year after year 0 (year 0 runs the initial
-  schedule); in the democratic scenario an election year (``year % election_every == 0``, year 0
-  included) asks the planner for one platform per candidate instead;
-- ``voter``: every worker once per election (plurality; ``irv`` may ask again in later rounds, so its
-  count is a lower bound);
-- ``satisfaction``: every worker at the end of each tax year (bounded scenario).
+- ``persona``: every worker once before step 0, with ``--personas lm``;
+- everything else as the scenario states it (``Scenario.lm_calls``): by default one planner proposal at
+  the start of each tax year after year 0; the democratic scenario's platforms and ballots (a lower
+  bound under ``irv``, ``Scenario.calls_at_least``), the bounded scenario's satisfaction answers, a
+  registered scenario's own (the household example's savings answers, role ``other``).
 
 Tokens are a documented per-signature estimate, not a tokenizer's count: ``PROMPT_TOKENS`` is the prompt
 of one answer with full histories (``--history-len 5 --best-k 3``, 7 brackets), measured as characters / 4
@@ -36,18 +35,16 @@ def calls_by_role(config: Any, *, planner_calls: bool = True) -> dict[str, int]:
 
     ``planner_calls=False``: the schedule comes from elsewhere (a black-box planner on ``PlannerEnv``).
     """
+    from programs.simulation.scenarios import scenario_class
+
     c = config
     calls = dict.fromkeys(ROLES, 0)
     if c.workers == "llm":
         calls["worker"] = c.agents * c.years * c.steps_per_year
-    for year in range(c.years):
-        if c.scenario == "democratic" and year % c.election_every == 0:
-            calls["planner"] += c.n_candidates
-            calls["voter"] += c.agents
-        elif year > 0 and planner_calls:
-            calls["planner"] += 1
-    if c.scenario == "bounded":
-        calls["satisfaction"] = c.agents * c.years
+    if c.personas == "lm":
+        calls["persona"] = c.agents  # written once, before step 0
+    for role, n in scenario_class(c.scenario).lm_calls(c, planner_calls=planner_calls).items():
+        calls[role] += int(n)
     return {r: n for r, n in calls.items() if n}
 
 
@@ -72,7 +69,8 @@ class DryRun:
     calls: dict[str, int]
     prompt_tokens: dict[str, int] = field(default_factory=dict)
     completion_max: dict[str, int] = field(default_factory=dict)
-    irv: bool = False
+    #: The counts are lower bounds (``Scenario.calls_at_least``, e.g. instant-runoff's later rounds).
+    at_least: bool = False
 
     @property
     def total_calls(self) -> int:
@@ -80,12 +78,15 @@ class DryRun:
 
     def lines(self, what: str) -> list[str]:
         per = ", ".join(f"{r} {n}" for r, n in self.calls.items()) or "none"
-        bound = " at least" if self.irv else ""
+        bound = " at least" if self.at_least else ""
         p, c = sum(self.prompt_tokens.values()), sum(self.completion_max.values())
+        unknown = [r for r in self.calls if r not in PROMPT_TOKENS]
         return [f"dry run of {what}: {self.total_calls}{bound} LM answers ({per})",
                 f"estimated tokens: ~{p:,} prompt (per answer: "
                 + ", ".join(f"{r} ~{PROMPT_TOKENS[r]}" for r in self.calls if r in PROMPT_TOKENS)
-                + f"), at most {c:,} completion (the answers' token budgets); nothing was built or called"]
+                + f"), at most {c:,} completion (the answers' token budgets)"
+                + (f"; not estimated for {', '.join(unknown)} (a scenario's own signature)" if unknown else "")
+                + "; nothing was built or called"]
 
 
     def cost_line(self, lm: str, api_base: Any = None, price_in: float | None = None,
@@ -101,14 +102,17 @@ class DryRun:
 
 
 def dry_run(calls: Mapping[str, int], *, module_type: str = "predict", max_tokens: int | None = None,
-            n_brackets: int = 7, irv: bool = False) -> DryRun:
-    """Token estimates for ``calls`` by role (``PROMPT_TOKENS``; completion budgets as the adapter sets them)."""
+            n_brackets: int = 7, at_least: bool = False) -> DryRun:
+    """Token estimates for ``calls`` by role (``PROMPT_TOKENS``; completion budgets as the adapter sets them);
+    a role without an estimate (a scenario's own signature) is counted, not estimated."""
     import dspy
 
     from programs.lm.structured import token_budget
 
-    out = DryRun(calls=dict(calls), irv=irv)
+    out = DryRun(calls=dict(calls), at_least=at_least)
     for role, n in calls.items():
+        if role not in PROMPT_TOKENS:
+            continue
         sig = _signature(role)
         if module_type in ("cot", "chain_of_thought"):
             sig = dspy.ChainOfThought(sig).predict.signature

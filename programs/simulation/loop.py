@@ -35,6 +35,7 @@ from economy.tax import to_percent
 from economy.world import Outcome, outcome
 from programs.agents.batch import BatchRunner, batch_threads
 from programs.agents.electorate import Electorate, ElectionResult
+from programs.agents.persona import PersonaSet, PersonaWriter
 from programs.agents.satisfaction import SatisfactionRater
 from programs.agents.tax_planner import Planner, PlannerAgent, Proposal, planner_year
 from programs.agents.worker import WorkerAgent, WorkerMemory, worker_step
@@ -83,10 +84,14 @@ class Simulation:
         default a fresh ``PlannerAgent`` on the configured brackets.
     population : default ``Population.sample(config.agents, seed=config.seed, ...)``.
     scenario : default an instance of the scenario registered as ``config.scenario``.
+    personas : with ``config.personas == "lm"``, the run's stored ``PersonaSet`` (a resumed run's);
+        default: written now by the LM (``programs.agents.persona``), one batch before step 0, kept in
+        ``persona_set`` for the caller to store with the run. Its answers and tokens count in the usage.
     """
 
     def __init__(self, config: SimulationConfig, lms: Sequence[dspy.BaseLM], planner: Planner | None = None,
-                 population: Population | None = None, scenario: Scenario | None = None) -> None:
+                 population: Population | None = None, scenario: Scenario | None = None,
+                 personas: PersonaSet | None = None) -> None:
         self.config = c = config
         self.lms = list(lms)
         if not self.lms:
@@ -107,8 +112,23 @@ class Simulation:
         self.rater = SatisfactionRater(module_type=c.module_type)
         self.runner = BatchRunner(batch_threads(self.lms, c.concurrency))
         self.skill = np.asarray(self.population.skill, dtype=np.float64)
-        self.personas = list(self.population.persona)
+        self.persona_set: PersonaSet | None = None
+        if c.personas == "lm":
+            self.persona_set = personas if personas is not None else self._write_personas()
+            if len(self.persona_set.personas) != c.agents:
+                raise ConfigError(f"personas: {len(self.persona_set.personas)} stored personas but agents={c.agents}")
+        elif personas is not None:
+            raise ConfigError("personas: stored personas need personas='lm' in the configuration")
+        self.personas = list(self.persona_set.personas if self.persona_set else self.population.persona)
         self.reset()
+
+    def _write_personas(self) -> PersonaSet:
+        usage = UsageMeter()
+        with quiet_history(), usage.installed():
+            personas, fallbacks = PersonaWriter(self.config.module_type).write_batch(
+                self.population, lms=self.lms, runner=self.runner, seed=self.config.seed)
+        return PersonaSet(personas=personas, fallbacks={f"persona_{k}": v for k, v in fallbacks.items()},
+                          usage=usage.take())
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -127,14 +147,17 @@ class Simulation:
         self.years: list[YearRecord] = []  # one per finished (or running) tax year
         self.fallback_totals: Counter[str] = Counter()
         self.clamped_total = 0
+        self.move_limited_total = 0
         # Per endpoint: requests, retries and errors summed over the logged steps (None: in-process LM).
         self.request_totals: list[dict[str, Any]] | None = None
         self._best_response: tuple[int, NDArray[np.float64]] | None = None
         self._last: StepRecord | None = None
         #: LM answers asked for in the last live step (0 after replay): what ``FallbackGuard`` divides by.
         self.last_calls = 0
-        #: Answers and tokens by role summed over the logged steps (``StepRecord.usage``).
-        self.usage_totals: dict[str, dict[str, int]] = {}
+        #: Answers and tokens by role summed over the logged steps (``StepRecord.usage``), and the personas'.
+        self.usage_totals: dict[str, dict[str, int]] = dict(self.persona_set.usage) if self.persona_set else {}
+        if self.persona_set:
+            self.fallback_totals.update(self.persona_set.fallbacks)
         return self.observation()
 
     @property
@@ -194,6 +217,7 @@ class Simulation:
         self.schedule = self.initial_schedule.with_rates(event.rates)
         self._count(event.fallbacks)
         self.clamped_total += event.clamped
+        self.move_limited_total += event.move_limited
         self.scenario.apply_year_start(self, event)
         election = None
         if event.election is not None:
@@ -201,7 +225,8 @@ class Simulation:
             election = {"winner": res.winner, "agent_id": res.winner_agent, "method": res.method,
                         "rounds": res.rounds, "tie_break": res.tie_break}
         self.years.append(YearRecord(year=self.year, kind=event.kind, rates_percent=to_percent(self.schedule.rates),
-                                     election=election, clamped=event.clamped))
+                                     election=election, clamped=event.clamped,
+                                     move_limited=event.move_limited))
 
     def _outcome(self, hours: NDArray[np.float64]) -> Outcome:
         return outcome(self.population, self.schedule, hours, self.config.swf, kappa=self.kappa,
@@ -384,6 +409,7 @@ class Simulation:
                              rebate=self.last_rebate, gap_median=last.gap_median if last else None),
             fallbacks=dict(sorted(self.fallback_totals.items())),
             clamped=self.clamped_total,
+            move_limited=self.move_limited_total,
             requests=self._request_summary(),
             leader=self.leader,
             usage=usage_summary(self.usage_totals, usage_source(self.lms)),

@@ -71,6 +71,8 @@ class YearEvent(BaseModel):
     fallbacks: dict[str, int] = Field(default_factory=dict)
     #: Rates a non-LM planner gave out of range and that were clamped (an LM's are fallbacks).
     clamped: int = 0
+    #: Rates the world's move limit (``max_rate_move``) cut, whatever the planner.
+    move_limited: int = 0
     election: dict[str, Any] | None = None
     detail: dict[str, Any] | None = None
 
@@ -142,6 +144,7 @@ class YearRecord(BaseModel):
     year_end_share: float | None = None
     fallbacks: dict[str, int] = Field(default_factory=dict)
     clamped: int = 0
+    move_limited: int = 0
 
     @property
     def finished(self) -> bool:
@@ -183,6 +186,8 @@ class RunSummary(BaseModel):
     final: FinalState
     fallbacks: dict[str, int]
     clamped: int = 0
+    #: Proposed rates the world's move limit cut (a world rule, not a fallback or a clamp).
+    move_limited: int = 0
     requests: dict[str, Any] | None = None
     leader: Leader | None = None
     #: Tokens by role over the logged steps (a resumed run totals the same).

@@ -6,7 +6,8 @@ dropped and cut from the file; a damaged line before the last is an error. ``Sim
 rebuilds the state from the lines and the run continues; because every LM input depends only on
 logged state, the final summary equals an unbroken run's (same seed, deterministic LM).
 
-Nothing secret is written: the LM appears as its description (no keys, no URL credentials).
+Nothing secret is written: the LM appears as its description (no keys), and every file written here passes
+through ``programs.redact.redact`` (URL credentials and queries, quoted authorization headers).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from programs.lm import ConfigError
+from programs.redact import redact
 
 __all__ = ["RunLog", "read_steps", "read_run_config"]
 
@@ -29,7 +31,7 @@ SUMMARY = "summary.json"
 
 def _dump(obj: Any) -> str:
     # allow_nan=False: a NaN in a record is a bug upstream, not something to persist silently.
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    return redact(json.dumps(obj, separators=(",", ":"), allow_nan=False))
 
 
 def replace_atomic(path: Path, write: Callable[[str], None], *, suffix: str | None = None) -> None:
@@ -61,7 +63,9 @@ def _umask() -> int:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically and durably (fsynced before the rename)."""
+    """Write ``text``, redacted (``programs.redact``), to ``path`` atomically and durably (fsynced before the
+    rename)."""
+    text = redact(text)
 
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:

@@ -6,7 +6,9 @@ The server records only a hash prefix of the credentials it was shown, which pro
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import secrets
 from pathlib import Path
 
@@ -57,3 +59,73 @@ def test_planted_key_never_written(tmp_path: Path):
     for o in outputs:
         for n in needles:
             assert n.decode() not in o.stdout and n.decode() not in o.stderr
+
+
+def _sha12(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@pytest.mark.slow
+def test_gateway_credentials_in_the_url_are_used_and_never_written(tmp_path: Path):
+    """An endpoint URL with user-info (gateways, proxies) works, its credentials sent as the request's
+    Authorization; a URL with a query is refused in one line (DSPy's clients cannot send a query). Neither
+    secret is written or printed: run directories, reports, configs, saved programs, DSPy's cache, the
+    stop line's "run again with" command."""
+    password, token = f"PW{secrets.token_hex(6)}", f"TOK{secrets.token_hex(6)}"
+    env = cli_env(tmp_path)
+    outputs = []
+    with serve(tmp_path / "srv", env=env) as server:
+        userinfo = server.url.replace("http://", f"http://gw-user:{password}@")
+        query = server.url + f"?token={token}"
+        outputs.append(run_cli("programs.simulate", ["--agents", "4", "--years", "2", "--steps-per-year", "1",
+                                                     "--brackets", "three", "--lm", "openai/offline", "--api-base",
+                                                     userinfo, "--no-progress", "--out", str(tmp_path / "run")], env))
+        outputs.append(run_cli("programs.simulate", ["--agents", "4", "--years", "3", "--steps-per-year", "1",
+                                                     "--brackets", "three", "--lm", "openai/offline", "--api-base",
+                                                     userinfo, "--no-progress", "--out", str(tmp_path / "run"),
+                                                     "--resume"], env))
+        outputs.append(run_cli("eval.compare", ["--agents", "4", "--years", "2", "--steps-per-year", "1", "--seeds",
+                                                "1", "--planners", "llm,flat", "--oracle-trials", "3",
+                                                "--oracle-refine", "0", "--lm", "openai/offline", "--api-base",
+                                                userinfo, "--no-progress", "--out", str(tmp_path / "cmp")], env))
+        outputs.append(run_cli("optimize.planner", ["--agents", "4", "--years", "2", "--train-seeds", "0",
+                                                    "--val-seeds", "1", "--heldout-seeds", "100", "--oracle-trials",
+                                                    "3", "--oracle-refine", "0", "--budget", "20", "--workers",
+                                                    "rational", "--quiet", "--lm", "openai/offline", "--api-base",
+                                                    userinfo, "--out", str(tmp_path / "prog.json")], env))
+        refused = [run_cli(m, [*a, "--lm", "openai/offline", "--api-base", query, "--out", str(tmp_path / "q")], env)
+                   for m, a in (("programs.simulate", ["--agents", "4"]), ("eval.compare", ["--agents", "4"]))]
+        outputs += refused
+        seen = server.stats()
+    # Every call failing: the comparison stops and prints the command to run again, redacted (its own DSPy
+    # cache: the answers cached above would otherwise be replayed).
+    env = cli_env(tmp_path / "down")
+    with serve(tmp_path / "srv_down", "--fail-rate", "1", "--faults", "http500", env=env) as down:
+        stopped = run_cli("eval.compare", ["--agents", "4", "--years", "2", "--steps-per-year", "1", "--seeds", "1",
+                                           "--planners", "llm", "--lm", "openai/offline", "--num-retries", "0",
+                                           "--api-base", down.url.replace("http://", f"http://gw-user:{password}@"),
+                                           "--no-progress", "--fallback-patience", "1", "--out",
+                                           str(tmp_path / "stopped")], env)
+    outputs.append(stopped)
+    assert [o.returncode for o in outputs] == [0, 0, 0, 0, 2, 2, 3], [o.stderr[-800:] for o in outputs]
+    assert "run again with: python -m eval.compare" in stopped.stderr and "gw-user:***@" in stopped.stderr
+    for r in refused:
+        assert len(r.stderr.strip().splitlines()) == 1 and "carries a query" in r.stderr and "token=***" in r.stderr
+    # The credentials were really used: as the request's Authorization (HTTP Basic) on every call and on the
+    # pre-flight probe, and no call failed for want of them.
+    basic = "Basic " + base64.b64encode(f"gw-user:{password}".encode()).decode()
+    assert seen["credentials_sha256_12"] == {_sha12(basic): seen["requests"]}
+    assert seen["probe"]["credentials_sha256_12"].get(_sha12(basic), 0) >= 4
+    assert seen["status"] == {"200": seen["requests"]} and seen["requests"] > 0
+    # ... and neither secret appears anywhere we write or print (the URLs are kept, redacted).
+    files = all_text(tmp_path)
+    names = {p.name for p, _ in files}
+    assert {"summary.json", "report.md", "config.json", "steps.jsonl", "prog.json"} <= names
+    for path, data in files:
+        for secret in (password, token):
+            assert secret.encode() not in data, f"{secret} leaked into {path}"
+    for o in outputs:
+        for secret in (password, token):
+            assert secret not in o.stdout and secret not in o.stderr
+    config = json.loads((tmp_path / "cmp" / "config.json").read_text())
+    assert config["api_base"] == [server.url.replace("http://", "http://gw-user:***@")]

@@ -11,7 +11,7 @@ from economy.welfare import SWFS, WeightDiagnostics, check_swf, gini, social_wel
 
 
 def test_check_swf() -> None:
-    assert SWFS == ("inverse_skill", "paper", "utilitarian", "rawlsian", "atkinson")
+    assert tuple(SWFS) == ("inverse_skill", "paper", "utilitarian", "rawlsian", "atkinson")
     assert check_swf("paper") == "paper"
     assert check_swf(" Utilitarian ") == "utilitarian"
     with pytest.raises(ValueError, match=r"swf='nash' is not a social welfare function; choose one of \['inverse_skill'"):
@@ -252,3 +252,32 @@ def test_key_default_weights_rest_on_half_the_agents_at_1000() -> None:
     assert raw.ess < 50 and raw.top_share > 0.1
     assert floored.ess >= 500, floored
     assert floored.top_share < 0.005 and floored.bottom_1pct_share < 0.05
+
+
+def test_a_registered_swf_is_used_by_every_caller_with_its_own_welfare():
+    # docs/design.md §8.3: a new SWF is a small class. Defined by its weights alone, its welfare is the
+    # linear aggregate of those weights (it used to fall through to Atkinson in social_welfare).
+    from economy.welfare import SWF, register_swf
+
+    @register_swf
+    class TopHeavy(SWF):
+        name = "top_heavy_test"
+
+        def weights(self, skill, *, income, utility, consumption, floor, eps):
+            g = 1.0 + (skill == skill.max())  # the highest-skill agent counts twice
+            return g / g.mean()
+
+    try:
+        u, v = np.array([10.0, 20.0, 40.0]), np.array([1.0, 2.0, 3.0])
+        g = np.array([1.0, 1.0, 2.0]) / (4.0 / 3.0)
+        assert welfare_weights(v, "top_heavy_test") == pytest.approx(g)
+        assert social_welfare(u, skill=v, swf="top_heavy_test") == pytest.approx((10 + 20 + 80) / 4.0)
+        assert social_welfare(u, skill=v, swf="top_heavy_test") != pytest.approx(social_welfare(u, swf="atkinson"))
+        from programs.simulation import load_config
+
+        assert load_config(swf="top_heavy_test").swf == "top_heavy_test"  # the CLIs' configuration knows it
+    finally:
+        SWFS.pop("top_heavy_test")
+    for call in (lambda: welfare_weights(v, "top_heavy_test"), lambda: social_welfare(u, skill=v, swf="top_heavy_test")):
+        with pytest.raises(ValueError, match="is not a social welfare function"):
+            call()

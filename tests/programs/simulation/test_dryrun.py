@@ -57,3 +57,57 @@ def test_simulate_dry_run_prints_and_exits_0_without_an_lm(tmp_path, capsys, no_
     assert simulate.main(["--agents", "3", "--years", "2", "--steps-per-year", "2", "--brackets", "three",
                           "--out", str(out), "--dry-run", "--price-in", "1", "--price-out", "0"]) == 0
     assert "$0.01194 (--price-in 1 / --price-out 0" in capsys.readouterr().out  # 11,940 prompt tokens x $1/M
+
+
+def test_a_registered_scenario_is_counted_as_it_states():
+    # The household example asks every household once a year (role "other"); the count is the scenario's
+    # own statement (Scenario.lm_calls), and equals what a run asks.
+    import examples.household.scenario  # noqa: F401  (registers "household")
+    from programs.lm import build_lms
+    from programs.simulation import Simulation
+
+    cfg = load_config(agents=3, years=3, steps_per_year=1, brackets="three", workers="rational", scenario="household")
+    assert calls_by_role(cfg) == {"planner": 2, "other": 9}
+    sim = Simulation(cfg, build_lms("offline", seed=cfg.seed))
+    sim.run(progress=False)
+    assert {r: u.calls for r, u in sim.summary().usage.by_role.items()} == calls_by_role(cfg)
+    lines = dry_run(calls_by_role(cfg), n_brackets=3).lines("x")
+    assert "11 LM answers (planner 2, other 9)" in lines[0] and "not estimated for other" in lines[1]
+
+
+def test_a_scenario_states_its_first_year_planning_and_its_own_checks():
+    from programs.lm import ConfigError
+    from programs.simulation.scenarios import SCENARIOS, RationalScenario, register_scenario
+
+    @register_scenario
+    class PlansFromYearZero(RationalScenario):
+        name = "plans_from_year_zero_test"
+        plan_first_year = True
+
+        @classmethod
+        def check_config(cls, config):
+            if config.years < 2:
+                raise ValueError(f"years={config.years} must be >= 2 for {cls.name}")
+
+    try:
+        cfg = load_config(agents=3, years=2, steps_per_year=1, workers="rational", scenario=PlansFromYearZero.name)
+        assert calls_by_role(cfg) == {"planner": 2}  # years 0 and 1
+        with pytest.raises(ConfigError, match="years=1 must be >= 2"):
+            load_config(agents=3, years=1, scenario=PlansFromYearZero.name)
+        with pytest.raises(ConfigError, match="n_candidates=4 exceeds agents=3"):
+            load_config(agents=3, scenario="democratic", n_candidates=4)
+    finally:
+        SCENARIOS.pop(PlansFromYearZero.name)
+
+
+def test_importing_a_configuration_does_not_load_dspy():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; import programs.simulation.config as c; "
+            "c.load_config(scenario='democratic', agents=5); print('dspy' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[3], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stdout.strip() == "False"

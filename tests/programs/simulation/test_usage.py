@@ -18,7 +18,7 @@ def test_roles_of_the_signatures():
     import dspy
 
     assert [role_of(s) for s in (ChooseLabor, ProposeTaxSchedule, WritePersona, Vote, RateSatisfaction)] == [
-        "worker", "planner", "planner", "voter", "satisfaction"]
+        "worker", "planner", "persona", "voter", "satisfaction"]
     assert role_of(dspy.ChainOfThought(ChooseLabor).predict.signature) == "worker"  # reasoning added, same role
     assert role_of(dspy.Signature("question -> answer")) == "other"
 
