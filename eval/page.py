@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 import programs.simulation.page  # noqa: F401  (registers the simulation page)
 from programs.page import (PAGE, PLOTLY_JS, SCHEDULE_AXES, chart, income_top, model_json, model_version, page_model,
@@ -50,7 +53,7 @@ def comparison_model(d: Path) -> dict[str, Any]:
 
     # Welfare by tax year: learning planners' mean ± 95% CI over seeds; one-shot planners as flat lines.
     traj_path = d / "trajectory.csv"
-    traj = pd.read_csv(traj_path) if traj_path.is_file() and traj_path.stat().st_size > 0 else None
+    traj = _csv(traj_path)
     n_years = int(traj["year"].max()) + 1 if traj is not None and len(traj) else 0
     data = []
     for p in planners:
@@ -103,8 +106,8 @@ def comparison_model(d: Path) -> dict[str, Any]:
 
     # The SWF matrix: every planner's final schedule under every SWF (seed means).
     mpath = d / "swf_matrix.csv"
-    if mpath.is_file() and mpath.stat().st_size > 0:
-        m = pd.read_csv(mpath, dtype={"seed": str})
+    m = _csv(mpath, dtype={"seed": str})
+    if m is not None:
         m = m[m["seed"] == "mean"]
         swfs = list(dict.fromkeys(m["swf"]))
         rows = sorted(m["planner"].unique(), key=_order)
@@ -118,27 +121,26 @@ def comparison_model(d: Path) -> dict[str, Any]:
 
     # Paired differences from Saez (per seed, 95% interval).
     ppath = d / "paired_vs_saez.csv"
-    if ppath.is_file() and ppath.stat().st_size > 0:
-        pr = pd.read_csv(ppath)
-        if len(pr):
-            ys = pr["diff_welfare"].to_numpy(dtype=float)
-            charts.append(chart(
-                "paired_vs_saez", "Paired difference in welfare from Saez (per seed; 95% interval, paired t-test p)",
-                engine,
-                [{"type": "bar", "name": "welfare − Saez's", "x": [labels.get(p, p) for p in pr["planner"]],
-                  "y": ys.tolist(),
-                  "error_y": {"type": "data", "symmetric": False, "visible": True,
-                              "array": (pr["diff_welfare_hi"].to_numpy(dtype=float) - ys).tolist(),
-                              "arrayminus": (ys - pr["diff_welfare_lo"].to_numpy(dtype=float)).tolist()},
-                  "text": [f"p = {p:.3g}" if np.isfinite(p) else "" for p in pr["p_welfare"].to_numpy(dtype=float)],
-                  "textposition": "outside",
-                  "marker": {"color": [_COLORS.get(p, "#444") for p in pr["planner"]]}}],
-                {"yaxis": {"title": {"text": f"welfare difference {unit}"}}}))
+    pr = _csv(ppath)
+    if pr is not None:
+        ys = pr["diff_welfare"].to_numpy(dtype=float)
+        charts.append(chart(
+            "paired_vs_saez", "Paired difference in welfare from Saez (per seed; 95% interval, paired t-test p)",
+            engine,
+            [{"type": "bar", "name": "welfare − Saez's", "x": [labels.get(p, p) for p in pr["planner"]],
+              "y": ys.tolist(),
+              "error_y": {"type": "data", "symmetric": False, "visible": True,
+                          "array": (pr["diff_welfare_hi"].to_numpy(dtype=float) - ys).tolist(),
+                          "arrayminus": (ys - pr["diff_welfare_lo"].to_numpy(dtype=float)).tolist()},
+              "text": [f"p = {p:.3g}" if np.isfinite(p) else "" for p in pr["p_welfare"].to_numpy(dtype=float)],
+              "textposition": "outside",
+              "marker": {"color": [_COLORS.get(p, "#444") for p in pr["planner"]]}}],
+            {"yaxis": {"title": {"text": f"welfare difference {unit}"}}}))
 
     # Welfare-weight diagnostics per seed, with and without the skill floor.
     wpath = d / "weights.csv"
-    if wpath.is_file() and wpath.stat().st_size > 0:
-        w = pd.read_csv(wpath)
+    w = _csv(wpath)
+    if w is not None:
         seeds = [f"seed {s}" for s in w["seed"]]
         series = [("ess_share", "effective sample share"), ("top_share", "top agent's weight share"),
                   ("bottom_1pct_share", "bottom 1%'s weight share")]
@@ -161,6 +163,19 @@ def comparison_model(d: Path) -> dict[str, Any]:
         "facts": [f"brackets: {cfg.get('brackets')}", f"SWF: {cfg.get('swf')}", f"κ = {cfg.get('kappa'):.4g} ({cfg.get('kappa_name')})" if isinstance(cfg.get("kappa"), (int, float)) else f"κ = {cfg.get('kappa')}",
                   f"workers: {cfg.get('workers')}", f"scenario: {cfg.get('scenario')}"],
     }
+
+
+def _csv(path: Path, **kw: Any) -> "pd.DataFrame | None":
+    """A CSV the comparison wrote, or None when it is absent or has no rows (e.g. no paired differences)."""
+    import pandas as pd
+
+    if not path.is_file():
+        return None
+    try:
+        df = pd.read_csv(path, **kw)
+    except pd.errors.EmptyDataError:
+        return None
+    return df if len(df) else None
 
 
 def _cell(m: Any, planner: str, swf: str) -> float | None:

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from economy import TaxSchedule  # noqa: E402
 from eval.report import Run, _order  # noqa: E402
+from programs.page import income_top  # noqa: E402
 
 _COLORS = {
     "llm": "tab:blue", "compiled": "tab:cyan", "democratic": "tab:purple", "oracle": "tab:green",
@@ -94,7 +95,7 @@ def plot_schedules(runs: Sequence[Run], cutoffs: np.ndarray, path: str,
                    labels: Mapping[str, str] | None = None, *, note: str = "") -> str:
     """Marginal rate against income for every planner (seed-mean rates), Saez and US federal emphasised."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    top = max(float(cutoffs[-1]) * 1.6, 700_000.0)
+    top = income_top(cutoffs)
     z = np.linspace(0.0, top, 4000)
     for p in sorted({r.planner for r in runs}, key=_order):
         mine = [r for r in runs if r.planner == p]

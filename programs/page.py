@@ -26,7 +26,7 @@ import numpy as np
 
 from programs.errors import ConfigError
 
-__all__ = ["PAGE", "PLOTLY_JS", "PageKind", "register", "run_kind", "page_model", "model_version", "model_json",
+__all__ = ["PAGE", "PLOTLY_JS", "PageKind", "KINDS", "register", "run_kind", "page_model", "model_version", "model_json",
            "render_html", "write_html", "plotly_js_path", "chart", "slider", "step_line", "income_top",
            "SCHEDULE_AXES"]
 
@@ -34,11 +34,6 @@ __all__ = ["PAGE", "PLOTLY_JS", "PageKind", "register", "run_kind", "page_model"
 PAGE = "report.html"
 #: Plotly's bundled JavaScript, written beside the page.
 PLOTLY_JS = "plotly.min.js"
-
-#: Files whose change means the page must be rebuilt (the live view's cache key).
-_WATCHED = ("config.json", "steps.jsonl", "summary.json", "summary.csv", "trajectory.csv", "weights.csv",
-            "swf_matrix.csv", "paired_vs_saez.csv")
-
 
 @dataclass(frozen=True)
 class PageKind:
@@ -80,14 +75,15 @@ def run_kind(run_dir: str | Path) -> str:
 
 
 def model_version(run_dir: str | Path) -> str:
-    """A short digest of the watched files' sizes and times: it changes when the run writes anything."""
+    """A short digest of the run's files' names, sizes and times: it changes when the run writes anything
+    (the page and its script excluded: writing them changes nothing the page shows)."""
     d = Path(run_dir)
     parts = []
-    for name in _WATCHED:
-        p = d / name
-        if p.is_file():
-            st = p.stat()
-            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    for p in sorted(d.iterdir()):
+        if p.name.startswith(".") or p.name in (PAGE, PLOTLY_JS) or not p.is_file():
+            continue
+        st = p.stat()
+        parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
 
@@ -105,7 +101,7 @@ def page_model(run_dir: str | Path) -> dict[str, Any]:
 # charts
 # ------------------------------------------------------------------------------------------------
 def chart(cid: str, title: str, engine: str, data: list[dict[str, Any]], layout: dict[str, Any] | None = None,
-           *, slider: dict[str, Any] | None = None, note: str = "") -> dict[str, Any]:
+          *, slider: dict[str, Any] | None = None, note: str = "") -> dict[str, Any]:
     """One figure; its title always says which engine answered (never an offline result passed as an LLM's)."""
     lay = {"title": {"text": f"{title}<br><sup>answered by: {engine}{' · ' + note if note else ''}</sup>"},
            "margin": {"t": 70, "l": 70, "r": 20, "b": 60}, "legend": {"font": {"size": 10}}, "height": 420}
@@ -121,11 +117,13 @@ def step_line(cutoffs: Sequence[float], rates_pct: Sequence[float], top: float) 
 
 
 def income_top(cutoffs: Sequence[float]) -> float:
+    """Where a schedule's chart ends: past the top cut-off, so the top bracket shows (this page and eval.plots)."""
     return max(float(cutoffs[-1]) * 1.6, 700_000.0)
 
 
+#: The axes of a marginal-rate chart.
 SCHEDULE_AXES = {"xaxis": {"title": {"text": "pre-tax income (thousand $ / year)"}},
-                  "yaxis": {"title": {"text": "marginal tax rate (%)"}, "range": [-2, 102]}}
+                 "yaxis": {"title": {"text": "marginal tax rate (%)"}, "range": [-2, 102]}}
 
 
 def slider(key: str, label: str, values: Sequence[int]) -> dict[str, Any]:

@@ -158,6 +158,19 @@ def test_comparison_page(cmp):
     assert "llm (offline engine)" in model["text"]
 
 
+@pytest.mark.slow
+def test_a_comparison_without_paired_rows_or_trajectories(cmp, tmp_path):
+    # eval.replicate's comparisons can write an empty paired_vs_saez.csv (no columns): that chart is left out.
+    for f in cmp.iterdir():
+        if f.suffix in (".csv", ".json"):
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "paired_vs_saez.csv").write_text("\n")
+    (tmp_path / "trajectory.csv").unlink()
+    c = charts(page_model(tmp_path))
+    assert "paired_vs_saez" not in c and "swf_matrix" in c
+    assert all(tr["line"]["dash"] == "dash" for tr in c["welfare_by_year"]["data"])  # every planner one-shot
+
+
 def test_not_a_run_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="is not a run"):
         run_kind(tmp_path)

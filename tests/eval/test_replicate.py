@@ -34,6 +34,7 @@ def test_writes_the_report_and_csv_with_both_comparisons(tiny):
     for heading in ("As the paper made it", "Corrected", "SWF matrix", "remain under `--preset paper-v1`"):
         assert heading in md, heading
     assert (tiny / "as_published" / "report.md").exists() and (tiny / "corrected" / "report.md").exists()
+    assert (tiny / "as_published" / "report.html").exists() and (tiny / "corrected" / "report.html").exists()
 
 
 def test_offline_label_everywhere(tiny):
