@@ -16,6 +16,7 @@ from eval.blackbox import BLACKBOX
 from eval.compare.config import DEFAULT_RUN_TIME, DEFAULTS, LEARNING, PLANNERS, SCENARIOS, WORKERS, resolve_config
 from eval.compare.dryrun import dry_run_lines
 from eval.compare.outputs import check_output
+from eval.parallel import JOBS_HELP, usable_cores, without_jobs
 from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser,
                           add_answer_args, add_fallback_args, add_price_args)
 from programs.errors import ConfigError
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the LM answers by role and the estimated tokens of "
                    "this comparison, then exit 0 without building or calling any LM or writing anything")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=None, help=JOBS_HELP.format(cores=usable_cores()))
     return p
 
 
@@ -145,7 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = resolve_config(args)
-        cfg.extra["command"] = "python -m eval.compare" + ("" if not argv else " " + shlex.join(argv))
+        shown = without_jobs(argv)  # --jobs changes no output, so the recorded command leaves it out
+        cfg.extra["command"] = "python -m eval.compare" + ("" if not shown else " " + shlex.join(shown))
+        rerun = "python -m eval.compare" + ("" if not argv else " " + shlex.join(argv))  # what was typed
         if any(p in LEARNING for p in cfg.planners) or (cfg.workers == "llm" and any(p in BLACKBOX for p in cfg.planners)):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
@@ -163,12 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         compare.run_comparison(cfg)  # looked up on the package, so a caller can replace it
     except FallbackStop as stop:
         # eval.compare writes its outputs at the end (it has no --resume): nothing was saved.
-        print(f"eval.compare: {stop.line(cfg.extra['command'], how='nothing was saved; run again with')}",
+        print(f"eval.compare: {stop.line(rerun, how='nothing was saved; run again with')}",
               file=sys.stderr)
         return EXIT_FALLBACKS
     except KeyboardInterrupt:
         print(f"\neval.compare: interrupted: nothing was saved (the outputs in {cfg.out}/ are written at the end); "
-              f"run again with: {cfg.extra['command']}", file=sys.stderr)
+              f"run again with: {rerun}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 

@@ -85,6 +85,8 @@ class CompareConfig:
     skill_floor: float = MIN_WAGE_SKILL
     plots: bool = True
     progress: bool = True
+    #: Worker processes (``eval.parallel``); not a setting of the results, so not recorded with them.
+    jobs: int = 1
     concurrency: int = 8
     timeout: float = 60.0
     num_retries: int = 3
@@ -233,6 +235,9 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     if not lm:
         raise ConfigError("--lm is empty; give a model string such as openai/gpt-4o-mini, or 'offline'")
 
+    from eval.parallel import resolve_jobs
+
+    jobs = resolve_jobs(getattr(args, "jobs", None), lm)
     from programs.simulation.guard import make_guard
 
     make_guard(args)  # --max-fallback-rate / --fallback-patience: one line before any work
@@ -246,7 +251,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         workers=values["workers"], planners=planners, planner_program=args.planner_program,
         oracle_trials=values["oracle_trials"], oracle_refine=values["oracle_refine"], out=values["out"], preset=args.preset,
         skill_floor=skill_floor,
-        plots=not args.no_plots, progress=not args.no_progress,
+        plots=not args.no_plots, progress=not args.no_progress, jobs=jobs,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
         structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
         max_fallback_rate=args.max_fallback_rate, fallback_patience=args.fallback_patience,

@@ -72,6 +72,7 @@ def _config_for_report(cfg: CompareConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     d.pop("extra", None)
     d.pop("progress", None)
+    d.pop("jobs", None)  # the same files for every --jobs
     d["command"] = cfg.extra.get("command")
     return d
 
@@ -146,7 +147,6 @@ def write_outputs(cfg: CompareConfig, *, runs: list[Run], pops: dict[int, Any], 
     write_report(
         report_path, runs=runs, agg=agg, cutoffs=cutoffs, command=cfg.extra.get("command", "python -m eval.compare"),
         config=_config_for_report(cfg), lm_label=lm_label, labels=labels, worker_note=worker_note, notes=notes, plots=plots,
-        elapsed=elapsed,
     )
     from eval.blackbox import best_seen_markdown
 
