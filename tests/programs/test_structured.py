@@ -278,3 +278,17 @@ def test_the_offline_engine_answers_the_same_through_a_schema_free_call():
     # The offline engine is never marked, so its prompts (and so its seeded answers) are unchanged.
     eng = FunctionEngine(lambda r: json.dumps({"hours": 1}))
     assert options_of(dspy.LM("offline/offline-engine", engine=eng)) is None
+
+
+def test_the_system_message_is_rendered_once_per_signature_and_equals_a_fresh_rendering():
+    from programs.lm.structured import StructuredAdapter
+
+    adapter = StructuredAdapter()
+    fresh = dspy.JSONAdapter().format_system_message
+    for sig in (ChooseLabor, ProposeTaxSchedule, Vote):
+        first = adapter.format_system_message(sig)
+        assert first == fresh(sig)
+        assert adapter.format_system_message(sig) is first  # the cached text, not a new rendering
+    other = ChooseLabor.with_instructions("Choose hours; be brief.")
+    assert "be brief" in adapter.format_system_message(other)
+    assert "be brief" not in adapter.format_system_message(ChooseLabor)
