@@ -132,3 +132,23 @@ def test_ctrl_c_stops_every_worker_with_one_line_and_exit_130(tmp_path):
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
     assert not (tmp_path / "r" / "summary.csv").exists()
+
+
+@pytest.mark.slow
+def test_replicate_writes_byte_identical_files_with_one_and_two_jobs(tmp_path):
+    """Both comparisons' units share one pool: replication.md/.csv and each comparison's files are the same."""
+    runs = {}
+    for jobs in (1, 2):
+        cwd = tmp_path / f"j{jobs}"
+        cwd.mkdir()
+        r = subprocess.run([sys.executable, "-m", "eval.replicate", "--agents", "8", "--years", "2",
+                            "--steps-per-year", "1", "--seeds", "0-1", "--oracle-trials", "5", "--no-progress",
+                            "--out", "rep", "--jobs", str(jobs)], cwd=cwd, env=ENV, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr
+        runs[jobs] = {p.relative_to(cwd / "rep"): p.read_bytes() for p in sorted((cwd / "rep").rglob("*"))
+                      if p.is_file()}
+    assert runs[1].keys() == runs[2].keys() and Path("replication.md") in runs[1]
+    assert Path("corrected/summary.csv") in runs[1]
+    for name in runs[1]:
+        assert runs[1][name] == runs[2][name], name
