@@ -118,12 +118,13 @@ def _load_program(path: str):
 class LearningContext:
     """Runs the learning planners of one comparison (LMs are built per seed, lazily)."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, probe: bool = True) -> None:
         from programs.lm import describe_lm
 
         self.cfg = cfg
         self.lm_label = describe_lm(cfg.lm, cfg.api_base or None, temperature=cfg.temperature)
-        served = [b for b in cfg.api_base if _serves_offline_engine(b)]
+        # (A worker process's context only runs and counts: it need not ask the endpoints what they serve.)
+        served = [b for b in cfg.api_base if _serves_offline_engine(b)] if probe else []
         if served:
             # `programs.serve` answers under any model name: say what actually answered.
             self.lm_label += (f" — the endpoint{'s' if len(served) > 1 else ''} serve{'' if len(served) > 1 else 's'} "
@@ -208,6 +209,18 @@ class LearningContext:
                  "best_seen_year": float(res.best_index),
                  "best_seen_welfare": years[res.best_index].welfare}
         return Run(planner, seed, final, out, years=years, extra=extra)
+
+    def counts(self) -> dict[str, Any]:
+        """What this context counted (usage, fallbacks, leaders): a worker process's part, for :meth:`merge`."""
+        return {"usage": self.usage, "fallbacks": dict(self._fallbacks), "leaders": list(self._leaders)}
+
+    def merge(self, counts: dict[str, Any]) -> None:
+        """Add another context's :meth:`counts` (merged in the comparison's own order: the notes do not depend
+        on which process finished first)."""
+        self.usage = usage_sum([self.usage, counts["usage"]])
+        for k, v in counts["fallbacks"].items():
+            self._fallbacks[k] = self._fallbacks.get(k, 0) + int(v)
+        self._leaders += counts["leaders"]
 
     def count_fallbacks(self, who: str, counts: dict[str, int]) -> None:
         """Add another simulation's fallbacks (e.g. the LM workers of the empirical Saez elasticity) to the notes."""

@@ -32,9 +32,10 @@ from typing import Any
 import pandas as pd
 
 from eval import compare
+from eval.parallel import JOBS_HELP, resolve_jobs, run_units, usable_cores, without_jobs
 from eval.stats import format_ci, mean_ci, paired_ci
+from programs.cli import EXIT_INTERRUPTED, SEEDS_HELP, OneLineParser
 from programs.redact import redact, redact_logs
-from programs.cli import SEEDS_HELP, OneLineParser
 from programs.errors import ConfigError
 from programs.lm import OFFLINE_LABEL
 
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output directory (default results/replication/)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --out")
     p.add_argument("--plots", action="store_true", help="also write eval.compare's PNG plots for each comparison")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=None, help=JOBS_HELP.format(cores=usable_cores()))
     return p
 
 
@@ -258,7 +260,7 @@ def _rates(df: pd.DataFrame, planner: str) -> str:
 
 
 def write_report(path: str, results: dict[str, dict[str, Any]], cfgs: dict[str, compare.CompareConfig],
-                 rows: list[dict[str, Any]], label: str, offline: bool, command: str, elapsed: float,
+                 rows: list[dict[str, Any]], label: str, offline: bool, command: str,
                  notes: Sequence[str]) -> None:
     a, b = cfgs["as_published"], cfgs["corrected"]
     L = ["# Does the paper's headline replicate?", ""]
@@ -311,8 +313,7 @@ def write_report(path: str, results: dict[str, dict[str, Any]], cfgs: dict[str, 
     if notes:
         L += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     L += ["", "## Reproduce", "", "```", command, "```", "",
-          f"The two comparisons: `{a.extra['command']}` and `{b.extra['command']}`.", "",
-          f"Wall time: {elapsed:.0f} s."]
+          f"The two comparisons: `{a.extra['command']}` and `{b.extra['command']}`."]
     with open(path, "w", encoding="utf-8") as f:
         f.write(redact("\n".join(L) + "\n"))
 
@@ -332,12 +333,18 @@ def _cap_note(cfg: compare.CompareConfig) -> str:
 
 
 def run(args: argparse.Namespace, specs, notes: list[str], command: str, log=print) -> dict[str, Any]:
+    from eval.compare.run import ComparisonPlan
+
     t0 = time.perf_counter()
-    results: dict[str, dict[str, Any]] = {}
     cfgs = {name: cfg for name, _, cfg in specs}
-    for name, _, cfg in specs:
-        log(f"eval.replicate: {name} comparison")
-        results[name] = compare.run_comparison(cfg, log=lambda *_: None)
+    # Both comparisons' units in one pool and under one progress bar (eval.parallel).
+    plans = {name: ComparisonPlan(cfg, prefix=name) for name, _, cfg in specs}
+    jobs = resolve_jobs(getattr(args, "jobs", None), args.lm)
+    log(f"eval.replicate: both comparisons, {jobs} worker process{'es' if jobs > 1 else ''}")
+    done = run_units([u for plan in plans.values() for u in plan.units()], jobs, desc="eval.replicate",
+                     progress=not args.no_progress)
+    results = {name: plans[name].finish(done, elapsed=time.perf_counter() - t0, log=lambda *_: None)
+               for name in plans}
     offline = args.lm == "offline"
     from programs.lm import describe_lm
     label = OFFLINE_LABEL if offline else describe_lm(args.lm, args.api_base or None, temperature=args.temperature)
@@ -358,7 +365,7 @@ def run(args: argparse.Namespace, specs, notes: list[str], command: str, log=pri
     csv_path = os.path.join(args.out, "replication.csv")
     pd.DataFrame(rows).to_csv(csv_path, index=False)
     md_path = os.path.join(args.out, "replication.md")
-    write_report(md_path, results, cfgs, rows, label, offline, command, elapsed, notes)
+    write_report(md_path, results, cfgs, rows, label, offline, command, notes)
     log("\n".join(headline_table(rows, label)))
     log(f"wrote {md_path} and {csv_path} in {elapsed:.0f} s")
     return {"rows": rows, "results": results, "elapsed": elapsed, "label": label}
@@ -370,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        resolve_jobs(args.jobs, args.lm)  # --jobs < 1: one line before any work
         _check_out(args.out, args.overwrite)
         specs, notes = resolve(args)
         from eval.learning import check_learning_config
@@ -378,7 +386,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         parser.exit(2, f"eval.replicate: error: {e}\n")
     os.makedirs(args.out, exist_ok=True)
-    run(args, specs, notes, redact("python -m eval.replicate" + ("" if not argv else " " + shlex.join(argv))))
+    shown = without_jobs(argv)  # --jobs changes no output, so the recorded command leaves it out
+    command = redact("python -m eval.replicate" + ("" if not shown else " " + shlex.join(shown)))
+    try:
+        run(args, specs, notes, command)
+    except KeyboardInterrupt:
+        print(f"\neval.replicate: interrupted: nothing was saved (the outputs are written at the end); run again "
+              f"with: {command}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

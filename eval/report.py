@@ -222,9 +222,10 @@ def write_report(
     worker_note: str,
     notes: Iterable[str],
     plots: Iterable[str],
-    elapsed: float,
 ) -> None:
-    """Write ``report.md``: headline table, schedules side by side, trajectories, LM, command, config."""
+    """Write ``report.md``: headline table, schedules side by side, trajectories, LM, command, config.
+
+    It holds no wall time (printed instead): the file is the same for every ``--jobs`` and on every machine."""
     planners = sorted({r.planner for r in runs}, key=_order)
     L: list[str] = ["# Tax-policy comparison (`python -m eval.compare`)", ""]
     L += ["## Set-up", ""]
@@ -243,7 +244,6 @@ def write_report(
              f"labor cost κ = {config['kappa']:g}.")
     L.append("- `% oracle gain` = 100 · (W − W_none) / (W_oracle − W_none) per seed; intervals are two-sided 95% "
              "Student-t intervals over seeds (blank with one seed).")
-    L.append(f"- Wall time: {elapsed:.1f} s.")
     L += ["", "Planners:", ""]
     L += [f"- `{p}`: {DESCRIPTIONS.get(p, p)}" for p in planners]
     L += ["", "## Results (mean ± 95% CI over seeds)", "", format_table(agg, markdown=True, labels=labels), ""]

@@ -105,27 +105,29 @@ def swf_welfare(population: Any, out: Any, swf: str, skill_floor: float) -> floa
 def swf_matrix(runs: Sequence[Run], pops: Mapping[int, Any], cutoffs: np.ndarray, *, main_swf: str,
                main_refs: Mapping[int, tuple[float, float]], kappa: float, skill_floor: float,
                swfs: Sequence[str] = SWFS, n_trials: int = MATRIX_ORACLE_TRIALS,
-               n_refine: int = MATRIX_ORACLE_REFINE) -> pd.DataFrame:
+               n_refine: int = MATRIX_ORACLE_REFINE,
+               oracle_refs: Mapping[tuple[int, str], tuple[float, float]] | None = None) -> pd.DataFrame:
     """One row per planner × SWF × seed (final schedules, rational workers), then a mean row per planner × SWF.
 
     Columns: planner, seed ("mean" on the mean rows), swf, welfare, pct_oracle_gain (against that SWF's no tax
     and oracle), oracle_welfare, then :data:`DISTRIBUTION`. Under the run's own SWF the references are the main
     table's (``main_refs``: seed -> (W_none, W_oracle)), so those rows equal the main table; under every other
     SWF the oracle is searched anew (``economy.oracle_schedule``, budget ``n_trials``/``n_refine``), started
-    from the best planner schedule on these brackets and never below it.
+    from the best planner schedule on these brackets and never below it. ``oracle_refs`` ((seed, swf) -> (W_none,
+    W_oracle), from :func:`swf_refs`, e.g. computed in worker processes) replaces those searches.
     """
     rows: list[dict[str, Any]] = []
     for seed, pop in pops.items():
         mine = [r for r in runs if r.seed == seed]
         dist = {id(r): distribution(r.outcome) for r in mine}
-        none_out = baselines.evaluate(pop, TaxSchedule.none(cutoffs), main_swf, kappa, skill_floor=skill_floor)
         for swf in swfs:
             if swf == main_swf and seed in main_refs:
                 w_none, w_oracle = main_refs[seed]
+            elif oracle_refs is not None and (seed, swf) in oracle_refs:
+                w_none, w_oracle = oracle_refs[(seed, swf)]
             else:
-                w_none = swf_welfare(pop, none_out, swf, skill_floor)
-                cands = [r.schedule for r in mine if np.array_equal(r.schedule.cutoffs, cutoffs)]
-                _, w_oracle = _oracle(pop, cutoffs, swf, kappa, skill_floor, seed, cands, n_trials, n_refine)
+                w_none, w_oracle = swf_refs(pop, cutoffs, main_swf, swf, kappa, skill_floor, seed,
+                                            matrix_candidates(mine, cutoffs), n_trials, n_refine)
             for r in mine:
                 w = float(r.outcome.welfare) if swf == main_swf else swf_welfare(pop, r.outcome, swf, skill_floor)
                 rows.append({"planner": r.planner, "seed": seed, "swf": swf, "welfare": w,
@@ -142,6 +144,21 @@ def swf_matrix(runs: Sequence[Run], pops: Mapping[int, Any], cutoffs: np.ndarray
     out["_s"] = out["swf"].map(lambda s: list(swfs).index(s))
     out["_m"] = out["seed"].map(lambda s: 1 if s == "mean" else 0)
     return out.sort_values(["_s", "_o", "_m"], kind="stable").drop(columns=["_o", "_s", "_m"]).reset_index(drop=True)
+
+
+def matrix_candidates(runs: Sequence[Run], cutoffs: np.ndarray) -> list[TaxSchedule]:
+    """The schedules of one seed's ``runs`` on these brackets: the starting points of the matrix's oracles."""
+    return [r.schedule for r in runs if np.array_equal(r.schedule.cutoffs, cutoffs)]
+
+
+def swf_refs(population: Any, cutoffs: np.ndarray, main_swf: str, swf: str, kappa: float, skill_floor: float,
+             seed: int, candidates: Sequence[TaxSchedule], n_trials: int = MATRIX_ORACLE_TRIALS,
+             n_refine: int = MATRIX_ORACLE_REFINE) -> tuple[float, float]:
+    """(W_none, W_oracle) of SWF ``swf`` on one seed: the matrix's references (its own oracle search)."""
+    none_out = baselines.evaluate(population, TaxSchedule.none(cutoffs), main_swf, kappa, skill_floor=skill_floor)
+    w_none = swf_welfare(population, none_out, swf, skill_floor)
+    _, w_oracle = _oracle(population, cutoffs, swf, kappa, skill_floor, seed, list(candidates), n_trials, n_refine)
+    return w_none, w_oracle
 
 
 def _oracle(pop, cutoffs, swf, kappa, skill_floor, seed, candidates, n_trials, n_refine) -> tuple[TaxSchedule, float]:

@@ -33,6 +33,9 @@ class FallbackStop(RuntimeError):
         self.causes = dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])))
         super().__init__(self.line())
 
+    def __reduce__(self):  # raised in a worker process of eval.parallel, re-raised in the parent
+        return (type(self), (self.t, self.steps, self.calls, self.causes, self.max_rate))
+
     def line(self, command: str | None = None, how: str = "the log is saved, continue with") -> str:
         """One line: the cause(s) by count and, given the resume command, how to continue (``how``)."""
         fell = sum(self.causes.values())

@@ -9,8 +9,9 @@ import pytest
 from eval.compare import main
 from tests.programs.fakes import FunctionEngine, lm
 
+# --jobs 1: the fake engines below are patched into this process, which a worker process would not see.
 TINY = ["--agents", "4", "--seeds", "0", "--years", "2", "--steps-per-year", "2", "--planners", "llm",
-        "--oracle-trials", "5", "--oracle-refine", "10", "--no-progress", "--no-plots"]
+        "--oracle-trials", "5", "--oracle-refine", "10", "--no-progress", "--no-plots", "--jobs", "1"]
 
 
 def test_always_failing_lm_exits_3_with_one_line(tmp_path, capsys, monkeypatch):
@@ -87,7 +88,7 @@ def test_a_black_box_planners_lm_workers_are_guarded_too(tmp_path, capsys, monke
     monkeypatch.setattr(programs.lm, "build_lms", lambda *a, **k: [lm(engine)])
     argv = ["--agents", "4", "--seeds", "0", "--years", "2", "--steps-per-year", "2", "--planners", "es",
             "--oracle-trials", "5", "--oracle-refine", "10", "--no-progress", "--no-plots",
-            "--out", str(tmp_path / "c"), "--fallback-patience", "2"]
+            "--out", str(tmp_path / "c"), "--fallback-patience", "2", "--jobs", "1"]
     assert main(argv) == 3
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "fell back for 2 consecutive steps" in line and "parse_error 8" in line

@@ -350,3 +350,17 @@ def test_the_offline_engine_answers_the_same_through_a_schema_free_call(monkeypa
     assert text.startswith("[[ ## ") and not text.lstrip().startswith("{")
     hours = float(text.split("[[ ## hours ## ]]")[1].split("[[")[0])
     assert pred.fallback is None and pred.hours == hours
+
+
+def test_the_system_message_is_rendered_once_per_signature_and_equals_a_fresh_rendering():
+    from programs.lm.structured import StructuredAdapter
+
+    adapter = StructuredAdapter()
+    fresh = dspy.JSONAdapter().format_system_message
+    for sig in (ChooseLabor, ProposeTaxSchedule, Vote):
+        first = adapter.format_system_message(sig)
+        assert first == fresh(sig)
+        assert adapter.format_system_message(sig) is first  # the cached text, not a new rendering
+    other = ChooseLabor.with_instructions("Choose hours; be brief.")
+    assert "be brief" in adapter.format_system_message(other)
+    assert "be brief" not in adapter.format_system_message(ChooseLabor)
