@@ -114,6 +114,7 @@ class CompareConfig:
     num_retries: int = 3
     structured: str = "auto"
     max_tokens: int | None = None
+    reasoning_effort: str | None = None
     max_fallback_rate: float = 0.5
     fallback_patience: int = 3
     price_in: float | None = None
@@ -387,7 +388,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         skill_floor=skill_floor,
         plots=not args.no_plots, progress=not args.no_progress,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
-        structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
+        structured=args.structured, max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort,
+        extra={"notes": notes},
         max_fallback_rate=args.max_fallback_rate, fallback_patience=args.fallback_patience,
         price_in=args.price_in, price_out=args.price_out,
         saez_v1_variant=variant, initial_rate=None if initial_rate is None else float(initial_rate),
@@ -704,7 +706,10 @@ def dry_run_calls(cfg: CompareConfig) -> dict[str, int]:
 def dry_run_lines(cfg: CompareConfig) -> list[str]:
     from programs.simulation.dryrun import dry_run
 
-    plan = dry_run(dry_run_calls(cfg), max_tokens=cfg.max_tokens, n_brackets=len(cfg.cutoffs))
+    from programs.lm.reasoning import reasoning_plan
+
+    plan = dry_run(dry_run_calls(cfg), max_tokens=cfg.max_tokens, n_brackets=len(cfg.cutoffs),
+                   reasoning=reasoning_plan(cfg.lm, cfg.api_base or None, cfg.reasoning_effort))
     what = (f"eval.compare ({len(cfg.seeds)} seeds x planners {', '.join(cfg.planners)}; {cfg.agents} agents, "
             f"{cfg.years} tax years x {cfg.steps_per_year} steps, workers {cfg.workers})")
     return plan.lines(what) + [plan.cost_line(cfg.lm, cfg.api_base, cfg.price_in, cfg.price_out)]

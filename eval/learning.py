@@ -49,7 +49,8 @@ def _world(cfg: Any) -> dict[str, Any]:
 def _lm_options(cfg: Any) -> dict[str, Any]:
     """The client settings shared by the pre-flight check and the LMs it admits."""
     kw: dict[str, Any] = dict(concurrency=cfg.concurrency, timeout=cfg.timeout, num_retries=cfg.num_retries,
-                              structured=cfg.structured, max_tokens=cfg.max_tokens)
+                              structured=cfg.structured, max_tokens=cfg.max_tokens,
+                              reasoning_effort=getattr(cfg, "reasoning_effort", None))
     if cfg.temperature is not None:
         kw["temperature"] = cfg.temperature
     return kw
@@ -119,9 +120,14 @@ class LearningContext:
 
     def __init__(self, cfg: Any) -> None:
         from programs.lm import describe_lm
+        from programs.lm.reasoning import reasoning_plan
 
         self.cfg = cfg
-        self.lm_label = describe_lm(cfg.lm, cfg.api_base or None, temperature=cfg.temperature)
+        plan = reasoning_plan(cfg.lm, cfg.api_base or None, getattr(cfg, "reasoning_effort", None))
+        temperature = None if cfg.temperature is None and not plan.fixed_sampling else plan.temperature(cfg.temperature)
+        self.lm_label = describe_lm(cfg.lm, cfg.api_base or None, temperature=temperature)
+        if plan.reasons:
+            self.lm_label += f", {plan.describe()}"
         served = [b for b in cfg.api_base if _serves_offline_engine(b)]
         if served:
             # `programs.serve` answers under any model name: say what actually answered.

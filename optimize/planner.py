@@ -219,7 +219,8 @@ def resolve(args: argparse.Namespace) -> Config:
                               "must differ from the ones trained on")
     try:
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
-                        probe=bool(args.api_base), structured=args.structured, max_tokens=args.max_tokens)
+                        probe=bool(args.api_base), structured=args.structured, max_tokens=args.max_tokens,
+                        reasoning_effort=args.reasoning_effort)
         if args.reflection_lm is not None:
             if args.tune:
                 raise ConfigError("--reflection-lm writes instructions when compiling; --tune does not use it")
@@ -356,7 +357,8 @@ def _task_lms(cfg: Config, temperature: float | None = None) -> list:
 
     a = cfg.args
     return build_lms(a.lm, a.api_base, temperature=a.temperature if temperature is None else temperature,
-                     seed=a.seed, concurrency=a.concurrency, structured=a.structured, max_tokens=a.max_tokens)
+                     seed=a.seed, concurrency=a.concurrency, structured=a.structured, max_tokens=a.max_tokens,
+                     reasoning_effort=a.reasoning_effort)
 
 
 def _prompt_lm(cfg: Config) -> tuple[Any, str | None]:
@@ -561,7 +563,8 @@ def run_tune(cfg: Config) -> dict[str, Any]:
         pool = clean_program_demos(sit)
     settings = TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers,
                             best_k=a.best_k, module_type=a.module_type, lm=a.lm, api_base=a.api_base,
-                            structured=a.structured, max_tokens=a.max_tokens, demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
+                            structured=a.structured, max_tokens=a.max_tokens,
+                            reasoning_effort=a.reasoning_effort, demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
     counter = CallCounter()
     _say(cfg, f"study {a.study_name!r}: adding {a.trials} trial(s)"
               + (f" to {_redact_storage(a.storage)}" if a.storage else " (in memory)"))
@@ -762,9 +765,13 @@ def dry_run_lines(cfg: Config) -> list[str]:
     from programs.simulation.dryrun import dry_run
 
     calls, how = dry_run_calls(cfg)
-    plan = dry_run(calls, module_type=cfg.args.module_type, n_brackets=len(cfg.econ.cutoffs))
-    lines = plan.lines(f"{PROG} ({'--tune' if cfg.args.tune else cfg.args.optimizer}; at most)")
-    return [lines[0] + f" [{how}]", lines[1]]
+    from programs.lm.reasoning import reasoning_plan
+
+    a = cfg.args
+    plan = dry_run(calls, module_type=a.module_type, n_brackets=len(cfg.econ.cutoffs), max_tokens=a.max_tokens,
+                   reasoning=reasoning_plan(a.lm, a.api_base, a.reasoning_effort))
+    lines = plan.lines(f"{PROG} ({'--tune' if a.tune else a.optimizer}; at most)")
+    return [lines[0] + f" [{how}]", *lines[1:]]
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -88,6 +88,7 @@ class TuneSettings:
     api_base: list[str] | None = None
     structured: str = "auto"
     max_tokens: int | None = None
+    reasoning_effort: str | None = None
     demo_pool: list[dspy.Example] = field(default_factory=list)
     base_program: str | None = None
     max_demos: int = 4
@@ -194,7 +195,8 @@ def end_to_end_score(settings: TuneSettings, knobs: Knobs, seed: int) -> tuple[f
                       skill_floor=c.skill_floor, history_len=knobs.history_len, best_k=settings.best_k, seed=int(seed),
                       temperature=knobs.temperature, module_type=settings.module_type, stratified=c.stratified)
     lms = build_lms(settings.lm, settings.api_base or None, temperature=knobs.temperature, seed=int(seed),
-                    structured=settings.structured, max_tokens=settings.max_tokens)
+                    structured=settings.structured, max_tokens=settings.max_tokens,
+                    reasoning_effort=settings.reasoning_effort)
     planner = planner_with(settings, knobs.history_len, knobs.n_demos)
     sim = Simulation(cfg, lms=lms, planner=planner, population=e.population)
     try:

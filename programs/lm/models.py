@@ -35,6 +35,7 @@ from programs.lm.compat import litellm_prefixes
 from programs.lm.endpoint import EndpointLM, RequestStats, provider_of, redact_url
 from programs.lm.local import LOCAL, check_local, describe_local, is_local, local_label
 from programs.lm.offline import OFFLINE_LABEL
+from programs.lm.reasoning import reasoning_plan
 from programs.lm.structured import MODES, mark
 
 OFFLINE = "offline"
@@ -101,6 +102,7 @@ def check_lm_config(
     probe_timeout: float = 3.0,
     structured: str = "auto",
     max_tokens: int | None = None,
+    reasoning_effort: str | None = None,
 ) -> list[str]:
     """Validate an LM configuration without calling any LM.
 
@@ -110,6 +112,7 @@ def check_lm_config(
     out of range. With ``probe``, each ``api_base`` must also answer ``GET {api_base}/models`` within
     ``probe_timeout`` seconds (``check_endpoints``; any HTTP status counts as reachable). ``local`` and
     ``local:PATH`` need the ``local`` extra installed and, for a path, an existing ``.gguf`` file.
+    ``reasoning_effort`` and a reasoning model's ``max_tokens`` floor: ``programs.lm.reasoning``.
     """
     env = os.environ if environ is None else environ
     if not isinstance(lm, str) or not lm.strip():
@@ -138,11 +141,13 @@ def check_lm_config(
         if bases:
             raise ConfigError("api_base is for a served model; the offline engine runs in-process "
                               "(serve it with `python -m programs.serve` and use --lm openai/offline-engine --api-base URL)")
+        reasoning_plan(lm, None, reasoning_effort)
         return bases
     if is_local(lm):
         if bases:
             raise ConfigError(f"api_base is for a served model; lm={lm!r} runs in-process (serve a GGUF file with "
                               "`python -m llama_cpp.server --model PATH` and use --lm openai/NAME --api-base URL)")
+        reasoning_plan(lm, None, reasoning_effort)
         check_local(lm)
         return bases
     if not _MODEL_RE.match(lm):
@@ -161,6 +166,7 @@ def check_lm_config(
         if not any(env.get(n) for n in names):
             raise ConfigError(f"lm={lm!r} needs {' or '.join(names)} set in the environment "
                               "(keys are read from the environment only)")
+    reasoning_plan(lm, bases, reasoning_effort).check_max_tokens(max_tokens)
     if probe and bases:
         check_endpoints(bases, timeout=probe_timeout)
     return bases
@@ -235,6 +241,7 @@ def build_lms(
     max_tokens: int | None = None,
     cache: bool | None = None,
     structured: str = "auto",
+    reasoning_effort: str | None = None,
 ) -> list[dspy.LM]:
     """Build one LM per endpoint (one in-process LM for ``offline`` and ``local``, one ``EndpointLM`` for a
     hosted model).
@@ -254,6 +261,8 @@ def build_lms(
         (``auto`` backs off to plain prompts when a server rejects it); not used by the offline engine.
     max_tokens : one token budget for every answer instead of the per-signature budgets
         (``programs.lm.structured.token_budget``); not used by the offline engine.
+    reasoning_effort : ``low`` | ``medium`` | ``high`` for a reasoning model (``programs.lm.reasoning``,
+        which also sets such a model's temperature and budgets).
 
     Returns
     -------
@@ -261,7 +270,7 @@ def build_lms(
     """
     bases = check_lm_config(lm, api_base, temperature=temperature, concurrency=concurrency,
                             num_retries=num_retries, timeout=timeout, retry_backoff=retry_backoff,
-                            structured=structured, max_tokens=max_tokens)
+                            structured=structured, max_tokens=max_tokens, reasoning_effort=reasoning_effort)
     lm = lm.strip()
     if lm == OFFLINE:
         from programs.lm.offline import offline_lm
@@ -272,20 +281,31 @@ def build_lms(
         from programs.lm.local import local_lm
 
         return [mark(local_lm(lm, seed=seed, temperature=temperature, cache=bool(cache)), structured, max_tokens)]
-    kwargs: dict = dict(temperature=temperature, num_retries=num_retries, timeout=timeout,
+    plan = reasoning_plan(lm, bases, reasoning_effort)
+    kwargs: dict = dict(temperature=plan.temperature(temperature), num_retries=num_retries, timeout=timeout,
                         cache=True if cache is None else cache, concurrency=concurrency,
-                        retry_backoff=retry_backoff)
+                        retry_backoff=retry_backoff, **plan.lm_kwargs())
     provider = provider_of(lm)
+
+    def endpoint(**extra: Any) -> dspy.LM:
+        from dspy.utils.exceptions import LMConfigurationError
+
+        try:
+            built = EndpointLM(lm, **kwargs, **extra)
+        except (LMConfigurationError, ValueError, TypeError) as exc:  # DSPy refused the settings: one line
+            raise ConfigError(f"lm={lm!r}: {' '.join(str(exc).split())[:300]}") from None
+        return plan.apply(mark(built, structured, max_tokens))
+
     if not bases:
         default = LOCAL_PROVIDERS.get(provider)
-        return [mark(EndpointLM(lm, **kwargs, **({"api_base": default} if default else {})), structured, max_tokens)]
+        return [endpoint(**({"api_base": default} if default else {}))]
     out = []
     for base in bases:
         extra = {}
         if provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
             # OpenAI-compatible local servers ignore the key but the client insists on one.
             extra["api_key"] = LOCAL_PLACEHOLDER_KEY
-        out.append(mark(EndpointLM(lm, api_base=base, **kwargs, **extra), structured, max_tokens))
+        out.append(endpoint(api_base=base, **extra))
     return out
 
 

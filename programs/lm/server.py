@@ -16,6 +16,13 @@ many times that body was seen before, so it replays under any interleaving and a
 ``--retry-after-s`` sets the 429's ``Retry-After`` (a fraction such as 0.2 is sent as is, which some
 clients, DSPy's included, honour; whole seconds are the standard form).
 
+Reasoning tokens, a test aid (``--reasoning-tokens N``): every answer reports ``N`` reasoning tokens in
+``usage.completion_tokens_details.reasoning_tokens`` (and in ``completion_tokens``), as a hosted
+reasoning model does, so a run addressed as ``--lm openai/gpt-5-mini --api-base URL`` exercises that
+path. They are drawn from the request's budget (``max_completion_tokens`` or ``max_tokens``) first, as a
+reasoning model's are: a budget they exhaust gets ``finish_reason: "length"`` and no answer, one they
+leave too little of gets the answer cut. No reasoning happens; the engine's answer is the same.
+
 ``GET /v1/stats`` reports what the server saw, for tests and benchmarks: chat requests, requests in flight
 and the most at once, injected faults by kind, responses by status, and which credentials were presented
 (as the first 12 hex digits of their SHA-256, never the key itself).
@@ -55,8 +62,12 @@ class ServeConfig:
     faults: tuple[str, ...] = FAULTS
     hang_s: float = 30.0
     retry_after_s: float = 1.0
+    reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.reasoning_tokens, bool) or not isinstance(self.reasoning_tokens, int) \
+                or not 0 <= self.reasoning_tokens <= 1_000_000:
+            raise ValueError(f"reasoning_tokens={self.reasoning_tokens!r} must be an integer in [0, 1000000]")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError(f"fail_rate={self.fail_rate} is outside [0, 1]")
         if self.latency_ms < 0:
@@ -141,7 +152,23 @@ def _error(status: int, message: str, kind: str, headers: dict | None = None) ->
     return web.json_response(body, status=status, headers=headers)
 
 
-def _completion(model: str, text: str, prompt_chars: int, key: bytes) -> dict:
+def _completion(model: str, text: str, prompt_chars: int, key: bytes, reasoning: int = 0,
+                budget: int | None = None) -> dict:
+    """An OpenAI chat completion of ``text`` (tokens counted as characters / 4), after ``reasoning``
+    reasoning tokens that come out of ``budget`` first (the answer cut, or dropped, where they leave too
+    little: ``finish_reason`` is then ``length``)."""
+    finish = "stop"
+    answer = max(1, len(text) // 4)
+    if budget is not None and reasoning + answer > budget:
+        finish = "length"
+        reasoning = min(reasoning, budget)
+        left = budget - reasoning
+        text = text[: 4 * left]
+        answer = len(text) // 4 if text else 0
+    usage = {"prompt_tokens": prompt_chars // 4, "completion_tokens": answer + reasoning,
+             "total_tokens": prompt_chars // 4 + answer + reasoning}
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return {
         "id": "chatcmpl-" + key.hex(),
         "object": "chat.completion",
@@ -149,9 +176,8 @@ def _completion(model: str, text: str, prompt_chars: int, key: bytes) -> dict:
         "model": model,
         "system_fingerprint": MODEL_NAME,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                     "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": max(1, len(text) // 4),
-                  "total_tokens": prompt_chars // 4 + max(1, len(text) // 4)},
+                     "finish_reason": finish}],
+        "usage": usage,
     }
 
 
@@ -236,7 +262,11 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
         text = format_answer(fields, values, fmt)
         model = str(body.get("model") or MODEL_NAME)
         prompt_chars = len(system) + sum(len(t) for _, t in chat_messages)
-        completion = _completion(model, text, prompt_chars, key)
+        budget = body.get("max_completion_tokens", body.get("max_tokens"))
+        budget = budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0 else None
+        completion = _completion(model, text, prompt_chars, key, cfg.reasoning_tokens,
+                                 budget if cfg.reasoning_tokens else None)
+        text = completion["choices"][0]["message"]["content"]
 
         if body.get("stream"):
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -246,7 +276,8 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
                 {**base, "object": "chat.completion.chunk",
                  "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
                 {**base, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": completion["usage"]},
+                 "choices": [{"index": 0, "delta": {}, "finish_reason": completion["choices"][0]["finish_reason"]}],
+                 "usage": completion["usage"]},
             ]
             for c in chunks:
                 await resp.write(f"data: {json.dumps(c)}\n\n".encode())
@@ -291,6 +322,7 @@ def serve_in_thread(
     faults: Sequence[str] | None = None,
     hang_s: float = 30.0,
     retry_after_s: float = 1.0,
+    reasoning_tokens: int = 0,
 ) -> tuple[str, Callable[[], None]]:
     """Run the server on a background thread (for tests and notebooks).
 
@@ -302,7 +334,8 @@ def serve_in_thread(
         Shuts the server down and joins the thread (open hangs are dropped).
     """
     config = ServeConfig(latency_ms=latency_ms, fail_rate=fail_rate, seed=seed,
-                         faults=tuple(faults) if faults else FAULTS, hang_s=hang_s, retry_after_s=retry_after_s)
+                         faults=tuple(faults) if faults else FAULTS, hang_s=hang_s, retry_after_s=retry_after_s,
+                         reasoning_tokens=reasoning_tokens)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     box: dict = {}
@@ -356,13 +389,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--retry-after-s", type=float, default=1.0, help="Retry-After of an injected 429, in seconds")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the fault draws and of the engine's answers: same seed, same replies")
+    ap.add_argument("--reasoning-tokens", type=int, default=0, metavar="N",
+                    help="test aid: report N reasoning tokens per answer, drawn from its budget first, as a "
+                         "reasoning model does (no reasoning happens)")
     args = ap.parse_args(argv)
     if not 0 <= args.port <= 65535:
         ap.error(f"--port={args.port} is outside [0, 65535]")
     try:
         config = ServeConfig(latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed,
                              faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), hang_s=args.hang_s,
-                             retry_after_s=args.retry_after_s)
+                             retry_after_s=args.retry_after_s, reasoning_tokens=args.reasoning_tokens)
     except ValueError as exc:
         ap.error(str(exc))
 

@@ -39,6 +39,7 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
     redact_url,
 )
 from programs.lm.cost import check_prices, estimate_cost
+from programs.lm.reasoning import reasoning_plan
 from programs.lm.structured import structured_summary
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
 from programs.simulation.guard import FallbackStop, make_guard
@@ -124,6 +125,8 @@ def _resolve_lm(args) -> dict | None:
         args.lm = OFFLINE if args.lm is None else args.lm
         return None
     stored = read_run_config(args.out).get("lm_settings") or {}
+    if args.reasoning_effort is None and isinstance(stored.get("reasoning"), dict):
+        args.reasoning_effort = stored["reasoning"].get("effort")  # the run keeps its effort
     if not stored:  # a log from before LM settings were recorded: the user must say which LM
         if args.lm is None:
             raise ConfigError(f"--resume: {args.out}/config.json does not record the run's LM; pass the --lm "
@@ -147,9 +150,15 @@ def _resolve_lm(args) -> dict | None:
 
 
 def _lm_settings(args) -> dict:
-    """What identifies the run's LM, without secrets (URLs redacted; keys are never read here)."""
-    return {"lm": args.lm, "api_base": [redact_url(b) for b in args.api_base or []] or None,
-            "temperature": args.temperature}
+    """What identifies the run's LM, without secrets (URLs redacted; keys are never read here): the
+    temperature it runs at (1.0 for a reasoning model under OpenAI's rule) and, for a reasoning model,
+    its effort (``programs.lm.reasoning``)."""
+    plan = reasoning_plan(args.lm, args.api_base, args.reasoning_effort)
+    out = {"lm": args.lm, "api_base": [redact_url(b) for b in args.api_base or []] or None,
+           "temperature": plan.temperature(args.temperature)}
+    if plan.reasons:
+        out["reasoning"] = plan.to_dict()
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           concurrency=args.concurrency)
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
                         num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff,
-                        structured=args.structured, max_tokens=args.max_tokens)
+                        structured=args.structured, max_tokens=args.max_tokens,
+                        reasoning_effort=args.reasoning_effort)
         guard = make_guard(args)
         check_prices(args.price_in, args.price_out)
     except ConfigError as exc:
@@ -184,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         plan = dry_run(calls_by_role(cfg), module_type=cfg.module_type, max_tokens=args.max_tokens,
                        n_brackets=len(cfg.initial_tax_schedule().rates), irv=cfg.scenario == "democratic"
-                       and cfg.voting == "irv")
+                       and cfg.voting == "irv", reasoning=reasoning_plan(args.lm, args.api_base,
+                                                                         args.reasoning_effort))
         for line in plan.lines(f"{cfg.years} tax years x {cfg.steps_per_year} steps, {cfg.agents} agents, "
                                f"scenario {cfg.scenario}, workers {cfg.workers}"):
             print(line)
@@ -201,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_out_dir(args.out, overwrite=True, create=False)
         elif not (os.path.isfile(os.path.join(args.out, "steps.jsonl")) and not args.overwrite):
             check_out_dir(args.out, overwrite=args.overwrite, create=False)
+        else:
+            from programs.simulation.runlog import RunLog
+
+            RunLog(args.out).check_new(args.overwrite)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
@@ -209,7 +224,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_endpoints(args.api_base or [], timeout=min(args.timeout, 5.0))
     except ConfigError as exc:
         return _fail(str(exc))
-    label = describe_lm(args.lm, args.api_base, temperature=args.temperature)
+    reasoning = reasoning_plan(args.lm, args.api_base, args.reasoning_effort)
+    label = describe_lm(args.lm, args.api_base, temperature=reasoning.temperature(args.temperature))
+    if reasoning.reasons:
+        label += f", {reasoning.describe()}"
+    try:
+        # The LMs before the run directory: a model string or settings DSPy refuses are one line, nothing written.
+        lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
+                        concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
+                        retry_backoff=args.retry_backoff, cache=False if args.no_cache else None,
+                        structured=args.structured, max_tokens=args.max_tokens,
+                        reasoning_effort=args.reasoning_effort)
+    except ConfigError as exc:
+        return _fail(str(exc))
 
     from programs.simulation.runlog import RunLog
 
@@ -239,10 +266,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, KeyError, OSError) as exc:
             log.close()
             return _fail(f"planner={args.planner!r}: {exc}")
-    lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
-                    concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
-                    retry_backoff=args.retry_backoff, cache=False if args.no_cache else None,
-                    structured=args.structured, max_tokens=args.max_tokens)
     sim = Simulation(cfg, lms=lms, planner=planner)
     try:
         if records:
@@ -253,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         dt = time.perf_counter() - t0
         answers = structured_summary(lms)
         if answers is not None:
-            # How the real model's answers came back (structured or plain, truncated, tokens) this session.
+            # How the real model's answers came back in this process (structured or plain, truncated, cached);
+            # the tokens are the run's usage (one total, over every logged step).
             summary = summary.model_copy(update={"answers": answers})
         summary = _with_cost(summary, args)
         log.write_summary(summary)
@@ -305,8 +329,8 @@ def _report(s: dict, out: str, seconds: float) -> None:
         how = f"{a.get('structured', 0)} structured, {a.get('plain', 0)} plain"
         if a["backed_off"]:
             how += f" (server rejected the schema: {'; '.join(a['reasons'])})"
-        print(f"answers ({a['mode']} structured output): {how}; {a.get('truncated', 0)} truncated; tokens "
-              f"{a.get('prompt_tokens', 0)} prompt, {a.get('completion_tokens', 0)} completion")
+        print(f"answers this session ({a['mode']} structured output): {how}; {a.get('truncated', 0)} truncated; "
+              f"{a.get('cached', 0)} replayed from DSPy's cache")
     line = usage_line(s.get("usage"))
     if line:
         print(line)
