@@ -24,7 +24,8 @@ reasoning model's are: a budget they exhaust gets ``finish_reason: "length"`` an
 leave too little of gets the answer cut. No reasoning happens; the engine's answer is the same.
 
 ``GET /v1/stats`` reports what the server saw, for tests and benchmarks: chat requests, requests in flight
-and the most at once, injected faults by kind, responses by status, and which credentials were presented
+and the most at once, injected faults by kind, responses by status, requests by ``reasoning_effort``, and
+which credentials were presented
 (as the first 12 hex digits of their SHA-256, never the key itself).
 """
 
@@ -92,11 +93,13 @@ class _State:
     faults: Counter = field(default_factory=Counter)
     status: Counter = field(default_factory=Counter)
     credentials: Counter = field(default_factory=Counter)
+    efforts: Counter = field(default_factory=Counter)
 
     def stats(self) -> dict:
         return {"requests": self.requests, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
                 "faults": dict(sorted(self.faults.items())),
                 "status": {str(k): v for k, v in sorted(self.status.items())},
+                "reasoning_effort": dict(sorted(self.efforts.items())),
                 "credentials_sha256_12": dict(sorted(self.credentials.items()))}
 
 
@@ -230,6 +233,9 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": {"message": "the body must be JSON with a non-empty 'messages' list",
                                                 "type": "invalid_request_error", "code": 400}}, status=400)
+        effort = body.get("reasoning_effort")
+        if isinstance(effort, str) and (effort in state.efforts or len(state.efforts) < 16):
+            state.efforts[effort] += 1
         if cfg.latency_ms:
             await asyncio.sleep(cfg.latency_ms / 1000.0)
         fault = _draw_fault(state, raw)

@@ -117,8 +117,9 @@ class DryRun:
         total = {"prompt_tokens": sum(self.prompt_tokens.values()),
                  "completion_tokens": sum(self.answer_max.values()) + sum(self.reasoning_tokens.values())}
         cost = estimate_cost(total, lm, api_base or None, price_in=price_in, price_out=price_out)
-        return "estimated cost" + (" (at most, on the estimated tokens): " if cost["usd"] is not None else ": ") \
-            + format_cost(cost)
+        basis = (" (on the estimated tokens, with the ASSUMED reasoning tokens): " if self.reasoning.reasons
+                 else " (at most, on the estimated tokens): ")
+        return "estimated cost" + (basis if cost["usd"] is not None else ": ") + format_cost(cost)
 
 
 def dry_run(calls: Mapping[str, int], *, module_type: str = "predict", max_tokens: int | None = None,
