@@ -411,7 +411,7 @@ class StructuredAdapter(dspy.JSONAdapter):
         from programs.lm.compat import observe_calls
 
         outer = dspy.settings.usage_tracker
-        tracker = UsageTracker()  # DSPy's own reports land here; the entries below are passed on instead
+        tracker = UsageTracker()  # DSPy's own reports, passed on to ``outer`` below
         entries: list[dict[str, Any]] = []
         try:
             with observe_calls() as seen, dspy.context(usage_tracker=tracker):
@@ -428,11 +428,13 @@ class StructuredAdapter(dspy.JSONAdapter):
         finally:
             opts.add("cached", sum(bool(e["cache_hit"]) for e in entries))
             if outer is not None:
-                for e in entries:
-                    if not e["cache_hit"]:
-                        outer.add_usage(lm.model, e["usage"])
-                    elif hasattr(outer, "add_cached_usage"):
-                        outer.add_cached_usage(lm.model, e["usage"])
+                for model, reported in tracker.usage_data.items():  # what DSPy reported, failed calls' too
+                    for u in reported:
+                        outer.add_usage(model, u)
+                if hasattr(outer, "add_cached_usage"):  # what DSPy did not: the replayed calls' tokens
+                    for e in entries:
+                        if e["cache_hit"]:
+                            outer.add_cached_usage(lm.model, e["usage"])
         if _cut_off(entries, budget):
             opts.add("truncated")
             raise TruncatedAnswer("StructuredAdapter", signature, str(out)[:500],
