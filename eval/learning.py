@@ -71,6 +71,12 @@ def check_learning_config(cfg: Any) -> None:
     try:
         # probe: one GET {base}/models per endpoint, so an unreachable server fails here, not mid-run.
         check_lm_config(cfg.lm, cfg.api_base or None, probe=True, **_lm_options(cfg))
+        if "/" in cfg.lm and not cfg.lm.startswith("local:"):
+            # A served or hosted model is built once now (no call is sent), so settings DSPy refuses are this
+            # one line rather than an error mid-comparison. The in-process models are not loaded twice.
+            from programs.lm import build_lms
+
+            build_lms(cfg.lm, cfg.api_base or None, seed=cfg.seeds[0], **_lm_options(cfg))
         for p in learning:
             load_config(**_sim_settings(cfg, p, cfg.seeds[0]))
     except LMConfigError as e:

@@ -228,3 +228,27 @@ def test_dry_run_adds_assumed_reasoning_tokens_and_says_so():
     line = est.cost_line("openai/gpt-5-mini", price_in=1.0, price_out=1.0)
     tokens = sum(est.prompt_tokens.values()) + sum(plain.completion_max.values()) + sum(est.reasoning_tokens.values())
     assert f"${tokens / 1e6:.4g}" in line
+
+
+def test_eval_compare_refuses_settings_dspy_refuses_before_any_work(tmp_path, monkeypatch, capsys):
+    # The LMs of a comparison are built per seed mid-run; a served model is now also built once up front.
+    import programs.lm.models as models
+    from eval import compare
+    from programs.lm.server import serve_in_thread
+
+    def refuse(*a, **k):
+        raise LMConfigurationError("this model takes no such setting")
+
+    monkeypatch.setattr(models, "EndpointLM", refuse)
+    url, stop = serve_in_thread()
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            compare.main(["--lm", "openai/gpt-5-mini", "--api-base", url, "--planners", "llm,saez", "--agents", "4",
+                          "--years", "2", "--steps-per-year", "1", "--seeds", "1", "--no-plots", "--no-progress",
+                          "--out", str(tmp_path / "cmp")])
+    finally:
+        stop()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.strip().splitlines() == [
+        "eval.compare: error: lm='openai/gpt-5-mini': this model takes no such setting"]
+    assert not (tmp_path / "cmp").exists()
