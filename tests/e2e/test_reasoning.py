@@ -59,7 +59,8 @@ def test_simulate_and_compare_run_with_a_reasoning_model(tmp_path: Path, env: di
     assert seen["reasoning_effort"] == {"low": ANSWERS, "high": seen["requests"] - ANSWERS}
     report = (tmp_path / "cmp" / "report.md").read_text()
     assert "reasoning model (effort high" in report and " reasoning" in report.split("LM usage")[1]
-    assert " reasoning" in c.stdout.split("tokens (reported by the LM)")[1]  # printed too
+    printed = [line for line in c.stdout.splitlines() if line.startswith("tokens (")]
+    assert len(printed) == 1 and " reasoning" in printed[0]  # printed too
     assert json.loads((tmp_path / "cmp" / "config.json").read_text())["reasoning_effort"] == "high"
 
 
