@@ -50,7 +50,8 @@ def _lm_options(cfg: Any) -> dict[str, Any]:
     """The client settings shared by the pre-flight check and the LMs it admits."""
     kw: dict[str, Any] = dict(concurrency=cfg.concurrency, timeout=cfg.timeout, num_retries=cfg.num_retries,
                               structured=cfg.structured, max_tokens=cfg.max_tokens,
-                              settings=getattr(cfg, "backend_settings", None) or None)
+                              settings=getattr(cfg, "backend_settings", None) or None,
+                              reasoning_effort=getattr(cfg, "reasoning_effort", None))
     if cfg.temperature is not None:
         kw["temperature"] = cfg.temperature
     return kw
@@ -71,6 +72,12 @@ def check_learning_config(cfg: Any) -> None:
     try:
         # probe: one GET {base}/models per endpoint, so an unreachable server fails here, not mid-run.
         check_lm_config(cfg.lm, cfg.api_base or None, probe=True, **_lm_options(cfg))
+        if "/" in cfg.lm and not cfg.lm.startswith("local:"):
+            # A served or hosted model is built once now (no call is sent), so settings DSPy refuses are this
+            # one line rather than an error mid-comparison. The in-process models are not loaded twice.
+            from programs.lm import build_lms
+
+            build_lms(cfg.lm, cfg.api_base or None, seed=cfg.seeds[0], **_lm_options(cfg))
         for p in learning:
             load_config(**_sim_settings(cfg, p, cfg.seeds[0]))
     except LMConfigError as e:
@@ -120,9 +127,14 @@ class LearningContext:
 
     def __init__(self, cfg: Any, probe: bool = True) -> None:
         from programs.lm import describe_lm
+        from programs.lm.reasoning import reasoning_plan
 
         self.cfg = cfg
-        self.lm_label = describe_lm(cfg.lm, cfg.api_base or None, temperature=cfg.temperature)
+        plan = reasoning_plan(cfg.lm, cfg.api_base or None, getattr(cfg, "reasoning_effort", None))
+        temperature = None if cfg.temperature is None and not plan.fixed_sampling else plan.temperature(cfg.temperature)
+        self.lm_label = describe_lm(cfg.lm, cfg.api_base or None, temperature=temperature)
+        if plan.reasons:
+            self.lm_label += f", {plan.describe()}"
         # (A worker process's context only runs and counts: it need not ask the endpoints what they serve.)
         served = [b for b in cfg.api_base if _serves_offline_engine(b)] if probe else []
         if served:

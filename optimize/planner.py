@@ -216,7 +216,7 @@ def resolve(args: argparse.Namespace) -> Config:
         # probe: GET /models on each endpoint; the local model answers once in a child process.
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
                         probe=True, structured=args.structured, max_tokens=args.max_tokens,
-                        settings=backend_settings(args))
+                        settings=backend_settings(args), reasoning_effort=args.reasoning_effort)
         if args.reflection_lm is not None:
             if args.tune:
                 raise ConfigError("--reflection-lm writes instructions when compiling; --tune does not use it")
@@ -361,7 +361,7 @@ def _task_lms(cfg: Config, temperature: float | None = None) -> list:
     a = cfg.args
     return build_lms(a.lm, a.api_base, temperature=a.temperature if temperature is None else temperature,
                      seed=a.seed, concurrency=a.concurrency, structured=a.structured, max_tokens=a.max_tokens,
-                     settings=backend_settings(a))
+                     settings=backend_settings(a), reasoning_effort=a.reasoning_effort)
 
 
 def _prompt_lm(cfg: Config) -> tuple[Any, str | None]:
@@ -529,6 +529,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
     settings = TuneSettings(econ=cfg.econ, seeds=cfg.tune_seeds, years=cfg.sit.years, workers=workers,
                             best_k=a.best_k, module_type=a.module_type, lm=a.lm, api_base=a.api_base,
                             structured=a.structured, max_tokens=a.max_tokens, backend_settings=backend_settings(a),
+                            reasoning_effort=a.reasoning_effort,
                             demo_pool=pool, base_program=a.program, max_demos=a.max_demos)
     counter = CallCounter()
     _say(cfg, f"study {a.study_name!r}: adding {a.trials} trial(s)"
@@ -717,9 +718,13 @@ def dry_run_lines(cfg: Config) -> list[str]:
     from programs.simulation.dryrun import dry_run
 
     calls, how = dry_run_calls(cfg)
-    plan = dry_run(calls, module_type=cfg.args.module_type, n_brackets=len(cfg.econ.cutoffs))
-    lines = plan.lines(f"{PROG} ({'--tune' if cfg.args.tune else cfg.args.optimizer}; at most)")
-    return [lines[0] + f" [{how}]", lines[1]]
+    from programs.lm.reasoning import reasoning_plan
+
+    a = cfg.args
+    plan = dry_run(calls, module_type=a.module_type, n_brackets=len(cfg.econ.cutoffs), max_tokens=a.max_tokens,
+                   reasoning=reasoning_plan(a.lm, a.api_base, a.reasoning_effort))
+    lines = plan.lines(f"{PROG} ({'--tune' if a.tune else a.optimizer}; at most)")
+    return [lines[0] + f" [{how}]", *lines[1:]]
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -90,6 +90,7 @@ class TuneSettings:
     structured: str = "auto"
     max_tokens: int | None = None
     backend_settings: dict[str, Any] = field(default_factory=dict)
+    reasoning_effort: str | None = None
     demo_pool: list[dspy.Example] = field(default_factory=list)
     base_program: str | None = None
     max_demos: int = 4
@@ -197,7 +198,8 @@ def end_to_end_score(settings: TuneSettings, knobs: Knobs, seed: int) -> tuple[f
                       temperature=knobs.temperature, module_type=settings.module_type, stratified=c.stratified)
     lms = build_lms(settings.lm, settings.api_base or None, temperature=knobs.temperature, seed=int(seed),
                     structured=settings.structured, max_tokens=settings.max_tokens,
-                    settings=settings.backend_settings or None)
+                    settings=settings.backend_settings or None,
+                    reasoning_effort=settings.reasoning_effort)
     planner = planner_with(settings, knobs.history_len, knobs.n_demos)
     sim = Simulation(cfg, lms=lms, planner=planner, population=e.population)
     try:

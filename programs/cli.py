@@ -33,10 +33,11 @@ EXIT_INTERRUPTED = 130   # Ctrl-C: what was saved and the command that resumes a
 SEEDS_HELP = "seeds: a list and/or ranges, e.g. '0-4' (seeds 0..4), '0,5,7', '0-2,10'; '3' is seed 3"
 
 def add_answer_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--structured`` and ``--max-tokens``, the same on every CLI that calls a language model
-    (``programs.lm.structured``; validated by ``programs.lm.check_lm_config``), and every LM backend's own
-    flags (``programs.lm.backends``: ``--n-ctx``, ``--n-threads``, ``--n-gpu-layers``, ``--repack`` of
-    ``--lm local``; read back with ``backend_settings(args)``)."""
+    """``--structured``, ``--max-tokens`` and ``--reasoning-effort``, the same on every CLI that calls a
+    language model (``programs.lm.structured``, ``programs.lm.reasoning``; validated by
+    ``programs.lm.check_lm_config``), and every LM backend's own flags (``programs.lm.backends``:
+    ``--n-ctx``, ``--n-threads``, ``--n-gpu-layers``, ``--repack`` of ``--lm local``; read back with
+    ``backend_settings(args)``)."""
     from programs.lm.backends import add_backend_args
 
     group.add_argument("--structured", default="auto", metavar="{auto,on,off}",
@@ -46,7 +47,13 @@ def add_answer_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) ->
                             "engine")
     group.add_argument("--max-tokens", type=int, default=None, metavar="N",
                        help="token budget of every LM answer (default: one per signature, sized to its answer, "
-                            "larger for --module cot); an answer that uses it all is a 'truncated' fallback")
+                            "larger for --module cot, 16000 more for a reasoning model); an answer cut off at it "
+                            "is a 'truncated' fallback")
+    group.add_argument("--reasoning-effort", default=None, metavar="{low,medium,high}",
+                       help="reasoning effort passed to a reasoning model (gpt-5, o-series, ...; detected by name; "
+                            "for a self-hosted model behind --api-base, giving it declares one); recorded in "
+                            "config.json. Reasoning models also run at temperature 1.0 with room to reason in "
+                            "every answer's budget")
     add_backend_args(group)
 
 
@@ -76,18 +83,27 @@ def add_price_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
 
 
 def usage_line(usage: dict | None) -> str | None:
-    """One line of a run's tokens by role and its cost (a ``UsageSummary`` dumped), or None without usage."""
+    """One line of a run's tokens by role and its cost (a ``UsageSummary`` dumped), or None without usage.
+
+    Reasoning tokens (part of the completion tokens) and answers replayed from DSPy's cache are shown
+    where there are any."""
     if not usage or not usage.get("by_role"):
         return None
     from programs.lm.cost import format_cost
 
     how = ("estimated by the offline engine, characters / 4" if usage.get("source") == "estimated"
            else "reported by the LM")
-    parts = [f"{role} {u['prompt_tokens']} prompt + {u['completion_tokens']} completion ({u['calls']} answers)"
+
+    def extra(u: dict) -> str:
+        bits = [f"{u['reasoning_tokens']} reasoning"] if u.get("reasoning_tokens") else []
+        bits += [f"{u['cached']} replayed from cache"] if u.get("cached") else []
+        return f" [{', '.join(bits)}]" if bits else ""
+
+    parts = [f"{role} {u['prompt_tokens']} prompt + {u['completion_tokens']} completion{extra(u)} ({u['calls']} answers)"
              for role, u in usage["by_role"].items()]
     t = usage["total"]
-    return (f"tokens ({how}): {'; '.join(parts)}; total {t['prompt_tokens']} + {t['completion_tokens']}; "
-            f"cost: {format_cost(usage.get('cost'))}")
+    return (f"tokens ({how}): {'; '.join(parts)}; total {t['prompt_tokens']} + "
+            f"{t['completion_tokens']}{extra(t)}; cost: {format_cost(usage.get('cost'))}")
 
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-|\.\.)\s*(\d+)\s*$")

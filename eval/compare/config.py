@@ -93,6 +93,7 @@ class CompareConfig:
     num_retries: int = 3
     structured: str = "auto"
     max_tokens: int | None = None
+    reasoning_effort: str | None = None
     #: The LM backend's own settings (``--lm local``: ``LoadSettings``), by backend name.
     backend_settings: dict[str, Any] = field(default_factory=dict)
     #: Those settings as this machine resolved them (window, threads, GPU layers, repacking and why).
@@ -262,7 +263,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         skill_floor=skill_floor,
         plots=not args.no_plots, progress=not args.no_progress, jobs=jobs,
         concurrency=args.concurrency, timeout=args.timeout, num_retries=args.num_retries,
-        structured=args.structured, max_tokens=args.max_tokens, extra={"notes": notes},
+        structured=args.structured, max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort,
+        extra={"notes": notes},
         backend_settings=own, lm_backend=lm_record(lm, own),
         max_fallback_rate=args.max_fallback_rate, fallback_patience=args.fallback_patience,
         price_in=args.price_in, price_out=args.price_out,

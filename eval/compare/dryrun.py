@@ -31,7 +31,10 @@ def dry_run_calls(cfg: CompareConfig) -> dict[str, int]:
 def dry_run_lines(cfg: CompareConfig) -> list[str]:
     from programs.simulation.dryrun import dry_run
 
-    plan = dry_run(dry_run_calls(cfg), max_tokens=cfg.max_tokens, n_brackets=len(cfg.cutoffs))
+    from programs.lm.reasoning import reasoning_plan
+
+    plan = dry_run(dry_run_calls(cfg), max_tokens=cfg.max_tokens, n_brackets=len(cfg.cutoffs),
+                   reasoning=reasoning_plan(cfg.lm, cfg.api_base or None, cfg.reasoning_effort))
     what = (f"eval.compare ({len(cfg.seeds)} seeds x planners {', '.join(cfg.planners)}; {cfg.agents} agents, "
             f"{cfg.years} tax years x {cfg.steps_per_year} steps, workers {cfg.workers})")
     return plan.lines(what) + [plan.cost_line(cfg.lm, cfg.api_base, cfg.price_in, cfg.price_out)]

@@ -173,6 +173,12 @@ def write_outputs(cfg: CompareConfig, *, runs: list[Run], pops: dict[int, Any], 
         + ", ".join(str(s) for s in weights["seed"]) + ")")
     if lm_label:
         log(f"LM planners ({', '.join(learning)}): {lm_label}")
+    if ctx is not None:
+        from programs.cli import usage_line
+
+        line = usage_line(ctx.usage_summary())  # by role, a reasoning model's reasoning tokens apart
+        if line:
+            log(line)
     log(f"wrote {len(written)} files in {cfg.out}/: {', '.join(os.path.basename(w) for w in written)} "
         f"({elapsed:.1f} s)")
     return {"runs": runs, "summary": df, "aggregate": agg, "table": table, "refs": refs, "elapsed": elapsed,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from programs.errors import ConfigError
+from programs.lm.reasoning import reasoning_plan
 from programs.lm.llama_load import LoadSettings  # light: llama_cpp is imported only to load a model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,6 +52,8 @@ class LMOptions:
     max_tokens: int | None = None
     cache: bool | None = None
     structured: str = "auto"
+    #: ``low`` | ``medium`` | ``high`` for a reasoning model (``programs.lm.reasoning``).
+    reasoning_effort: str | None = None
 
     def check(self) -> None:
         from programs.lm.structured import MODES
@@ -207,6 +210,7 @@ class EndpointBackend(Backend):
             if not any(environ.get(n) for n in names):
                 raise ConfigError(f"lm={lm!r} needs {' or '.join(names)} set in the environment "
                                   "(keys are read from the environment only)")
+        reasoning_plan(lm, bases, opts.reasoning_effort).check_max_tokens(opts.max_tokens)
 
     def probe(self, lm: str, bases: list[str], opts: LMOptions, settings: Any, timeout: float) -> None:
         from programs.lm.models import check_endpoints
@@ -217,20 +221,31 @@ class EndpointBackend(Backend):
         from programs.lm.endpoint import EndpointLM, provider_of
         from programs.lm.models import LOCAL_PLACEHOLDER_KEY, LOCAL_PROVIDERS
 
-        kwargs: dict = dict(temperature=opts.temperature, num_retries=opts.num_retries, timeout=opts.timeout,
-                            cache=True if opts.cache is None else opts.cache, concurrency=opts.concurrency,
-                            retry_backoff=opts.retry_backoff)
+        plan = reasoning_plan(lm, bases, opts.reasoning_effort)
+        kwargs: dict = dict(temperature=plan.temperature(opts.temperature), num_retries=opts.num_retries,
+                            timeout=opts.timeout, cache=True if opts.cache is None else opts.cache,
+                            concurrency=opts.concurrency, retry_backoff=opts.retry_backoff, **plan.lm_kwargs())
         provider = provider_of(lm)
+
+        def endpoint(**extra: Any) -> dspy.BaseLM:
+            from dspy.utils.exceptions import LMConfigurationError
+
+            try:
+                built = EndpointLM(lm, **kwargs, **extra)
+            except (LMConfigurationError, ValueError, TypeError) as exc:  # DSPy refused the settings: one line
+                raise ConfigError(f"lm={lm!r}: {' '.join(str(exc).split())[:300]}") from None
+            return plan.apply(built)
+
         if not bases:
             default = LOCAL_PROVIDERS.get(provider)
-            return [EndpointLM(lm, **kwargs, **({"api_base": default} if default else {}))]
+            return [endpoint(**({"api_base": default} if default else {}))]
         out = []
         for base in bases:
             extra = {}
             if provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
                 # OpenAI-compatible local servers ignore the key but the client insists on one.
                 extra["api_key"] = LOCAL_PLACEHOLDER_KEY
-            out.append(EndpointLM(lm, api_base=base, **kwargs, **extra))
+            out.append(endpoint(api_base=base, **extra))
         return out
 
     def describe(self, lm: str, bases: list[str], temperature: float | None) -> str:
@@ -270,6 +285,7 @@ class LocalBackend(Backend):
         if bases:
             raise ConfigError(f"api_base is for a served model; lm={lm!r} runs in-process (serve a GGUF file with "
                               "`python -m programs.lm.llama_server --model PATH` and use --lm openai/NAME --api-base URL)")
+        reasoning_plan(lm, None, opts.reasoning_effort)  # refuses an effort for a model that does not reason
         check_local(lm)
         (settings or self.default_settings()).check()
 
@@ -331,6 +347,7 @@ class OfflineBackend(Backend):
     structured = False
 
     def check(self, lm: str, bases: list[str], opts: LMOptions, settings: Any, environ: Mapping[str, str]) -> None:
+        reasoning_plan(lm, None, opts.reasoning_effort)  # refuses an effort for the offline engine
         if bases:
             raise ConfigError("api_base is for a served model; the offline engine runs in-process "
                               "(serve it with `python -m programs.serve` and use --lm openai/offline-engine --api-base URL)")

@@ -17,13 +17,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import dspy
 
 __all__ = ["DSPY_VERSION", "SUPPORTED", "carry_context", "quiet_history", "litellm_prefixes",
            "memoize_metadata_misses", "plain_lm_state_class", "LM_CLASS_STATE_KEY", "CallerFormatJSONAdapter",
-           "UsageLog", "active_usage_tracker", "tracking_usage", "quiet_progress"]
+           "UsageLog", "active_usage_tracker", "tracking_usage", "quiet_progress",
+           "observe_calls", "dspy_reasoning_rule"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -233,3 +235,91 @@ def quiet_progress() -> Iterator[None]:
     _install_quiet_tqdm()
     with dspy.context(**{_QUIET_KEY: True}):
         yield
+
+def dspy_reasoning_rule(model: str) -> bool:
+    """Whether DSPy applies OpenAI's reasoning-model rule to ``model`` (temperature 1.0 or None, max_tokens
+    >= 16000 or None, checked when the ``dspy.LM`` is built): DSPy's own private test, so the two never
+    disagree. On another DSPy layout, an equivalent of DSPy 3.4's pattern."""
+    try:
+        from dspy.clients.lm import _is_openai_reasoning_model
+    except ImportError:  # pragma: no cover - another DSPy layout
+        import re
+
+        family = model.split("/")[-1].lower()
+        return re.match(r"^(?:o[1345](?:-(?:mini|nano|pro))?(?:-\d{4}-\d{2}-\d{2})?|gpt-5(?:\.\d+)*(?!-chat)(?:-.*)?)$",
+                        family) is not None
+    return bool(_is_openai_reasoning_model(model))
+
+
+#: The list that ``observe_calls`` fills in this context (None: nobody is observing).
+_OBSERVED: ContextVar[list[dict[str, Any]] | None] = ContextVar("llm_economist_observed_calls", default=None)
+_OBSERVE_LOCK = threading.Lock()
+
+
+def _call_info(result: Any) -> dict[str, Any]:
+    """What one finished LM call reported: cache hit, finish reason and usage (DSPy's usage-dict form).
+
+    A DSPy cache hit carries the stored response, whose finish reason and usage are those of the call
+    that first made it; DSPy itself reports a hit's usage as empty (nothing was spent).
+    """
+    from dspy.clients.call_result import usage_dict
+    from dspy.clients.legacy_outputs import plain, value
+
+    responses = getattr(result, "responses", ()) or ()
+    if responses:
+        r = responses[0]
+        usage = dict(getattr(result, "usage", None) or {}) or usage_dict(r)
+        reason = getattr(r, "finish_reason", None)
+    else:  # the LiteLLM compatibility path keeps the provider's raw response
+        raw = getattr(result, "raw", None)
+        usage = dict(getattr(result, "usage", None) or {}) or plain(dict(value(raw, "usage", {}) or {}))
+        choices = value(raw, "choices", []) or []
+        reason = value(choices[0], "finish_reason", None) if choices else None
+    return {"cache_hit": bool(getattr(result, "cache_hit", False)), "finish_reason": reason, "usage": usage}
+
+
+def _install_observer() -> bool:
+    """Wrap DSPy's call finaliser once per process, so that ``observe_calls`` sees every call's result."""
+    try:
+        import dspy.clients.execution as execution
+    except ImportError:  # pragma: no cover
+        return False
+    with _OBSERVE_LOCK:
+        original = getattr(execution, "finalize", None)
+        if original is None:  # pragma: no cover
+            return False
+        if getattr(original, "_observed", False):
+            return True
+
+        def finalize(lm: Any, call: Any, result: Any) -> Any:
+            seen = _OBSERVED.get()
+            if seen is not None:
+                try:
+                    seen.append(_call_info(result))
+                except Exception:  # pragma: no cover - never let accounting break a call
+                    pass
+            return original(lm, call, result)
+
+        finalize._observed = True  # type: ignore[attr-defined]
+        finalize.__wrapped__ = original  # type: ignore[attr-defined]
+        execution.finalize = finalize
+        return True
+
+
+@contextmanager
+def observe_calls() -> Iterator[list[dict[str, Any]] | None]:
+    """Collect ``{"cache_hit", "finish_reason", "usage"}`` for every LM call finished in this block (this
+    thread or task), cache hits included; yields None on a DSPy layout where calls cannot be observed.
+
+    DSPy hands the response's text to the adapter and its usage to the usage tracker, except on a cache
+    hit; truncation and token counts of replayed answers are read here instead (``programs.lm.structured``).
+    """
+    if not _install_observer():  # pragma: no cover
+        yield None
+        return
+    seen: list[dict[str, Any]] = []
+    token = _OBSERVED.set(seen)
+    try:
+        yield seen
+    finally:
+        _OBSERVED.reset(token)

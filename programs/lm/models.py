@@ -113,6 +113,7 @@ def check_lm_config(
     structured: str = "auto",
     max_tokens: int | None = None,
     settings: Mapping[str, Any] | None = None,
+    reasoning_effort: str | None = None,
 ) -> list[str]:
     """Validate an LM configuration without calling any LM (``programs.lm.backends``: the backend of ``lm``
     checks its own part).
@@ -124,13 +125,15 @@ def check_lm_config(
     ``GET {api_base}/models`` within ``probe_timeout`` seconds). ``local`` and ``local:PATH`` need the
     ``local`` extra installed and, for a path, an existing ``.gguf`` file. ``settings`` holds backends'
     own settings by backend name (``{"local": LoadSettings(...)}``).
+    ``reasoning_effort`` and a reasoning model's ``max_tokens`` floor: ``programs.lm.reasoning``.
     """
     env = os.environ if environ is None else environ
     if not isinstance(lm, str) or not lm.strip():
         raise ConfigError("lm must be 'offline', 'local[:PATH.gguf]' or a model string 'provider/model', "
                           "e.g. openai/gpt-4o-mini")
     opts = LMOptions(temperature=temperature, concurrency=concurrency, num_retries=num_retries, timeout=timeout,
-                     retry_backoff=retry_backoff, structured=structured, max_tokens=max_tokens)
+                     retry_backoff=retry_backoff, structured=structured, max_tokens=max_tokens,
+                     reasoning_effort=reasoning_effort)
     opts.check()
     lm = lm.strip()
     bases = _bases(api_base)
@@ -231,6 +234,7 @@ def build_lms(
     cache: bool | None = None,
     structured: str = "auto",
     settings: Mapping[str, Any] | None = None,
+    reasoning_effort: str | None = None,
 ) -> list[dspy.LM]:
     """Build one LM per endpoint (one in-process LM for ``offline`` and ``local``, one ``EndpointLM`` for a
     hosted model): ``programs.lm.backends``, the backend of ``lm`` builds them.
@@ -250,6 +254,8 @@ def build_lms(
         (``auto`` backs off to plain prompts when a server rejects it); not used by the offline engine.
     max_tokens : one token budget for every answer instead of the per-signature budgets
         (``programs.lm.structured.token_budget``); not used by the offline engine.
+    reasoning_effort : ``low`` | ``medium`` | ``high`` for a reasoning model (``programs.lm.reasoning``,
+        which also sets such a model's temperature and budgets).
 
     settings : backends' own settings by backend name, e.g. ``{"local": LoadSettings(n_ctx=2048)}``.
 
@@ -259,12 +265,13 @@ def build_lms(
     """
     bases = check_lm_config(lm, api_base, temperature=temperature, concurrency=concurrency,
                             num_retries=num_retries, timeout=timeout, retry_backoff=retry_backoff,
-                            structured=structured, max_tokens=max_tokens, settings=settings)
+                            structured=structured, max_tokens=max_tokens, settings=settings,
+                            reasoning_effort=reasoning_effort)
     lm = lm.strip()
     backend = backend_for(lm)
     opts = LMOptions(temperature=temperature, seed=seed, concurrency=concurrency, num_retries=num_retries,
                      timeout=timeout, retry_backoff=retry_backoff, max_tokens=max_tokens, cache=cache,
-                     structured=structured)
+                     structured=structured, reasoning_effort=reasoning_effort)
     lms = backend.build(lm, bases, opts, (settings or {}).get(backend.name))
     return [mark(x, structured, max_tokens) for x in lms] if backend.structured else lms
 

@@ -16,8 +16,16 @@ many times that body was seen before, so it replays under any interleaving and a
 ``--retry-after-s`` sets the 429's ``Retry-After`` (a fraction such as 0.2 is sent as is, which some
 clients, DSPy's included, honour; whole seconds are the standard form).
 
+Reasoning tokens, a test aid (``--reasoning-tokens N``): every answer reports ``N`` reasoning tokens in
+``usage.completion_tokens_details.reasoning_tokens`` (and in ``completion_tokens``), as a hosted
+reasoning model does, so a run addressed as ``--lm openai/gpt-5-mini --api-base URL`` exercises that
+path. They are drawn from the request's budget (``max_completion_tokens`` or ``max_tokens``) first, as a
+reasoning model's are: a budget they exhaust gets ``finish_reason: "length"`` and no answer, one they
+leave too little of gets the answer cut. No reasoning happens; the engine's answer is the same.
+
 ``GET /v1/stats`` reports what the server saw, for tests and benchmarks: chat requests, requests in flight
-and the most at once, injected faults by kind, responses by status, and which credentials and query strings
+and the most at once, injected faults by kind, responses by status, requests by ``reasoning_effort``,
+and which credentials and query strings
 were presented, by chat requests and by ``GET /models`` probes apart (as the first 12 hex digits of their
 SHA-256, never the key itself).
 """
@@ -56,8 +64,12 @@ class ServeConfig:
     faults: tuple[str, ...] = FAULTS
     hang_s: float = 30.0
     retry_after_s: float = 1.0
+    reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.reasoning_tokens, bool) or not isinstance(self.reasoning_tokens, int) \
+                or not 0 <= self.reasoning_tokens <= 1_000_000:
+            raise ValueError(f"reasoning_tokens={self.reasoning_tokens!r} must be an integer in [0, 1000000]")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError(f"fail_rate={self.fail_rate} is outside [0, 1]")
         if self.latency_ms < 0:
@@ -85,11 +97,13 @@ class _State:
     queries: Counter = field(default_factory=Counter)
     probe_credentials: Counter = field(default_factory=Counter)
     probe_queries: Counter = field(default_factory=Counter)
+    efforts: Counter = field(default_factory=Counter)
 
     def stats(self) -> dict:
         return {"requests": self.requests, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
                 "faults": dict(sorted(self.faults.items())),
                 "status": {str(k): v for k, v in sorted(self.status.items())},
+                "reasoning_effort": dict(sorted(self.efforts.items())),
                 "credentials_sha256_12": dict(sorted(self.credentials.items())),
                 "query_sha256_12": dict(sorted(self.queries.items())),
                 "probe": {"credentials_sha256_12": dict(sorted(self.probe_credentials.items())),
@@ -163,7 +177,23 @@ def _error(status: int, message: str, kind: str, headers: dict | None = None) ->
     return web.json_response(body, status=status, headers=headers)
 
 
-def _completion(model: str, text: str, prompt_chars: int, key: bytes) -> dict:
+def _completion(model: str, text: str, prompt_chars: int, key: bytes, reasoning: int = 0,
+                budget: int | None = None) -> dict:
+    """An OpenAI chat completion of ``text`` (tokens counted as characters / 4), after ``reasoning``
+    reasoning tokens that come out of ``budget`` first (the answer cut, or dropped, where they leave too
+    little: ``finish_reason`` is then ``length``)."""
+    finish = "stop"
+    answer = max(1, len(text) // 4)
+    if budget is not None and reasoning + answer > budget:
+        finish = "length"
+        reasoning = min(reasoning, budget)
+        left = budget - reasoning
+        text = text[: 4 * left]
+        answer = len(text) // 4 if text else 0
+    usage = {"prompt_tokens": prompt_chars // 4, "completion_tokens": answer + reasoning,
+             "total_tokens": prompt_chars // 4 + answer + reasoning}
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return {
         "id": "chatcmpl-" + key.hex(),
         "object": "chat.completion",
@@ -171,9 +201,8 @@ def _completion(model: str, text: str, prompt_chars: int, key: bytes) -> dict:
         "model": model,
         "system_fingerprint": MODEL_NAME,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                     "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": max(1, len(text) // 4),
-                  "total_tokens": prompt_chars // 4 + max(1, len(text) // 4)},
+                     "finish_reason": finish}],
+        "usage": usage,
     }
 
 
@@ -225,6 +254,9 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": {"message": "the body must be JSON with a non-empty 'messages' list",
                                                 "type": "invalid_request_error", "code": 400}}, status=400)
+        effort = body.get("reasoning_effort")
+        if isinstance(effort, str) and (effort in state.efforts or len(state.efforts) < 16):
+            state.efforts[effort] += 1
         if cfg.latency_ms:
             await asyncio.sleep(cfg.latency_ms / 1000.0)
         fault = _draw_fault(state, raw)
@@ -257,7 +289,11 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
         text = format_answer(fields, values, fmt)
         model = str(body.get("model") or MODEL_NAME)
         prompt_chars = len(system) + sum(len(t) for _, t in chat_messages)
-        completion = _completion(model, text, prompt_chars, key)
+        budget = body.get("max_completion_tokens", body.get("max_tokens"))
+        budget = budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0 else None
+        completion = _completion(model, text, prompt_chars, key, cfg.reasoning_tokens,
+                                 budget if cfg.reasoning_tokens else None)
+        text = completion["choices"][0]["message"]["content"]
 
         if body.get("stream"):
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -267,7 +303,8 @@ def make_app(config: ServeConfig | None = None) -> web.Application:
                 {**base, "object": "chat.completion.chunk",
                  "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
                 {**base, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": completion["usage"]},
+                 "choices": [{"index": 0, "delta": {}, "finish_reason": completion["choices"][0]["finish_reason"]}],
+                 "usage": completion["usage"]},
             ]
             for c in chunks:
                 await resp.write(f"data: {json.dumps(c)}\n\n".encode())
@@ -312,6 +349,7 @@ def serve_in_thread(
     faults: Sequence[str] | None = None,
     hang_s: float = 30.0,
     retry_after_s: float = 1.0,
+    reasoning_tokens: int = 0,
 ) -> tuple[str, Callable[[], None]]:
     """Run the server on a background thread (for tests and notebooks).
 
@@ -323,7 +361,8 @@ def serve_in_thread(
         Shuts the server down and joins the thread (open hangs are dropped).
     """
     config = ServeConfig(latency_ms=latency_ms, fail_rate=fail_rate, seed=seed,
-                         faults=tuple(faults) if faults else FAULTS, hang_s=hang_s, retry_after_s=retry_after_s)
+                         faults=tuple(faults) if faults else FAULTS, hang_s=hang_s, retry_after_s=retry_after_s,
+                         reasoning_tokens=reasoning_tokens)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     box: dict = {}
@@ -377,13 +416,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--retry-after-s", type=float, default=1.0, help="Retry-After of an injected 429, in seconds")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the fault draws and of the engine's answers: same seed, same replies")
+    ap.add_argument("--reasoning-tokens", type=int, default=0, metavar="N",
+                    help="test aid: report N reasoning tokens per answer, drawn from its budget first, as a "
+                         "reasoning model does (no reasoning happens)")
     args = ap.parse_args(argv)
     if not 0 <= args.port <= 65535:
         ap.error(f"--port={args.port} is outside [0, 65535]")
     try:
         config = ServeConfig(latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed,
                              faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), hang_s=args.hang_s,
-                             retry_after_s=args.retry_after_s)
+                             retry_after_s=args.retry_after_s, reasoning_tokens=args.reasoning_tokens)
     except ValueError as exc:
         ap.error(str(exc))
 

@@ -21,9 +21,10 @@ context. Two things fix that for every signature, without touching the signature
   from the inputs), satisfaction a boolean, a persona and a ChainOfThought reasoning bounded strings.
   The agents' own range checks stay: a schema's bounds are a hint to the server, never trusted.
 - **A token budget** (``max_tokens``) per signature sized to its answer, the sum of per-field budgets
-  in ``FIELD_TOKENS`` (so ``--module cot`` gets the reasoning's budget on top). An answer that uses the
-  whole budget was cut off: it raises ``TruncatedAnswer``, which the agents count as a ``truncated``
-  fallback, instead of a run that waits for 7,000 rambling tokens.
+  in ``FIELD_TOKENS`` (so ``--module cot`` gets the reasoning's budget on top; a reasoning model gets
+  ``programs.lm.reasoning.REASONING_ROOM`` more). An answer cut off at its budget (``finish_reason`` is
+  ``length``, read from the response, also when DSPy's cache replays it) raises ``TruncatedAnswer``, which
+  the agents count as a ``truncated`` fallback, instead of a run that waits for 7,000 rambling tokens.
 
 ``build_lms`` marks each LM it builds for a real model with its ``StructuredOptions`` (the
 ``--structured auto|on|off`` knob and an optional ``--max-tokens`` override); the agents call their
@@ -53,6 +54,7 @@ from dspy.utils.exceptions import AdapterParseError
 
 from economy.constants import MAX_HOURS
 from programs.lm.compat import CallerFormatJSONAdapter, UsageLog, active_usage_tracker, tracking_usage
+from programs.lm.reasoning import plan_of
 
 __all__ = ["MODES", "WIRE_FORMS", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
            "StructuredAdapter", "TruncatedAnswer", "output_schema", "response_format", "token_budget",
@@ -196,10 +198,10 @@ class StructuredOptions:
 
     ``mode``: ``auto`` (schema, backing off to plain prompts when the server rejects it), ``on`` or
     ``off``. ``max_tokens``: one budget for every signature instead of ``token_budget``'s.
-    Counters: ``calls`` answers asked for, ``structured`` / ``plain`` answers parsed each way, ``backoffs`` rejections that switched
-    this LM to plain prompts, ``truncated`` answers that used their whole budget, and the
-    ``prompt_tokens`` / ``completion_tokens`` the server reported for all calls (per-run totals; per-step
-    usage by role is the run log's).
+    Counters (this process): ``calls`` answers asked for, ``structured`` / ``plain`` answers parsed each
+    way, ``backoffs`` rejections that switched this LM to plain prompts, ``truncated`` answers cut off at
+    their budget, ``cached`` LM calls replayed from DSPy's cache. Tokens are not counted here: the run's
+    one token total is its usage by role (``programs.lm.usage``, summed over the run log).
     """
 
     mode: str = "auto"
@@ -344,6 +346,35 @@ def rejects_schema(exc: BaseException) -> bool:
                                                                                    LMInvalidRequestError)))
 
 
+def _entries(seen: list[dict[str, Any]] | None, tracker: Any) -> list[dict[str, Any]]:
+    """One ``{"cache_hit", "finish_reason", "usage"}`` per LM call of an answer: observed (cache hits
+    included, ``compat.observe_calls``), or, where DSPy's calls cannot be observed, the usage DSPy
+    reported to ``tracker`` (no cache hits, no finish reason)."""
+    if seen is not None:
+        return list(seen)
+    return [{"cache_hit": False, "finish_reason": None, "usage": dict(e)}
+            for _, e in tracker.entries]
+
+
+def _completion_tokens(entries: list[dict[str, Any]]) -> int | None:
+    """Completion tokens of an answer's calls (None when no call reported any)."""
+    n = None
+    for e in entries:
+        v = (e.get("usage") or {}).get("completion_tokens")
+        if isinstance(v, int) and not isinstance(v, bool):
+            n = (n or 0) + v
+    return n
+
+
+def _cut_off(entries: list[dict[str, Any]], budget: int) -> bool:
+    """Whether an answer was cut off: the server said so (``finish_reason == "length"``, also replayed from
+    DSPy's cache), or the answer used its whole budget (a server that does not say)."""
+    if any(e.get("finish_reason") == "length" for e in entries):
+        return True
+    used = _completion_tokens(entries)
+    return used is not None and used >= budget
+
+
 class StructuredAdapter(CallerFormatJSONAdapter):
     """``JSONAdapter`` that sends our per-call schema and budget, and backs off or counts as configured.
 
@@ -373,7 +404,7 @@ class StructuredAdapter(CallerFormatJSONAdapter):
         opts = options_of(lm) or StructuredOptions()
         opts.add("calls")
         lm_kwargs = dict(lm_kwargs)
-        budget = opts.max_tokens or token_budget(signature, inputs)
+        budget = opts.max_tokens or plan_of(lm).budget(token_budget(signature, inputs))
         lm_kwargs["max_tokens"] = budget
         where = getattr(lm, "endpoint", None) or str(getattr(lm, "model", "the server"))
         call = getattr(signature, "__name__", None) or "answer"
@@ -421,36 +452,47 @@ class StructuredAdapter(CallerFormatJSONAdapter):
     def _budgeted(call: Callable[..., list[dict[str, Any]]], opts: StructuredOptions, budget: int,
                   lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
                   demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run one call with its own usage tracker; an answer that used the whole budget is truncated.
+        """Run one call, its LM calls observed; an answer that was cut off is ``TruncatedAnswer``.
 
-        DSPy's adapters see only the completion text, not ``finish_reason``, so the cut-off is read from
-        the usage: ``completion_tokens >= max_tokens``. (A grammar-constrained answer cut off mid-JSON may
-        still "parse" after JSON repair; the usage check catches that too.) The usage is passed on to an
-        enclosing tracker, if any.
+        DSPy's adapters see only the completion text, so the finish reason and usage of each LM call are
+        read from the call's result (``compat.observe_calls``), also for a DSPy cache hit, which replays the
+        stored response (its finish reason and tokens those of the call that made it) while DSPy reports
+        no usage for it. A cut-off answer (``finish_reason == "length"``; a reasoning model that spent its
+        budget reasoning answers nothing) is truncated whether it parses or not: a grammar-constrained answer
+        cut off mid-JSON may still "parse" after JSON repair. The usage goes on to the enclosing tracker:
+        a ``UsageMeter`` also gets a cache hit's tokens, marked as replayed; any other tracker gets what
+        DSPy would have given it.
         """
+        from programs.lm.compat import observe_calls
+
         outer = active_usage_tracker()
-        tracker = UsageLog()
+        tracker = UsageLog()  # DSPy's own reports, passed on to ``outer`` below
+        entries: list[dict[str, Any]] = []
         try:
-            with tracking_usage(tracker):
-                out = call(lm, lm_kwargs, signature, demos, inputs)
+            with observe_calls() as seen, tracking_usage(tracker):
+                try:
+                    out = call(lm, lm_kwargs, signature, demos, inputs)
+                finally:
+                    entries = _entries(seen, tracker)
         except AdapterParseError as exc:
-            used = tracker.total("completion_tokens")
-            if used is not None and used >= budget:
+            if _cut_off(entries, budget):
                 opts.add("truncated")
                 raise TruncatedAnswer("StructuredAdapter", signature, getattr(exc, "lm_response", ""),
-                                      f"the answer used all {budget} tokens of its budget") from exc
+                                      f"the answer was cut off at its budget of {budget} tokens") from exc
             raise
         finally:
-            for key in ("prompt_tokens", "completion_tokens"):
-                opts.add(key, tracker.total(key) or 0)
+            opts.add("cached", sum(bool(e["cache_hit"]) for e in entries))
             if outer is not None:
-                for model, entry in tracker.entries:
+                for model, entry in tracker.entries:  # what DSPy reported, failed calls' too
                     outer.add_usage(model, entry)
-        used = tracker.total("completion_tokens")
-        if used is not None and used >= budget:
+                if hasattr(outer, "add_cached_usage"):  # what DSPy did not: the replayed calls' tokens
+                    for e in entries:
+                        if e["cache_hit"]:
+                            outer.add_cached_usage(lm.model, e["usage"])
+        if _cut_off(entries, budget):
             opts.add("truncated")
             raise TruncatedAnswer("StructuredAdapter", signature, str(out)[:500],
-                                  f"the answer used all {budget} tokens of its budget")
+                                  f"the answer was cut off at its budget of {budget} tokens")
         return out
 
 

@@ -11,8 +11,17 @@ response's usage to ``settings.usage_tracker``), both by the role of the signatu
   example's).
 
 The role is read from the signature's output fields, so a compiled or ChainOfThought predictor keeps it.
-A DSPy cache hit reports no usage (nothing was spent). The offline engine reports an *estimate*
-(characters / 4, ``programs.lm.offline``); ``usage_source`` says which.
+
+- ``reasoning_tokens``: the hidden reasoning of a reasoning model (``completion_tokens_details`` of the
+  response, ``programs.lm.reasoning``), counted apart and also inside ``completion_tokens``, as billed.
+- ``cached``: LM calls that DSPy's cache replayed (a served model's cache is on by default; a resumed
+  run replays the step that was in flight). DSPy reports no usage for them; ``programs.lm.structured``
+  reads the stored response's tokens and passes them here (``add_cached_usage``), so their tokens are
+  counted as first reported, though not spent again, and a resumed run totals what an uninterrupted
+  one does.
+
+The offline engine reports an *estimate* (characters / 4, ``programs.lm.offline``); ``usage_source``
+says which.
 """
 
 from __future__ import annotations
@@ -27,12 +36,12 @@ from dspy.utils.callback import BaseCallback
 
 from programs.lm.compat import tracking_usage
 
-__all__ = ["ROLES", "UsageMeter", "role_of", "usage_sum", "usage_total", "usage_source", "KEYS"]
+__all__ = ["ROLES", "UsageMeter", "role_of", "usage_sum", "usage_total", "usage_source", "KEYS", "reasoning_tokens"]
 
 #: Roles in report order.
 ROLES = ("worker", "planner", "voter", "satisfaction", "persona", "other")
 #: What is counted per role.
-KEYS = ("calls", "prompt_tokens", "completion_tokens")
+KEYS = ("calls", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached")
 #: Output field -> role.
 _ROLE_OF_FIELD = {"hours": "worker", "rates_percent": "planner", "persona": "persona", "candidate": "voter",
                   "satisfied": "satisfaction"}
@@ -49,6 +58,13 @@ def role_of(signature: Any) -> str:
 
 def _int(v: Any) -> int:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
+
+
+def reasoning_tokens(entry: Mapping[str, Any]) -> int:
+    """Reasoning tokens of one DSPy usage entry (OpenAI's ``completion_tokens_details.reasoning_tokens``)."""
+    details = entry.get("completion_tokens_details") or {}
+    return _int(details.get("reasoning_tokens") if isinstance(details, Mapping)
+                else getattr(details, "reasoning_tokens", 0))
 
 
 class UsageMeter(BaseCallback):
@@ -84,12 +100,19 @@ class UsageMeter(BaseCallback):
             s.pop()
 
     # -- the usage tracker interface (``programs.lm.compat.tracking_usage``) --------------------------
-    def add_usage(self, lm: str, usage_entry: dict[str, Any]) -> None:
+    def add_usage(self, lm: str, usage_entry: dict[str, Any], *, cached: bool = False) -> None:
         s = self._stack()
         role = s[-1][1] if s else "other"
         entry = usage_entry or {}
         self._add(role, "prompt_tokens", _int(entry.get("prompt_tokens")))
         self._add(role, "completion_tokens", _int(entry.get("completion_tokens")))
+        self._add(role, "reasoning_tokens", reasoning_tokens(entry))
+        if cached:
+            self._add(role, "cached", 1)
+
+    def add_cached_usage(self, lm: str, usage_entry: dict[str, Any]) -> None:
+        """The stored usage of a call DSPy's cache replayed (counted, and counted as ``cached``)."""
+        self.add_usage(lm, usage_entry, cached=True)
 
     @contextmanager
     def installed(self) -> Iterator["UsageMeter"]:

@@ -40,6 +40,7 @@ from programs.lm import (  # the programs package keeps LiteLLM off the network 
 from programs.lm.backends import backend_settings
 from programs.lm.models import lm_record, probe_lm
 from programs.lm.cost import check_prices, estimate_cost
+from programs.lm.reasoning import reasoning_plan
 from programs.lm.structured import structured_summary
 from programs.redact import redact, redact_logs
 from programs.simulation import RESUMABLE_CHANGES, Simulation, load_config
@@ -133,6 +134,8 @@ def _resolve_lm(args) -> dict | None:
         args.lm = OFFLINE if args.lm is None else args.lm
         return None
     stored = read_run_config(args.out).get("lm_settings") or {}
+    if args.reasoning_effort is None and isinstance(stored.get("reasoning"), dict):
+        args.reasoning_effort = stored["reasoning"].get("effort")  # the run keeps its effort
     if not stored:  # a log from before LM settings were recorded: the user must say which LM
         if args.lm is None:
             raise ConfigError(f"--resume: {args.out}/config.json does not record the run's LM; pass the --lm "
@@ -156,11 +159,15 @@ def _resolve_lm(args) -> dict | None:
 
 
 def _lm_settings(args) -> dict:
-    """What identifies the run's LM, without secrets (URLs redacted; keys are never read here), and its
-    backend's own settings as this machine resolved them (``--lm local``: window, threads, GPU layers,
-    weight repacking and why)."""
+    """What identifies the run's LM, without secrets (URLs redacted; keys are never read here): the
+    temperature it runs at (1.0 for a reasoning model under OpenAI's rule), for a reasoning model its effort
+    (``programs.lm.reasoning``), and its backend's own settings as this machine resolved them (``--lm local``:
+    window, threads, GPU layers, weight repacking and why)."""
+    plan = reasoning_plan(args.lm, args.api_base, args.reasoning_effort)
     out = {"lm": args.lm, "api_base": [redact(b) for b in args.api_base or []] or None,
-           "temperature": args.temperature}
+           "temperature": plan.temperature(args.temperature)}
+    if plan.reasons:
+        out["reasoning"] = plan.to_dict()
     own = lm_record(args.lm, backend_settings(args))
     if own is not None:
         out["backend"] = own
@@ -191,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           concurrency=args.concurrency)
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
                         num_retries=args.num_retries, timeout=args.timeout, retry_backoff=args.retry_backoff,
-                        structured=args.structured, max_tokens=args.max_tokens, settings=backend_settings(args))
+                        structured=args.structured, max_tokens=args.max_tokens, settings=backend_settings(args),
+                        reasoning_effort=args.reasoning_effort)
         guard = make_guard(args)
         check_prices(args.price_in, args.price_out)
     except ConfigError as exc:
@@ -202,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         plan = dry_run(calls_by_role(cfg), module_type=cfg.module_type, max_tokens=args.max_tokens,
                        n_brackets=len(cfg.initial_tax_schedule().rates),
-                       at_least=scenario_class(cfg.scenario).calls_at_least(cfg))
+                       at_least=scenario_class(cfg.scenario).calls_at_least(cfg),
+                       reasoning=reasoning_plan(args.lm, args.api_base, args.reasoning_effort))
         for line in plan.lines(f"{cfg.years} tax years x {cfg.steps_per_year} steps, {cfg.agents} agents, "
                                f"scenario {cfg.scenario}, workers {cfg.workers}"):
             print(line)
@@ -237,7 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return lm_interrupted()
-    label = describe_lm(args.lm, args.api_base, temperature=args.temperature)
+    reasoning = reasoning_plan(args.lm, args.api_base, args.reasoning_effort)
+    label = describe_lm(args.lm, args.api_base, temperature=reasoning.temperature(args.temperature))
+    if reasoning.reasons:
+        label += f", {reasoning.describe()}"
 
     from programs.simulation.runlog import RunLog
 
@@ -299,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         dt = time.perf_counter() - t0
         answers = structured_summary(lms)
         if answers is not None:
-            # How the real model's answers came back (structured or plain, truncated, tokens) this session.
+            # How the real model's answers came back in this process (structured or plain, truncated, cached);
+            # the tokens are the run's usage (one total, over every logged step).
             summary = summary.model_copy(update={"answers": answers})
         summary = _with_cost(summary, args)
         log.write_summary(summary)
@@ -352,8 +365,8 @@ def _report(s: dict, out: str, seconds: float) -> None:
         how = f"{a.get('structured', 0)} structured, {a.get('plain', 0)} plain"
         if a["backed_off"]:
             how += f" (server rejected the schema: {'; '.join(a['reasons'])})"
-        print(f"answers ({a['mode']} structured output): {how}; {a.get('truncated', 0)} truncated; tokens "
-              f"{a.get('prompt_tokens', 0)} prompt, {a.get('completion_tokens', 0)} completion")
+        print(f"answers this session ({a['mode']} structured output): {how}; {a.get('truncated', 0)} truncated; "
+              f"{a.get('cached', 0)} replayed from DSPy's cache")
     line = usage_line(s.get("usage"))
     if line:
         print(line)

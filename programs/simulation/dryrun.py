@@ -14,6 +14,10 @@ of one answer with full histories (``--history-len 5 --best-k 3``, 7 brackets), 
 on DSPy's chat-format prompts (the offline engine's own estimate, ``programs.lm.offline``); fewer brackets
 or a shorter history give shorter prompts, a real tokenizer differs by tens of percent. Completion tokens
 are each signature's budget (``programs.lm.structured.token_budget``, or ``--max-tokens``): an upper bound.
+A reasoning model (``programs.lm.reasoning``) also writes reasoning tokens, which no bound predicts
+usefully (each answer may spend ``REASONING_ROOM`` of them): the estimate adds an *assumed*
+``ASSUMED_REASONING_TOKENS`` per answer for the effort, says so, and counts them in the completion
+tokens the cost is estimated on.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from programs.lm.reasoning import ReasoningPlan
 from programs.lm.usage import ROLES
 
 __all__ = ["PROMPT_TOKENS", "calls_by_role", "DryRun", "dry_run", "add_calls"]
@@ -71,6 +76,11 @@ class DryRun:
     completion_max: dict[str, int] = field(default_factory=dict)
     #: The counts are lower bounds (``Scenario.calls_at_least``, e.g. instant-runoff's later rounds).
     at_least: bool = False
+    #: Assumed reasoning tokens by role (a reasoning model only; ``reasoning`` says on what assumption).
+    reasoning_tokens: dict[str, int] = field(default_factory=dict)
+    reasoning: ReasoningPlan = field(default_factory=ReasoningPlan)
+    #: The answers' own budgets by role (without a reasoning model's room to reason).
+    answer_max: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_calls(self) -> int:
@@ -81,12 +91,21 @@ class DryRun:
         bound = " at least" if self.at_least else ""
         p, c = sum(self.prompt_tokens.values()), sum(self.completion_max.values())
         unknown = [r for r in self.calls if r not in PROMPT_TOKENS]
-        return [f"dry run of {what}: {self.total_calls}{bound} LM answers ({per})",
+        out = [f"dry run of {what}: {self.total_calls}{bound} LM answers ({per})",
                 f"estimated tokens: ~{p:,} prompt (per answer: "
                 + ", ".join(f"{r} ~{PROMPT_TOKENS[r]}" for r in self.calls if r in PROMPT_TOKENS)
                 + f"), at most {c:,} completion (the answers' token budgets)"
                 + (f"; not estimated for {', '.join(unknown)} (a scenario's own signature)" if unknown else "")
                 + "; nothing was built or called"]
+        if self.reasoning.reasons:
+            from programs.lm.reasoning import REASONING_ROOM
+
+            out.append(f"reasoning tokens: ~{sum(self.reasoning_tokens.values()):,} on the ASSUMPTION of "
+                       f"{self.reasoning.assumed_tokens():,} per answer at effort "
+                       f"{self.reasoning.effort or 'default (medium)'} (not measured: a reasoning model reports its "
+                       f"own; each answer may spend up to {REASONING_ROOM:,}, included in the budgets above); "
+                       "billed as completion tokens")
+        return out
 
 
     def cost_line(self, lm: str, api_base: Any = None, price_in: float | None = None,
@@ -94,29 +113,38 @@ class DryRun:
         """The estimated cost of these tokens (``programs.lm.cost``: given prices, LiteLLM's map, or unknown)."""
         from programs.lm.cost import estimate_cost, format_cost
 
+        # A reasoning model's budgets are mostly room to reason: its cost is estimated on the answers' own
+        # budgets plus the assumed reasoning tokens, not on the room.
         total = {"prompt_tokens": sum(self.prompt_tokens.values()),
-                 "completion_tokens": sum(self.completion_max.values())}
+                 "completion_tokens": sum(self.answer_max.values()) + sum(self.reasoning_tokens.values())}
         cost = estimate_cost(total, lm, api_base or None, price_in=price_in, price_out=price_out)
-        return "estimated cost" + (" (at most, on the estimated tokens): " if cost["usd"] is not None else ": ") \
-            + format_cost(cost)
+        basis = (" (on the estimated tokens, with the ASSUMED reasoning tokens): " if self.reasoning.reasons
+                 else " (at most, on the estimated tokens): ")
+        return "estimated cost" + (basis if cost["usd"] is not None else ": ") + format_cost(cost)
 
 
 def dry_run(calls: Mapping[str, int], *, module_type: str = "predict", max_tokens: int | None = None,
-            n_brackets: int = 7, at_least: bool = False) -> DryRun:
-    """Token estimates for ``calls`` by role (``PROMPT_TOKENS``; completion budgets as the adapter sets them);
-    a role without an estimate (a scenario's own signature) is counted, not estimated."""
+            n_brackets: int = 7, at_least: bool = False, reasoning: ReasoningPlan | None = None) -> DryRun:
+    """Token estimates for ``calls`` by role (``PROMPT_TOKENS``; completion budgets as the adapter sets them;
+    for a reasoning model, ``reasoning``, the assumed reasoning tokens); a role without an estimate (a
+    scenario's own signature) is counted, not estimated."""
     import dspy
 
     from programs.lm.structured import token_budget
 
-    out = DryRun(calls=dict(calls), at_least=at_least)
+    plan = reasoning or ReasoningPlan()
+    out = DryRun(calls=dict(calls), at_least=at_least, reasoning=plan)
     for role, n in calls.items():
         if role not in PROMPT_TOKENS:
             continue
         sig = _signature(role)
         if module_type in ("cot", "chain_of_thought"):
             sig = dspy.ChainOfThought(sig).predict.signature
-        budget = max_tokens or token_budget(sig, {"cutoffs": [0.0] * n_brackets})
+        answer = token_budget(sig, {"cutoffs": [0.0] * n_brackets})
+        budget = max_tokens or plan.budget(answer)
         out.prompt_tokens[role] = n * PROMPT_TOKENS[role]
         out.completion_max[role] = n * budget
+        out.answer_max[role] = n * min(answer, budget)
+        if plan.reasons:
+            out.reasoning_tokens[role] = n * plan.assumed_tokens()
     return out

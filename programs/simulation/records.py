@@ -28,12 +28,15 @@ def merge_counts(*counts: dict[str, int] | None) -> dict[str, int]:
 
 
 class RoleUsage(BaseModel):
-    """One role's LM answers and tokens (``programs.lm.usage``)."""
+    """One role's LM answers and tokens (``programs.lm.usage``): ``reasoning_tokens`` are part of
+    ``completion_tokens``; ``cached`` counts LM calls replayed from DSPy's cache (their tokens included)."""
 
     model_config = _RECORD
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached: int = 0
 
 
 class UsageSummary(BaseModel):
@@ -190,8 +193,10 @@ class RunSummary(BaseModel):
     move_limited: int = 0
     requests: dict[str, Any] | None = None
     leader: Leader | None = None
-    #: Tokens by role over the logged steps (a resumed run totals the same).
+    #: The run's one token total: answers and tokens by role over every logged step, across ``--resume``
+    #: (a resumed run totals what an uninterrupted one does).
     usage: UsageSummary | None = None
-    #: How a real model's answers came back this session (``programs.lm.structured.structured_summary``:
-    #: structured or plain, truncated, tokens); None for the offline engine. Set by the CLI, not by replay.
+    #: How a real model's answers came back in this process (``programs.lm.structured.structured_summary``:
+    #: structured or plain, truncated, replayed from cache; no tokens, which are ``usage``'s); None for the
+    #: offline engine. Set by the CLI, not by replay.
     answers: dict[str, Any] | None = None

@@ -163,6 +163,13 @@ class RunLog:
     def summary_path(self) -> Path:
         return self.dir / SUMMARY
 
+    def check_new(self, overwrite: bool = False) -> None:
+        """``ConfigError`` when a new run here would replace a run log and ``overwrite`` is not given (checked
+        before any LM is built; nothing is written)."""
+        if not overwrite and self.steps_path.exists() and self.steps_path.stat().st_size > 0:
+            raise ConfigError(f"out={str(self.dir)!r} already holds a run log; pass --resume to continue it, "
+                              "--overwrite to replace it, or choose another --out")
+
     @classmethod
     def create(cls, out_dir: str | Path, config: dict[str, Any], *, lm: str = "",
                lm_settings: dict[str, Any] | None = None, overwrite: bool = False) -> "RunLog":

@@ -58,7 +58,7 @@ SMALL = {
 EXTRA = {"eval.compare": ["--no-progress"], "programs.simulate": ["--no-progress", "--retry-backoff", "0.05"],
          "optimize.planner": ["--quiet"], "programs.serve": []}
 #: Markers of commands that need a hosted LM, a key or a GPU server: --help and pre-flight only.
-NEEDS_REAL_LM = ("openai/gpt-4o-mini", "gpu1:", "ollama_chat/")
+NEEDS_REAL_LM = ("openai/gpt-4o-mini", "gpu1:", "ollama_chat/", "openai/o4-mini", "--lm openai/gpt-5-mini --reasoning-effort")
 #: Markers of the local real model's commands: tests/realmodel runs them end to end (in-process and served, with
 #: the model this README names); here the project's commands are checked by --help, and the model server not run.
 REAL_MODEL = ("--lm local", "programs.lm.llama_server", "openai/gemma-3-270m", "bench_local")

@@ -117,4 +117,4 @@ def test_a_served_run_writes_its_answers_to_the_summary(tmp_path, capsys, monkey
     assert code == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["answers"]["calls"] == 6 and summary["requests"]["calls"] >= 6
-    assert "answers (auto structured output)" in capsys.readouterr().out
+    assert "answers this session (auto structured output)" in capsys.readouterr().out
