@@ -83,10 +83,14 @@ def usage_line(usage: dict | None) -> str | None:
 
     how = ("estimated by the offline engine, characters / 4" if usage.get("source") == "estimated"
            else "reported by the LM")
-    parts = [f"{role} {u['prompt_tokens']} prompt + {u['completion_tokens']} completion ({u['calls']} answers)"
-             for role, u in usage["by_role"].items()]
+    def reused(u: dict) -> str:  # prompt tokens a prefix cache served, when any were
+        n = int(u.get("reused_prompt_tokens") or 0)
+        return f" ({n} reused, {u['prompt_tokens'] - n} evaluated)" if n else ""
+
+    parts = [f"{role} {u['prompt_tokens']} prompt{reused(u)} + {u['completion_tokens']} completion "
+             f"({u['calls']} answers)" for role, u in usage["by_role"].items()]
     t = usage["total"]
-    return (f"tokens ({how}): {'; '.join(parts)}; total {t['prompt_tokens']} + {t['completion_tokens']}; "
+    return (f"tokens ({how}): {'; '.join(parts)}; total {t['prompt_tokens']}{reused(t)} + {t['completion_tokens']}; "
             f"cost: {format_cost(usage.get('cost'))}")
 
 

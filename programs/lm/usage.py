@@ -31,8 +31,10 @@ __all__ = ["ROLES", "UsageMeter", "role_of", "usage_sum", "usage_total", "usage_
 
 #: Roles in report order.
 ROLES = ("worker", "planner", "voter", "satisfaction", "persona", "other")
-#: What is counted per role.
-KEYS = ("calls", "prompt_tokens", "completion_tokens")
+#: What is counted per role. ``reused_prompt_tokens``: the part of ``prompt_tokens`` served from a prefix
+#: cache instead of evaluated (the response's ``prompt_tokens_details.cached_tokens``: ``--lm local``'s
+#: prefix reuse, a server's prefix or prompt cache); evaluated = prompt - reused.
+KEYS = ("calls", "prompt_tokens", "completion_tokens", "reused_prompt_tokens")
 #: Output field -> role.
 _ROLE_OF_FIELD = {"hours": "worker", "rates_percent": "planner", "persona": "persona", "candidate": "voter",
                   "satisfied": "satisfaction"}
@@ -90,6 +92,9 @@ class UsageMeter(BaseCallback):
         entry = usage_entry or {}
         self._add(role, "prompt_tokens", _int(entry.get("prompt_tokens")))
         self._add(role, "completion_tokens", _int(entry.get("completion_tokens")))
+        details = entry.get("prompt_tokens_details")
+        if isinstance(details, Mapping):
+            self._add(role, "reused_prompt_tokens", _int(details.get("cached_tokens")))
 
     @contextmanager
     def installed(self) -> Iterator["UsageMeter"]:

@@ -34,6 +34,8 @@ class RoleUsage(BaseModel):
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Of ``prompt_tokens``, those served from a prefix cache rather than evaluated (``programs.lm.usage``).
+    reused_prompt_tokens: int = 0
 
 
 class UsageSummary(BaseModel):
