@@ -179,7 +179,7 @@ class LlamaKV:
 
         llama = self.llama
         ctx = llama._ctx.ctx  # noqa: SLF001
-        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), 0, -1, -1)
+        llama._ctx.kv_cache_seq_rm(0, -1, -1)  # noqa: SLF001 - empty sequence 0 before restoring into it
         if len(tokens) == 0 or not state:
             llama.reset()
             return
