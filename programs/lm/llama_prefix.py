@@ -291,6 +291,8 @@ def _plan_of(schema: Any) -> AnswerPlan | None:
     key = json.dumps(schema, sort_keys=True)
     with _PLANS_LOCK:
         if key not in _PLANS:
+            if len(_PLANS) >= 256:  # schemas built per call (a vote's candidates) must not accumulate
+                _PLANS.clear()
             _PLANS[key] = answer_plan(schema)
         return _PLANS[key]
 
