@@ -65,7 +65,7 @@ def _now() -> tuple[float, float]:
 
 def second_llama(path: str, n_ctx: int):
     """A second ``Llama`` of ``path`` loaded by the framework's own loader (same parameters)."""
-    key = (path, n_ctx)
+    key = next(k for k in local_mod._MODELS if k[0] == path)  # noqa: SLF001 - (path, load settings)
     first = local_mod._MODELS.pop(key)  # noqa: SLF001 - load again, then put the framework's back
     try:
         return local_mod._llama(path, n_ctx)[0]  # noqa: SLF001
