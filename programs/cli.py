@@ -99,10 +99,14 @@ def usage_line(usage: dict | None) -> str | None:
         bits += [f"{u['cached']} replayed from cache"] if u.get("cached") else []
         return f" [{', '.join(bits)}]" if bits else ""
 
-    parts = [f"{role} {u['prompt_tokens']} prompt + {u['completion_tokens']} completion{extra(u)} ({u['calls']} answers)"
-             for role, u in usage["by_role"].items()]
+    def reused(u: dict) -> str:  # prompt tokens a prefix cache served, when any were
+        n = int(u.get("reused_prompt_tokens") or 0)
+        return f" ({n} reused, {u['prompt_tokens'] - n} evaluated)" if n else ""
+
+    parts = [f"{role} {u['prompt_tokens']} prompt{reused(u)} + {u['completion_tokens']} completion{extra(u)} "
+             f"({u['calls']} answers)" for role, u in usage["by_role"].items()]
     t = usage["total"]
-    return (f"tokens ({how}): {'; '.join(parts)}; total {t['prompt_tokens']} + "
+    return (f"tokens ({how}): {'; '.join(parts)}; total {t['prompt_tokens']}{reused(t)} + "
             f"{t['completion_tokens']}{extra(t)}; cost: {format_cost(usage.get('cost'))}")
 
 

@@ -38,6 +38,7 @@ from dspy.lm15 import ContextLengthError, Message, Request, Response, TextPart, 
 
 from programs.errors import ConfigError
 from programs.lm.llama_load import N_CTX, THREADS_ENV, LoadSettings, load_llama, n_threads
+from programs.lm.llama_prefix import runner_for
 
 __all__ = ["LOCAL", "INSTALL_HINT", "THREADS_ENV", "n_threads", "DEFAULT_MODEL_PACKAGE", "N_CTX", "LocalEngine", "AsyncLocalEngine",
            "is_local", "check_local", "model_path", "model_name", "local_label", "describe_local", "local_lm",
@@ -196,24 +197,29 @@ class LocalEngine:
         if cfg.stop:
             kwargs["stop"] = list(cfg.stop)
         fmt = _llama_format(cfg.response_format)
+        schema = None
         if fmt is not None:
-            kwargs["response_format"] = fmt
+            schema = fmt.get("schema")
+            if schema is None:
+                kwargs["response_format"] = fmt
         try:
             with lock:
-                out = llama.create_chat_completion(**kwargs)
+                result = runner_for(llama).chat(schema=schema, **kwargs)
         except ValueError as exc:
             # llama-cpp-python: "Requested tokens (N) exceed context window of M"; counted 'context_overflow'.
             if "context window" in str(exc).lower() or "exceed" in str(exc).lower():
                 raise ContextLengthError(str(exc)) from exc
             raise
+        out = result.completion
         choice = out["choices"][0]
         text = choice["message"].get("content") or ""
         usage = out.get("usage") or {}
         return Response(id=out.get("id"), model=self.name, message=Message.assistant([TextPart(text)]),
                         finish_reason=_FINISH.get(choice.get("finish_reason") or "stop", "stop"),
-                        usage=Usage(input_tokens=usage.get("prompt_tokens"),
+                        usage=Usage(input_tokens=result.prompt_tokens,
                                     output_tokens=usage.get("completion_tokens"),
-                                    total_tokens=usage.get("total_tokens")))
+                                    total_tokens=result.prompt_tokens + int(usage.get("completion_tokens") or 0),
+                                    cache_read_tokens=result.reused))
 
     def stream(self, request: Request) -> Iterator:
         return response_to_events(self.complete(request))

@@ -40,8 +40,10 @@ __all__ = ["ROLES", "UsageMeter", "role_of", "usage_sum", "usage_total", "usage_
 
 #: Roles in report order.
 ROLES = ("worker", "planner", "voter", "satisfaction", "persona", "other")
-#: What is counted per role.
-KEYS = ("calls", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached")
+#: What is counted per role. ``reused_prompt_tokens``: the part of ``prompt_tokens`` served from a prefix
+#: cache instead of evaluated (the response's ``prompt_tokens_details.cached_tokens``: ``--lm local``'s
+#: prefix reuse, a server's prefix or prompt cache); evaluated = prompt - reused.
+KEYS = ("calls", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached", "reused_prompt_tokens")
 #: Output field -> role.
 _ROLE_OF_FIELD = {"hours": "worker", "rates_percent": "planner", "persona": "persona", "candidate": "voter",
                   "satisfied": "satisfaction"}
@@ -109,6 +111,9 @@ class UsageMeter(BaseCallback):
         self._add(role, "reasoning_tokens", reasoning_tokens(entry))
         if cached:
             self._add(role, "cached", 1)
+        details = entry.get("prompt_tokens_details")
+        if isinstance(details, Mapping):
+            self._add(role, "reused_prompt_tokens", _int(details.get("cached_tokens")))
 
     def add_cached_usage(self, lm: str, usage_entry: dict[str, Any]) -> None:
         """The stored usage of a call DSPy's cache replayed (counted, and counted as ``cached``)."""

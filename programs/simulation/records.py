@@ -37,6 +37,8 @@ class RoleUsage(BaseModel):
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     cached: int = 0
+    #: Of ``prompt_tokens``, those served from a prefix cache rather than evaluated (``programs.lm.usage``).
+    reused_prompt_tokens: int = 0
 
 
 class UsageSummary(BaseModel):

@@ -76,18 +76,29 @@ def test_labels_name_the_model_file_never_the_offline_engine(tmp_path):
     assert in_process(lm)
 
 
-class FakeLlama:
-    """Records ``create_chat_completion`` calls and answers like llama-cpp-python."""
+class FakeRunner:
+    """Records ``PrefixRunner.chat`` calls and answers like llama-cpp-python (40 of 321 prompt tokens reused)."""
 
     def __init__(self, finish: str = "stop") -> None:
         self.calls: list[dict] = []
         self.finish = finish
 
-    def create_chat_completion(self, **kw):
-        self.calls.append(kw)
-        return {"id": "c1", "choices": [{"message": {"role": "assistant", "content": '{"hours": 38}'},
-                                         "finish_reason": self.finish}],
-                "usage": {"prompt_tokens": 321, "completion_tokens": 7, "total_tokens": 328}}
+    def chat(self, messages, schema=None, **kw):
+        from programs.lm.llama_prefix import ChatResult
+
+        self.calls.append(dict(kw, messages=messages, schema=schema))
+        out = {"id": "c1", "choices": [{"message": {"role": "assistant", "content": '{"hours": 38}'},
+                                        "finish_reason": self.finish}],
+               "usage": {"prompt_tokens": 321, "completion_tokens": 7, "total_tokens": 328}}
+        return ChatResult(out, prompt_tokens=321, reused=40)
+
+
+def _fake(monkeypatch, runner: FakeRunner) -> FakeRunner:
+    import threading
+
+    monkeypatch.setattr(local, "_llama", lambda path, n_ctx, settings=None: (object(), threading.Lock()))
+    monkeypatch.setattr(local, "runner_for", lambda llama: runner)
+    return runner
 
 
 def _request(**cfg) -> Request:
@@ -97,20 +108,18 @@ def _request(**cfg) -> Request:
 
 
 def test_the_engine_passes_schema_budget_and_seed_and_returns_real_usage(monkeypatch):
-    import threading
-
-    fake = FakeLlama()
-    monkeypatch.setattr(local, "_llama", lambda path, n_ctx, settings=None: (fake, threading.Lock()))
+    fake = _fake(monkeypatch, FakeRunner())
     schema = {"type": "object", "properties": {"hours": {"type": "integer", "enum": [0, 1]}}}
     eng = LocalEngine("/models/m.gguf", seed=3)
     r = eng.complete(_request(max_tokens=40, temperature=0.5,
                               response_format={"type": "json_schema", "schema": schema, "name": "ChooseLabor"}))
     call = fake.calls[-1]
-    assert call["response_format"] == {"type": "json_object", "schema": schema}
+    assert call["schema"] == schema and "response_format" not in call
     assert call["max_tokens"] == 40 and call["temperature"] == 0.5
     assert call["messages"][0] == {"role": "system", "content": "You choose hours."}
     assert call["messages"][1]["role"] == "user"
     assert r.usage.input_tokens == 321 and r.usage.output_tokens == 7 and r.finish_reason == "stop"
+    assert r.usage.cache_read_tokens == 40 and r.usage.total_tokens == 328
     assert r.message.parts[0].text == '{"hours": 38}' and r.model == "m"
     # The same prompt and engine seed give the same sampling seed; another engine seed another one.
     eng.complete(_request(max_tokens=40))
@@ -124,9 +133,8 @@ def test_dspy_reads_the_engines_finish_reason(monkeypatch, finish, truncated):
     # DSPy reads a response's finish_reason: an answer llama.cpp cut at max_tokens ("length") is logged as
     # truncated; a finished one is not.
     import logging
-    import threading
 
-    monkeypatch.setattr(local, "_llama", lambda path, n_ctx, settings=None: (FakeLlama(finish), threading.Lock()))
+    _fake(monkeypatch, FakeRunner(finish))
     lm = dspy.LM("local/m", engine=LocalEngine("/m.gguf"), cache=False, max_tokens=5)
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)

@@ -64,13 +64,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def served(gguf: str, tmp_path_factory) -> Iterator[str]:
-    """llama-cpp-python's server (``python -m programs.lm.llama_server``) on a free port; yields its ``/v1``
-    URL and stops it afterwards."""
+    """llama-cpp-python's server (``python -m programs.lm.llama_server``) on a free port, with its prompt
+    cache on (``--cache true``, as the README advises for served models); yields its ``/v1`` URL and stops
+    it afterwards."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "programs.lm.llama_server", "--model", gguf, "--model_alias",
-                                 MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
+                                 MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+                                 "--cache", "true"],  # its prompt cache, as the README advises
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -55,6 +55,10 @@ def test_local_bounded_runs_workers_planner_and_satisfaction(gguf, tmp_path):
     assert s["steps"] == 4 and s["years_finished"] == 2
     assert all(y["year_end_share"] is not None for y in s["years"])  # the satisfaction share of each year
     assert s["usage"]["by_role"]["satisfaction"]["calls"] == 3 * 2  # three workers judged each year-end
+    # Prefix reuse: the second step's worker prompts extend the first's (programs.lm.llama_prefix).
+    worker = s["usage"]["by_role"]["worker"]
+    assert 0 < worker["reused_prompt_tokens"] < worker["prompt_tokens"]
+    assert "reused" in s["_stdout"]
 
 
 def test_local_democratic_runs_platforms_and_votes(gguf, tmp_path):

@@ -160,7 +160,8 @@ def test_reasoning_tokens_are_counted_apart_by_role():
     with meter.installed():
         WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=_reasoning_lm(Reasoner(reasoning=300)))
     assert meter.take() == {"worker": {"calls": 1, "prompt_tokens": 50, "completion_tokens": 305,
-                                       "reasoning_tokens": 300, "cached": 0}}
+                                       "reasoning_tokens": 300, "cached": 0,
+                                       "reused_prompt_tokens": 0}}
 
 
 def test_an_openai_usage_entry_with_reasoning_details_is_read():
@@ -171,7 +172,8 @@ def test_an_openai_usage_entry_with_reasoning_details_is_read():
     meter.add_usage("openai/gpt-4o-mini", {"prompt_tokens": 10, "completion_tokens": 3,
                                            "completion_tokens_details": None})
     assert meter.take() == {"other": {"calls": 0, "prompt_tokens": 130, "completion_tokens": 903,
-                                      "reasoning_tokens": 832, "cached": 0}}
+                                      "reasoning_tokens": 832, "cached": 0,
+                                      "reused_prompt_tokens": 0}}
 
 
 def test_cache_hits_keep_their_tokens_and_their_truncation():

@@ -65,3 +65,20 @@ def test_steps_log_usage_and_a_resumed_run_totals_the_same(tmp_path, capsys):
     assert sum(s["usage"]["worker"]["prompt_tokens"] for s in steps) == a["by_role"]["worker"]["prompt_tokens"]
     out = capsys.readouterr().out
     assert "tokens (estimated by the offline engine, characters / 4):" in out
+
+
+def test_reused_prompt_tokens_are_read_from_the_responses_details():
+    # A prefix cache's share of the prompt arrives as prompt_tokens_details.cached_tokens (--lm local, vLLM,
+    # OpenAI); a response without details counts none; the CLI line shows reused and evaluated.
+    from programs.cli import usage_line
+    from programs.lm.usage import UsageMeter, usage_total
+
+    meter = UsageMeter()
+    meter.add_usage("m", {"prompt_tokens": 100, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 60}})
+    meter.add_usage("m", {"prompt_tokens": 50, "completion_tokens": 2, "prompt_tokens_details": None})
+    row = meter.take()["other"]
+    assert (row["prompt_tokens"], row["reused_prompt_tokens"], row["completion_tokens"]) == (150, 60, 5)
+    line = usage_line({"source": "reported", "by_role": {"other": row}, "total": usage_total({"other": row})})
+    assert "150 prompt (60 reused, 90 evaluated) + 5 completion" in line
+    assert "reused" not in usage_line({"source": "reported", "by_role": {"other": dict(row, reused_prompt_tokens=0)},
+                                       "total": usage_total({"other": dict(row, reused_prompt_tokens=0)})})
