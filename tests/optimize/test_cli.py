@@ -25,7 +25,9 @@ def no_run(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("ran past validation")
 
-    for mod, name in ((cli, "run_compile"), (cli, "run_tune"), (programs.lm, "build_lms"),
+    import optimize.cli
+
+    for mod, name in ((optimize.cli, "run_compile"), (optimize.cli, "run_tune"), (programs.lm, "build_lms"),
                       (optimize.situations, "draw_situations")):
         monkeypatch.setattr(mod, name, boom)
 
@@ -130,14 +132,16 @@ def test_keys_are_never_written(tmp_path, monkeypatch, capsys):
 
 
 def test_redacted_command_line_hides_storage_password():
-    assert cli._redact_storage("postgresql://bob:hunter2@db.example/optuna") == "postgresql://bob:***@db.example/optuna"
+    from optimize.redact import redact_storage
+
+    assert redact_storage("postgresql://bob:hunter2@db.example/optuna") == "postgresql://bob:***@db.example/optuna"
 
 
 def test_command_line_in_the_summary_hides_credentials():
-    args = cli.parser().parse_args([])
-    args._argv = ["--tune", "--storage", "postgresql://bob:hunter2@db/optuna", "--api-base=http://u:pw@h:8000/v1?key=x"]
-    cfg = cli.Config(args, None, None, None, [], [], [], [], None, None)
-    assert cli._redacted_argv(cfg) == ["--tune", "--storage=postgresql://bob:***@db/optuna",
+    from optimize.redact import redacted_argv
+
+    argv = ["--tune", "--storage", "postgresql://bob:hunter2@db/optuna", "--api-base=http://u:pw@h:8000/v1?key=x"]
+    assert redacted_argv(argv) == ["--tune", "--storage=postgresql://bob:***@db/optuna",
                                        "--api-base=http://h:8000/v1"]
 
 

@@ -1,0 +1,61 @@
+"""``optimize.planner``'s entry point: parse, resolve (exit 2 on a bad setting), dry-run or run, print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from optimize.args import PROG, parser
+from optimize.config import resolve
+from optimize.dryrun import dry_run_lines
+from optimize.outputs import AllCallsFailed
+from optimize.quiet import quiet_libraries
+from optimize.report import format_summary
+from optimize.run_compile import run_compile
+from optimize.run_tune import run_tune
+from programs.cli import EXIT_FALLBACKS
+from programs.errors import ConfigError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    args._argv = argv
+    args._explicit_workers = any(t == "--workers" or t.startswith("--workers=") for t in argv)
+    undo = quiet_libraries() if not args.verbose else (lambda: None)
+    try:
+        return _main(args)
+    finally:
+        undo()
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        cfg = resolve(args)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        for line in dry_run_lines(cfg):
+            print(line)
+        return 0
+    try:
+        summary = run_tune(cfg) if args.tune else run_compile(cfg)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except AllCallsFailed as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_FALLBACKS
+    except Exception as exc:
+        print(f"{PROG}: failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return 1
+    print(format_summary(summary))
+    print(f"wrote {cfg.out} and {cfg.summary_path}")
+    return 0
+
