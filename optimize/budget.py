@@ -32,7 +32,8 @@ from typing import Any
 
 from dspy.utils.callback import BaseCallback
 
-__all__ = ["BudgetError", "BudgetPlan", "CallCounter", "plan_budget", "minimum_budget"]
+__all__ = ["BudgetError", "BudgetPlan", "CallCounter", "CallCap", "BudgetExhausted", "capped", "plan_budget",
+           "minimum_budget"]
 
 
 class BudgetError(ValueError):
@@ -146,6 +147,17 @@ def plan_budget(optimizer: str, budget: int, n_train: int, n_val: int, calls_per
     raise ValueError(f"optimizer={optimizer!r} must be one of bootstrap, mipro, gepa, copro")
 
 
+def _cause(exc: BaseException) -> str:
+    """Why an LM call failed: a retryable kind (``programs.lm.endpoint.error_kind``) or the exception's class."""
+    from programs.lm.endpoint import error_kind
+
+    try:
+        kind = error_kind(exc)
+    except Exception:  # classifying must never break the count
+        kind = None
+    return kind or type(exc).__name__
+
+
 class CallCounter(BaseCallback):
     """Counts LM completion requests by LM label (a DSPy callback; thread-safe).
 
@@ -158,6 +170,8 @@ class CallCounter(BaseCallback):
         self.by_lm: Counter[str] = Counter()
         self.by_phase: Counter[str] = Counter()
         self.failed_by_phase: Counter[str] = Counter()  # calls that ended in an exception (after retries)
+        #: Failed calls by (phase, cause): ``programs.lm.endpoint.ERROR_KINDS`` or the exception's class name.
+        self.failed_by_cause: Counter[tuple[str, str]] = Counter()
         self.first_error: str | None = None
         self._phase_of: dict[str, tuple[str, int]] = {}
         self.current_phase = "other"
@@ -183,8 +197,17 @@ class CallCounter(BaseCallback):
             phase, n = self._phase_of.pop(call_id, (self.current_phase, 1))
             if exception is not None:
                 self.failed_by_phase[phase] += n
+                self.failed_by_cause[(phase, _cause(exception))] += n
                 if self.first_error is None:
                     self.first_error = f"{type(exception).__name__}: {' '.join(str(exception).split())[:160]}"
+
+    def failures(self) -> dict[str, dict[str, int]]:
+        """Failed calls by phase, then by cause."""
+        with self._lock:
+            out: dict[str, dict[str, int]] = {}
+            for (phase, cause), n in sorted(self.failed_by_cause.items()):
+                out.setdefault(phase, {})[cause] = int(n)
+            return out
 
     def failed_in_phase(self, name: str) -> int:
         """Calls of phase ``name`` that raised (the LM answered nothing usable after its retries)."""
@@ -205,3 +228,105 @@ class CallCounter(BaseCallback):
             return {"total": int(sum(self.by_lm.values())), "by_lm": dict(sorted(self.by_lm.items())),
                     "by_phase": dict(sorted(self.by_phase.items())),
                     "failed": int(sum(self.failed_by_phase.values()))}
+
+
+class BudgetExhausted(RuntimeError):
+    """An LM call refused because it could take the run past ``--budget`` (a failed call, never sent)."""
+
+
+class CallCap:
+    """The hard cap on LM calls: no call starts that could take ``counter.total`` past ``ceiling``.
+
+    The plans above bound what each optimizer *asks for*; they do not bound what a failing endpoint adds
+    (``EndpointLM``'s retries are requests too, and ``counter`` counts each one, as DSPy's callbacks fire
+    per attempt) nor the adapters' second try on an unparseable answer. A callback cannot refuse a call
+    (DSPy logs and swallows a callback's exception), so the cap sits in the call path: a ``capped`` LM asks
+    ``admit`` before delegating, which reserves the call's worst case (``n`` completions x (1 + the LM's
+    retries)) and refuses with ``BudgetExhausted`` when what was counted plus what is reserved by calls in
+    flight would pass the ceiling. A refused call fails like any failed LM call: the planner falls back,
+    the optimizer scores it and goes on, nothing computed is lost.
+    """
+
+    def __init__(self, counter: CallCounter, ceiling: int) -> None:
+        self.counter = counter
+        self.ceiling = int(ceiling)
+        self.refused = 0
+        self._reserved = 0
+        self._cond = threading.Condition()
+
+    def set_ceiling(self, ceiling: int) -> None:
+        with self._cond:
+            self.ceiling = int(ceiling)
+            self._cond.notify_all()
+
+    def admit(self, worst: int) -> None:
+        """Reserve ``worst`` calls or raise ``BudgetExhausted``; pair with ``release(worst)``.
+
+        While calls are in flight a call that does not fit waits for them (their unused reserve comes
+        back); it is refused only when nothing is in flight and it still does not fit.
+        """
+        with self._cond:
+            while self.counter.total + self._reserved + worst > self.ceiling:
+                if self._reserved == 0:
+                    self.refused += 1
+                    raise BudgetExhausted(f"LM call refused: it could make up to {worst} request(s) and "
+                                          f"{self.counter.total} of the {self.ceiling} allowed are used")
+                self._cond.wait()
+            self._reserved += worst
+
+    def release(self, worst: int) -> None:
+        with self._cond:
+            self._reserved -= worst
+            self._cond.notify_all()
+
+    def wrap(self, lm: Any) -> Any:
+        """``lm`` with its calls admitted by this cap (``capped``)."""
+        return capped(lm, self)
+
+
+_CAPPED: dict[type, type] = {}
+
+
+def capped(lm: Any, cap: CallCap) -> Any:
+    """A copy of ``lm`` whose calls ask ``cap`` first (same class family, so ``isinstance`` checks hold)."""
+    if getattr(lm, "_call_cap", None) is cap:
+        return lm
+    base = type(lm)
+    base = getattr(base, "_uncapped", base)
+    cls = _CAPPED.get(base)
+    if cls is None:
+        cls = _CAPPED[base] = type(f"Capped{base.__name__}", (_CappedMixin, base), {"_uncapped": base})
+    new = lm.copy()
+    new.__class__ = cls
+    new._call_cap = cap
+    return new
+
+
+class _CappedMixin:
+    """Calls admitted by ``self._call_cap`` (``CallCap.admit``); ``copy`` keeps the class and the cap.
+
+    ``__call__``/``acall`` here are not DSPy-decorated: callbacks still fire once per attempt, in the LM's own.
+    """
+
+    _call_cap: CallCap
+
+    def _worst(self, kwargs: dict[str, Any]) -> int:
+        merged = {**(getattr(self, "kwargs", None) or {}), **kwargs}
+        n = int(merged.get("n") or merged.get("num_generations") or 1)
+        return n * (1 + int(getattr(self, "retries", 0) or 0))
+
+    def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        worst = self._worst(kwargs)
+        self._call_cap.admit(worst)
+        try:
+            return super().__call__(prompt, messages=messages, **kwargs)
+        finally:
+            self._call_cap.release(worst)
+
+    async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        worst = self._worst(kwargs)
+        self._call_cap.admit(worst)
+        try:
+            return await super().acall(prompt, messages=messages, **kwargs)
+        finally:
+            self._call_cap.release(worst)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["format_summary"]
+from optimize.scores import verdict
+
+__all__ = ["format_summary", "failure_lines"]
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -21,11 +23,25 @@ def format_summary(s: dict[str, Any]) -> str:
             f"budget: {b['limit']} LM calls for the whole run; used {b.get('total_calls', '?')}: compile "
             f"{b['compile_calls']} (bound {b['plan']['max_calls']}, knobs {b['plan']['knobs']}), scoring "
             f"{b['evaluation_calls']} (bound {b.get('evaluation_bound', '?')})"
-            + (f"; {b['failed_calls']} failed" if b.get("failed_calls") else ""),
+            + (f"; {b['failed_calls']} failed" if b.get("failed_calls") else "")
+            + (f"; {b['refused_calls']} refused at the cap (never sent)" if b.get("refused_calls") else ""),
             f"situations: {s['situations']['train']} train, {s['situations']['validation']} validation, "
             f"{s['situations']['heldout']} held-out (seeds {_seed_text(s['seeds']['heldout'])})",
             f"held-out mean score: uncompiled {h['before']['mean']:.4f} -> compiled {h['after']['mean']:.4f} "
             f"({h['delta_mean']:+.4f})",
+        ]
+        if "paired" in h:
+            lines += [f"  paired over held-out seeds: {verdict(h['paired']['per_seed'])}",
+                      f"  paired over held-out situations (not independent within a seed): "
+                      f"{verdict(h['paired']['per_situation'])}"]
+        lines += failure_lines(s.get("failures"))
+        if s.get("usage"):
+            u = s["usage"]
+            lines.append(f"tokens ({u['source']}): {u['total']['prompt_tokens']:,} prompt + "
+                         f"{u['total']['completion_tokens']:,} completion over {u['total']['calls']:,} answers; "
+                         + ", ".join(f"{r} {row['prompt_tokens'] + row['completion_tokens']:,}"
+                                     for r, row in u["by_role"].items()))
+        lines += [
             f"validation mean score: uncompiled {s['validation']['before']['mean']:.4f} -> compiled "
             f"{s['validation']['after']['mean']:.4f}",
             "per held-out situation (before -> after):",
@@ -53,6 +69,19 @@ def format_summary(s: dict[str, Any]) -> str:
                      f"{s['program']['demos']} demos)")
     lines += [f"note: {n}" for n in s.get("notes", [])]
     return "\n".join(lines)
+
+
+def failure_lines(f: dict[str, Any] | None) -> list[str]:
+    """Failed LM calls by phase and cause, and unusable planner answers by phase and kind (or one 'none' line)."""
+    if not f:
+        return []
+    parts = []
+    for phase, causes in (f.get("lm_errors") or {}).items():
+        parts.append(f"LM errors in {phase}: " + ", ".join(f"{k} {n}" for k, n in causes.items()))
+    for role, phases in (f.get("unusable_answers") or {}).items():
+        for phase, kinds in phases.items():
+            parts.append(f"unusable {role} answers in {phase}: " + ", ".join(f"{k} {n}" for k, n in kinds.items()))
+    return ["failures: " + ("; ".join(parts) if parts else "none (no LM error, every planner answer usable)")]
 
 
 def _seed_text(seeds: Sequence[int]) -> str:

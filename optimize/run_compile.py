@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 from optimize.config import Config
@@ -48,11 +49,13 @@ def run_compile(cfg: Config) -> dict[str, Any]:
     import dspy
     import numpy as np
 
-    from optimize.budget import CallCounter
+    from optimize.budget import CallCap, CallCounter
     from optimize.compile import compile_planner, evaluate_program
     from optimize.metric import WelfareMetric
+    from optimize.scores import paired_scores
     from optimize.situations import draw_situations
     from programs.lm import describe_lm
+    from programs.lm.usage import UsageMeter, usage_source, usage_total
     from programs.agents.tax_planner import PlannerAgent
 
     a = cfg.args
@@ -68,26 +71,50 @@ def run_compile(cfg: Config) -> dict[str, Any]:
                            temperature=a.temperature)
     student = PlannerAgent(a.brackets, module_type=a.module_type, history_len=a.history_len, best_k=a.best_k)
     counter = CallCounter()
-    with dspy.context(callbacks=[counter]):
+    # --budget is a hard cap on the calls the client makes (retries included): each phase may use its
+    # share plus whatever the earlier phases left; the last phase's ceiling is the whole budget.
+    limit = cfg.plan.budget + cfg.eval_calls
+    e = 1 + metric.lm_calls_per_call
+    after_share = (len(held) + 2 * len(val)) * e
+    cap = CallCap(counter, limit - after_share - cfg.plan.budget)
+    lms = [cap.wrap(lm) for lm in lms]
+    metric.lms = lms
+    prompt_lm = cap.wrap(prompt_lm) if prompt_lm is not None else None
+    meter = UsageMeter()
+    answers: dict[str, Counter] = {}  # unusable planner answers by phase and kind (read off the metric)
+
+    def unusable_since(mark: Counter, phase: str) -> None:
+        answers.setdefault(phase, Counter()).update(metric.fallbacks - mark)
+
+    with dspy.context(callbacks=[counter]), meter.installed():
         counter.phase("evaluate")
         say(cfg, f"scoring the uncompiled planner on {len(held)} held-out situations")
+        mark = Counter(metric.fallbacks)
         before = evaluate_program(student, held, metric, lm=lms[0], num_threads=cfg.threads)
         check_not_all_failed(counter, "evaluate", "scoring the uncompiled planner")
+        unusable_since(mark, "evaluate")
         counter.phase("compile")
+        cap.set_ceiling(limit - after_share)
         say(cfg, f"compiling with {a.optimizer} ({', '.join(f'{k}={v}' for k, v in cfg.plan.knobs.items())}; "
                   f"at most {cfg.plan.max_calls} of {cfg.plan.budget} LM calls)")
+        mark = Counter(metric.fallbacks)
         with open(os.devnull, "w") as devnull:
             compiled = compile_planner(student, a.optimizer, cfg.plan, train, val, metric, task_lm=lms[0],
                                        prompt_lm=prompt_lm, demos=cfg.demos, num_threads=cfg.threads, seed=a.seed,
                                        log=sys.stderr if a.verbose else devnull)
         compile_calls = counter.in_phase("compile")
         check_not_all_failed(counter, "compile", f"compiling with {a.optimizer}")
+        unusable_since(mark, "compile")
         counter.phase("evaluate")
+        cap.set_ceiling(limit)
         say(cfg, "scoring the compiled planner on the held-out situations")
+        mark = Counter(metric.fallbacks)
         after = evaluate_program(compiled, held, metric, lm=lms[0], num_threads=cfg.threads)
         val_before = evaluate_program(student, val, metric, lm=lms[0], num_threads=cfg.threads)
         val_after = evaluate_program(compiled, val, metric, lm=lms[0], num_threads=cfg.threads)
         check_not_all_failed(counter, "evaluate", "scoring the planners")
+        unusable_since(mark, "evaluate")
+    usage = meter.take()
     save_program(compiled, cfg.out)
     pred = compiled.propose if a.module_type == "predict" else compiled.propose.predict
     base_instr = (student.propose if a.module_type == "predict" else student.propose.predict).signature.instructions
@@ -113,17 +140,26 @@ def run_compile(cfg: Config) -> dict[str, Any]:
         "lm": describe_lm(a.lm, a.api_base, temperature=a.temperature),
         "instruction_lm": prompt_label,
         "metric": metric.describe(),
-        "budget": {"limit": cfg.plan.budget + cfg.eval_calls, "plan": cfg.plan.to_dict(),
+        "budget": {"limit": limit, "refused_calls": cap.refused, "plan": cfg.plan.to_dict(),
                    "evaluation_bound": cfg.eval_calls, "compile_calls": compile_calls,
                    "evaluation_calls": counter.in_phase("evaluate"), "total_calls": counter.total,
                    "failed_calls": counter.snapshot()["failed"], "by_lm": counter.snapshot()["by_lm"],
                    "note": "situations are drawn with the offline engine and are not counted"},
+        "failures": {
+            "lm_errors": counter.failures(),
+            "unusable_answers": {"planner": {phase: dict(sorted(c.items())) for phase, c in answers.items() if c}},
+            "note": ("lm_errors: LM calls that raised after their retries, by phase and cause; unusable_answers: "
+                     "planner answers the metric scored with the rates in force kept, by phase and kind"),
+        },
+        "usage": {"by_role": usage, "total": usage_total(usage), "source": usage_source(lms)},
         "situations": {"spec": cfg.sit.to_dict(), "train": len(train), "validation": len(val),
                        "heldout": len(held)},
         "heldout": {
             "before": scores_block(before), "after": scores_block(after),
             "delta_mean": round(float(np.mean(after) - np.mean(before)), 6),
-            "per_situation": [{"situation": e.situation, "before": round(b, 6), "after": round(c, 6)}
+            "paired": paired_scores(before, after, [int(e.seed) for e in held]),
+            "per_situation": [{"situation": e.situation, "seed": int(e.seed), "before": round(b, 6),
+                               "after": round(c, 6)}
                               for e, b, c in zip(held, before, after)],
         },
         "validation": {"before": scores_block(val_before), "after": scores_block(val_after)},

@@ -149,7 +149,23 @@ def _llama(path: str, n_ctx: int) -> tuple[Any, threading.Lock]:
             from llama_cpp import Llama
 
             threads = n_threads()
-            llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+            # AMX workaround (ggml-org/llama.cpp#20824): weight repacking segfaults on these Q4_K_M weights on
+            # AMX CPUs; llama-cpp-python has no argument for it, so its default params are patched while loading.
+            import llama_cpp.llama_cpp as native
+
+            default = native.llama_model_default_params
+
+            def no_repack():
+                params = default()
+                params.use_extra_bufts = False
+                return params
+
+            native.llama_model_default_params = no_repack
+            try:
+                llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                              verbose=False)
+            finally:
+                native.llama_model_default_params = default
             _MODELS[key] = (llama, threading.Lock())
         return _MODELS[key]
 

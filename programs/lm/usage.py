@@ -90,6 +90,12 @@ class UsageMeter(BaseCallback, UsageTracker):
         self._add(role, "prompt_tokens", _int(entry.get("prompt_tokens")))
         self._add(role, "completion_tokens", _int(entry.get("completion_tokens")))
 
+    def __deepcopy__(self, memo: dict) -> "UsageMeter":
+        # dspy.Parallel (so dspy.Evaluate and every optimizer) deep-copies the usage tracker into each
+        # worker thread; a meter is one thread-safe count shared by the threads it meters (and its lock
+        # cannot be copied: every task would fail before its first call).
+        return self
+
     @contextmanager
     def installed(self) -> Iterator["UsageMeter"]:
         """Count the calls of this block (and of the batch threads it starts, via ``carry_context``)."""
