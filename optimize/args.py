@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 
 from economy import parse_kappa
+from optimize.optimizers import names as optimizer_names
 from programs.cli import SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, add_answer_args
 
 __all__ = ["PROG", "DEFAULT_BUDGET", "parser"]
+
+
+def _using(kind: str) -> list[str]:
+    """Registered optimizers that ask for an LM of ``kind`` (prompt | reflection)."""
+    from optimize.optimizers import OPTIMIZERS
+
+    return [n for n, cls in OPTIMIZERS.items() if cls.instruction_lm == kind]
 
 PROG = "python -m optimize.planner"
 DESCRIPTION = ("``python -m optimize.planner``: compile the planner's prompts and demonstrations against "
@@ -21,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description=DESCRIPTION,
                 formatter_class=DefaultsOnceFormatter)
     o = p.add_argument_group("optimizer")
-    o.add_argument("--optimizer", default="bootstrap", help="bootstrap | mipro | gepa | copro")
+    o.add_argument("--optimizer", default="bootstrap", help=" | ".join(optimizer_names()))
     o.add_argument("--budget", type=int, default=None,
                    help=f"most LM calls of the whole run, every LM counted (compile: default {DEFAULT_BUDGET}; "
                         "scoring the uncompiled and the compiled planner on the held-out and validation situations "
@@ -41,9 +49,14 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--api-base", action="append", default=None, metavar="URL",
                    help="OpenAI-compatible endpoint(s) for --lm (repeat for several)")
     m.add_argument("--temperature", type=float, default=0.7, help="planner (and LLM workers') temperature")
+    m.add_argument("--prompt-lm", default=None,
+                   help="LM that proposes instructions for " + ", ".join(_using("prompt")) + ": local, "
+                        "provider/model, or offline = the rule-based offline instruction writer (default: offline "
+                        "when --lm is offline, else --lm)")
+    m.add_argument("--prompt-api-base", action="append", default=None, metavar="URL")
     m.add_argument("--reflection-lm", default=None,
-                   help="LM that writes instructions for mipro/copro/gepa: provider/model, or offline = the "
-                        "rule-based offline instruction writer (default: offline when --lm is offline, else --lm)")
+                   help="LM that reflects on the metric's feedback for " + ", ".join(_using("reflection")) +
+                        " (same choices and default as --prompt-lm)")
     m.add_argument("--reflection-api-base", action="append", default=None, metavar="URL")
     m.add_argument("--concurrency", type=int, default=8, help="parallel evaluations with a served LM")
     add_answer_args(m)

@@ -61,7 +61,7 @@ def _check_int(name: str, value: int, lo: int, hi: int | None = None) -> None:
 
 def resolve(args: argparse.Namespace) -> Config:
     """Validate every flag without building or calling any LM; raise ConfigError (one line)."""
-    from optimize.compile import INSTRUCTION_OPTIMIZERS, OPTIMIZERS, DemoSettings
+    from optimize.compile import OPTIMIZERS, DemoSettings
     from optimize.situations import EconomySpec, SituationSpec
     from programs.lm import ConfigError as LMConfigError
     from programs.lm import check_lm_config
@@ -105,19 +105,8 @@ def resolve(args: argparse.Namespace) -> Config:
     try:
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
                         probe=bool(args.api_base), structured=args.structured, max_tokens=args.max_tokens)
-        if args.reflection_lm is not None:
-            if args.tune:
-                raise ConfigError("--reflection-lm writes instructions when compiling; --tune does not use it")
-            if args.optimizer not in INSTRUCTION_OPTIMIZERS:
-                raise ConfigError(f"--reflection-lm writes instructions for {', '.join(INSTRUCTION_OPTIMIZERS)}; "
-                                  f"--optimizer {args.optimizer} does not use it")
-            if args.reflection_lm.strip() != "offline":
-                check_lm_config(args.reflection_lm, args.reflection_api_base, temperature=1.0,
-                                probe=bool(args.reflection_api_base))
-            elif args.reflection_api_base:
-                raise ConfigError("--reflection-api-base is for a served --reflection-lm, not the offline writer")
-        elif args.reflection_api_base:
-            raise ConfigError("--reflection-api-base needs --reflection-lm")
+        for kind in ("prompt", "reflection"):
+            _check_instruction_lm(args, kind)
     except LMConfigError as exc:
         raise ConfigError(_flagged(str(exc))) from None
     out = Path(args.out)
@@ -138,6 +127,27 @@ def resolve(args: argparse.Namespace) -> Config:
             raise ConfigError("--storage and --program are tuning settings: add --tune")
         _resolve_budget(cfg)
     return cfg
+
+
+def _check_instruction_lm(args: argparse.Namespace, kind: str) -> None:
+    """``--prompt-lm``/``--reflection-lm`` and their ``--*-api-base``: only for an optimizer that uses them."""
+    from optimize.optimizers import OPTIMIZERS, optimizer_class
+    from programs.lm import check_lm_config
+
+    lm, bases = getattr(args, f"{kind}_lm"), getattr(args, f"{kind}_api_base")
+    users = [n for n, cls in OPTIMIZERS.items() if cls.instruction_lm == kind]
+    if lm is None:
+        if bases:
+            raise ConfigError(f"--{kind}-api-base needs --{kind}-lm")
+        return
+    if args.tune:
+        raise ConfigError(f"--{kind}-lm writes instructions when compiling; --tune does not use it")
+    if optimizer_class(args.optimizer).instruction_lm != kind:
+        raise ConfigError(f"--{kind}-lm is for {', '.join(users)}; --optimizer {args.optimizer} does not use it")
+    if lm.strip() != "offline":
+        check_lm_config(lm, bases, temperature=1.0, probe=bool(bases))
+    elif bases:
+        raise ConfigError(f"--{kind}-api-base is for a served --{kind}-lm, not the offline writer")
 
 
 def _same_study(args: argparse.Namespace, summary_path: Path) -> bool:

@@ -6,8 +6,8 @@ Compile (default)::
 
 draws planner situations from short simulations on the training, validation and held-out population
 seeds, scores the uncompiled planner on the held-out situations, compiles it with the chosen DSPy
-optimizer (bootstrap | mipro | gepa | copro | simba) within ``--budget`` LM calls, scores the compiled planner on
-the same held-out situations, and writes the program (DSPy JSON, loadable by ``PlannerAgent.load`` and
+optimizer (bootstrap | mipro | gepa | copro | simba) within ``--budget`` LM calls, scores the compiled
+planner on the same held-out situations, and writes the program (DSPy JSON, loadable by ``PlannerAgent.load`` and
 ``python -m eval.compare --planner-program``) and ``<out>.summary.json`` beside it; the summary is
 also printed.
 
@@ -21,14 +21,15 @@ share ``--storage`` and ``--study-name`` add their trials to one study. It write
 best knobs to ``--out`` and the study summary beside it, with held-out end-to-end scores of the given
 knobs and of the best ones.
 
-The default LM is the offline engine, a numeric stand-in that is not a language model; mipro, copro and
-gepa then get their instructions from the rule-based offline instruction writer (``programs.lm.writer``),
+The default LM is the offline engine, a numeric stand-in that is not a language model; mipro, copro,
+simba and gepa then get their instructions from the rule-based offline instruction writer (``programs.lm.writer``),
 also not a language model. A bad setting exits with status 2 and one line naming it, before any LM call.
 API keys are read from the environment only and never written.
 
 The code is split by concern (``docs/design.md`` §7): ``optimize.args`` (flags), ``optimize.config``
 (validation), ``optimize.run_compile`` and ``optimize.run_tune`` (the two jobs), ``optimize.report`` (the
-printout), ``optimize.dryrun``, ``optimize.redact``, ``optimize.quiet``. The names below are re-exported so existing imports keep working.
+printout), ``optimize.dryrun``, ``optimize.redact``, ``optimize.quiet``; the optimizers are registered
+classes in ``optimize.optimizers`` (one module each). The names below are re-exported so existing imports keep working.
 """
 
 from __future__ import annotations

@@ -29,18 +29,23 @@ def task_lms(cfg: Config, temperature: float | None = None) -> list:
 
 
 def instruction_lm(cfg: Config) -> tuple[Any, str | None]:
-    """The LM that writes instructions (mipro/copro/gepa) and its label; (None, None) for bootstrap."""
-    from optimize.compile import INSTRUCTION_OPTIMIZERS
-    from programs.lm.writer import WRITER_LABEL, writer_lm
+    """The LM that writes instructions (``--prompt-lm``, or GEPA's ``--reflection-lm``) and its label;
+    (None, None) for an optimizer that writes none."""
+    from optimize.optimizers import optimizer_class
     from programs.lm import build_lms, describe_lm
+    from programs.lm.writer import WRITER_LABEL, writer_lm
 
     a = cfg.args
-    if a.optimizer not in INSTRUCTION_OPTIMIZERS:
+    kind = optimizer_class(a.optimizer).instruction_lm
+    if kind is None:
         return None, None
-    name = a.reflection_lm if a.reflection_lm is not None else ("offline" if cfg.in_process else a.lm)
+    given = getattr(a, f"{kind}_lm")
+    name = given if given is not None else ("offline" if cfg.in_process else a.lm)
     if name.strip() == "offline":
         return writer_lm(seed=a.seed), WRITER_LABEL
-    bases = a.reflection_api_base if a.reflection_lm is not None else a.api_base
+    if given is None:  # the task LM's own settings: same model, same endpoints, same answer options
+        return task_lms(cfg, temperature=1.0)[0], describe_lm(a.lm, a.api_base, temperature=1.0)
+    bases = getattr(a, f"{kind}_api_base")
     return build_lms(name, bases, temperature=1.0, seed=a.seed)[0], describe_lm(name, bases, temperature=1.0)
 
 
