@@ -99,6 +99,11 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true",
                      help="replace an existing --out and its summary (without it they are refused; --tune runs "
                           "that share --storage and --study-name may replace each other's)")
+    out.add_argument("--mlflow", default=None, metavar="URI",
+                     help="track the compile in MLflow (http://127.0.0.1:5000, sqlite:///mlflow.db...): DSPy's "
+                          "autologging traces it and its trials, the held-out scores, budget and program are logged "
+                          "(needs the [mlflow] extra)")
+    out.add_argument("--mlflow-experiment", default="optimize.planner", help="MLflow experiment name")
     out.add_argument("--seed", type=int, default=0, help="seed of the LM and the optimizer")
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     out.add_argument("--dry-run", action="store_true", help="print the most LM calls of this run by role and their "

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from optimize.args import PROG, parser
 from optimize.config import resolve
 from optimize.dryrun import dry_run_lines
 from optimize.outputs import AllCallsFailed
 from optimize.quiet import quiet_libraries
+from optimize.redact import redacted_argv
 from optimize.report import format_summary
 from optimize.run_compile import run_compile
 from optimize.run_tune import run_tune
+from optimize.tracking import log_compile, tracking
 from programs.cli import EXIT_FALLBACKS
 from programs.errors import ConfigError
 
@@ -31,6 +34,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         undo()
 
+def tracking_params(cfg: Any) -> dict[str, Any]:
+    """What MLflow records about the run: resolved settings, endpoint URLs and the command redacted."""
+    from programs.lm import describe_lm
+
+    a = cfg.args
+    return {"optimizer": a.optimizer, "lm": describe_lm(a.lm, a.api_base, temperature=a.temperature),
+            "budget": cfg.plan.budget + cfg.eval_calls, "knobs": cfg.plan.knobs, "workers": cfg.workers,
+            "agents": a.agents, "brackets": a.brackets, "swf": a.swf, "seed": a.seed,
+            "train_seeds": cfg.train_seeds, "val_seeds": cfg.val_seeds, "heldout_seeds": cfg.heldout_seeds,
+            "command": " ".join([PROG, *redacted_argv(getattr(a, "_argv", []) or [])])}
+
+
 def _main(args: argparse.Namespace) -> int:
     try:
         cfg = resolve(args)
@@ -42,7 +57,14 @@ def _main(args: argparse.Namespace) -> int:
             print(line)
         return 0
     try:
-        summary = run_tune(cfg) if args.tune else run_compile(cfg)
+        if args.tune:
+            summary = run_tune(cfg)
+        else:
+            with tracking(args.mlflow, experiment=args.mlflow_experiment, run_name=f"compile-{args.optimizer}",
+                          params=tracking_params(cfg)):
+                summary = run_compile(cfg)
+                if args.mlflow is not None:
+                    log_compile(summary, cfg.out, cfg.summary_path)
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

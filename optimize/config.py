@@ -120,6 +120,11 @@ def resolve(args: argparse.Namespace) -> Config:
     cfg = Config(args, econ, sit, DemoSettings(args.max_demos, args.max_labeled_demos, args.demo_threshold),
                  seeds["train-seeds"], seeds["val-seeds"], seeds["heldout-seeds"], seeds["tune-seeds"], out,
                  summary_path, workers=workers)
+    if args.mlflow is not None and args.tune:
+        raise ConfigError("--mlflow tracks compiles; --tune does not use it")
+    from optimize.tracking import check_mlflow
+
+    check_mlflow(args.mlflow)
     if args.tune:
         _resolve_tune(cfg)
     else:
