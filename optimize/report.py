@@ -89,3 +89,34 @@ def _seed_text(seeds: Sequence[int]) -> str:
         return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
     return ",".join(map(str, seeds))
 
+
+
+def table(summaries: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of compiles (the README's): budget used, tokens, wall time, held-out score with its
+    paired interval over seeds, what the compiled program changed."""
+    rows = ["| optimizer | LM calls used / budget | tokens (prompt + completion) | wall time | held-out "
+            "uncompiled → compiled | gain, 95% CI over seeds | failures | compiled program |",
+            "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        h, b, p = s["heldout"], s["budget"], s["program"]
+        seed = h["paired"]["per_seed"]
+        ci = (f"{seed['delta_mean']:+.3f} [{seed['low']:+.3f}, {seed['high']:+.3f}] (n={seed['n']})"
+              if seed.get("half_width") is not None else f"{seed['delta_mean']:+.3f} (no interval)")
+        tok = (s.get("usage") or {}).get("total") or {}
+        fails = sum(n for causes in s["failures"]["lm_errors"].values() for n in causes.values())
+        bad = sum(n for phases in s["failures"]["unusable_answers"].values() for k in phases.values()
+                  for n in k.values())
+        change = (f"{p['demos']} demos, instructions {'rewritten' if p['instructions_changed'] else 'unchanged'}")
+        rows.append(f"| {s['optimizer']} | {b['total_calls']} / {b['limit']} | "
+                    f"{tok.get('prompt_tokens', 0):,} + {tok.get('completion_tokens', 0):,} | "
+                    f"{s['elapsed_seconds']:.0f} s | {h['before']['mean']:.3f} → {h['after']['mean']:.3f} | {ci} | "
+                    f"{fails} LM errors, {bad} unusable answers, {b.get('refused_calls', 0)} refused | {change} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m optimize.report SUMMARY.json ... : the README's table
+    import json
+    import sys
+    from pathlib import Path
+
+    print(table([json.loads(Path(f).read_text()) for f in sys.argv[1:]]))

@@ -43,3 +43,20 @@ def test_verdict_reads_noise_as_noise():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="one before, after and seed per situation"):
         paired_scores([0.1, 0.2], [0.3], [1, 2])
+
+
+def test_readme_table_row_from_a_summary():
+    from optimize.report import table
+
+    before, after, seeds = [0.4, 0.5, 0.3, 0.6], [0.5, 0.7, 0.3, 0.8], [1, 1, 2, 2]
+    s = {"optimizer": "bootstrap", "elapsed_seconds": 12.4,
+         "heldout": {"before": {"mean": 0.45}, "after": {"mean": 0.575}, "paired": paired_scores(before, after, seeds)},
+         "budget": {"total_calls": 20, "limit": 24, "refused_calls": 1},
+         "usage": {"total": {"prompt_tokens": 1234, "completion_tokens": 56}},
+         "failures": {"lm_errors": {"compile": {"server_error": 2}},
+                      "unusable_answers": {"planner": {"evaluate": {"parse_error": 3}}}},
+         "program": {"demos": 2, "instructions_changed": False}}
+    row = table([s]).splitlines()[-1]
+    # Seed means of the differences: 0.15 and 0.1; mean 0.125.
+    assert "| bootstrap | 20 / 24 | 1,234 + 56 | 12 s | 0.450 → 0.575 | +0.125 [" in row
+    assert "2 LM errors, 3 unusable answers, 1 refused | 2 demos, instructions unchanged |" in row
