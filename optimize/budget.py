@@ -4,27 +4,15 @@ A *call* is one completion request an LM serves: a DSPy LM call asking for ``n``
 (DSPy sends them as ``n`` requests). Every LM counts: the planner's LM, LLM workers inside the metric,
 and the LM that writes instructions (MIPROv2, COPRO, GEPA).
 
-Each optimizer's knobs are chosen so that an upper bound of its calls stays within the budget; the
-bounds below follow each optimizer's code in DSPy 3.4.1 (``e`` = LM calls per evaluation of one
-situation = 1 planner call + the metric's own calls; ``T``/``V`` = training/validation situations):
-
-- bootstrap (BootstrapFewShotWithRandomSearch, ``n`` candidate programs): zero-shot and labeled-only
-  candidates cost ``V`` evaluations each, every bootstrapped one at most ``T`` bootstrap runs + ``V``:
-  ``e * (2V + (n + 1)(T + V))``.
-- mipro (MIPROv2, ``N`` candidates, ``M`` trials, no minibatches): ``N - 2`` bootstrapped demo sets
-  (at most ``T`` runs each), the default program and ``M`` trials on ``V``, plus the proposer's calls
-  (data summary ``ceil(T/10) + 1``, three per instruction candidate):
-  ``e * ((N - 2) T + (M + 1) V) + ceil(T / 10) + 1 + 3N``.
-- copro (COPRO, breadth ``B``, depth ``D``, scored on ``S = T + V``): ``e * D * B * S`` evaluations
-  plus ``(B - 1) + (D - 1) B`` instruction completions.
-- gepa (GEPA, ``max_metric_calls = C``): ``e * C`` evaluations, at most one reflection call per three
-  metric calls, and one iteration's overshoot past ``C`` (two minibatches of 3 and a full ``V``):
-  ``e * (C + 6 + V) + ceil((C + 6 + V) / 3)``.
+Each optimizer's knobs are chosen so that an upper bound of its calls stays within the budget; each
+bound lives with its optimizer (``optimize.optimizers.<name>``, following that optimizer's code in DSPy
+3.4.1; ``e`` = LM calls per evaluation of one situation = 1 planner call + the metric's own calls,
+``T``/``V`` = training/validation situations). The bounds are what an optimizer *asks for*; ``CallCap``
+below makes ``--budget`` a hard cap on what the client sends, failures and retries included.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +20,8 @@ from typing import Any
 
 from dspy.utils.callback import BaseCallback
 
-__all__ = ["BudgetError", "BudgetPlan", "CallCounter", "plan_budget", "minimum_budget"]
+__all__ = ["BudgetError", "BudgetPlan", "CallCounter", "CallCap", "BudgetExhausted", "capped", "plan_budget",
+           "minimum_budget"]
 
 
 class BudgetError(ValueError):
@@ -54,39 +43,11 @@ class BudgetPlan:
                 "max_calls": self.max_calls, "bound": self.formula}
 
 
-def _bootstrap_cost(n: int, T: int, V: int, e: int) -> int:
-    return e * (2 * V + (n + 1) * (T + V))
-
-
-def _mipro_prompt_calls(N: int, T: int) -> int:
-    return math.ceil(T / 10) + 1 + 3 * N
-
-
-def _mipro_cost(N: int, M: int, T: int, V: int, e: int) -> int:
-    return e * ((N - 2) * T + (M + 1) * V) + _mipro_prompt_calls(N, T)
-
-
-def _copro_cost(B: int, D: int, S: int, e: int) -> int:
-    return e * D * B * S + (B - 1) + (D - 1) * B
-
-
-def _gepa_cost(C: int, V: int, e: int) -> int:
-    over = C + 6 + V
-    return e * over + math.ceil(over / 3)
-
-
 def minimum_budget(optimizer: str, n_train: int, n_val: int, calls_per_eval: int = 1) -> int:
-    """The smallest budget the optimizer can run on (see the module docstring for each bound)."""
-    T, V, e = n_train, n_val, calls_per_eval
-    if optimizer == "bootstrap":
-        return _bootstrap_cost(0, T, V, e)
-    if optimizer == "mipro":
-        return _mipro_cost(3, 1, T, V, e)
-    if optimizer == "copro":
-        return _copro_cost(2, 1, T + V, e)
-    if optimizer == "gepa":
-        return _gepa_cost(V + 6, V, e)
-    raise ValueError(f"optimizer={optimizer!r} must be one of bootstrap, mipro, gepa, copro")
+    """The smallest budget the optimizer can run on (its ``minimum``)."""
+    from optimize.optimizers import optimizer_class
+
+    return optimizer_class(optimizer)().minimum(int(n_train), int(n_val), int(calls_per_eval))
 
 
 def plan_budget(optimizer: str, budget: int, n_train: int, n_val: int, calls_per_eval: int = 1,
@@ -95,55 +56,39 @@ def plan_budget(optimizer: str, budget: int, n_train: int, n_val: int, calls_per
 
     Parameters
     ----------
-    optimizer : bootstrap | mipro | copro | gepa.
+    optimizer : a registered optimizer (``optimize.optimizers``).
     budget : LM calls allowed (>= 1).
     n_train, n_val : training and validation situations (T, V >= 1).
     calls_per_eval : LM calls per evaluation of one situation (e >= 1).
-    max_candidates : cap on bootstrap's candidate programs / MIPRO's candidates.
+    max_candidates : cap on candidate programs (bootstrap, mipro, simba).
 
     Raises
     ------
     BudgetError : the budget is below ``minimum_budget``.
     """
+    from optimize.optimizers import optimizer_class
+
+    opt = optimizer_class(optimizer)()
     T, V, e = int(n_train), int(n_val), int(calls_per_eval)
     if T < 1 or V < 1 or e < 1:
         raise ValueError(f"n_train={T}, n_val={V} and calls_per_eval={e} must all be >= 1")
-    low = minimum_budget(optimizer, T, V, e)
-    if budget < low:
+    low = opt.minimum(T, V, e)
+    knobs = opt.plan(budget, T, V, e, max_candidates) if budget >= low else None
+    if knobs is None:
         raise BudgetError(f"--budget {budget} is too small for {optimizer} on {T} training and {V} validation "
                           f"situations ({e} LM call{'s' if e > 1 else ''} per evaluation): it needs at least {low}")
-    if optimizer == "bootstrap":
-        n = min(max_candidates, max(0, (budget // e - 2 * V) // (T + V) - 1))
-        return BudgetPlan(optimizer, budget, {"num_candidate_programs": n}, _bootstrap_cost(n, T, V, e),
-                          "e*(2V + (n+1)(T+V))")
-    if optimizer == "mipro":
-        best: tuple[int, int] | None = None
-        for N in range(max(3, min(max_candidates, 12)), 2, -1):
-            M = (budget - _mipro_prompt_calls(N, T) - e * (N - 2) * T) // (e * V) - 1
-            # MIPRO's own rule of thumb is ~1.5 N trials; take the most candidates that leave at least N.
-            if M >= N:
-                best = (N, min(M, 3 * N))
-                break
-        if best is None:
-            N = 3
-            M = max(1, (budget - _mipro_prompt_calls(N, T) - e * (N - 2) * T) // (e * V) - 1)
-            best = (N, M)
-        N, M = best
-        return BudgetPlan(optimizer, budget, {"num_candidates": N, "num_trials": M}, _mipro_cost(N, M, T, V, e),
-                          "e*((N-2)T + (M+1)V) + ceil(T/10) + 1 + 3N")
-    if optimizer == "copro":
-        S = T + V
-        fits = [(B * D, D, B) for D in range(1, 4) for B in range(2, 9) if _copro_cost(B, D, S, e) <= budget]
-        _, D, B = max(fits)
-        return BudgetPlan(optimizer, budget, {"breadth": B, "depth": D}, _copro_cost(B, D, S, e),
-                          "e*D*B*(T+V) + (B-1) + (D-1)B")
-    if optimizer == "gepa":
-        C = V + 6
-        while _gepa_cost(C + 1, V, e) <= budget:
-            C += 1
-        return BudgetPlan(optimizer, budget, {"max_metric_calls": C}, _gepa_cost(C, V, e),
-                          "e*(C + 6 + V) + ceil((C + 6 + V)/3)")
-    raise ValueError(f"optimizer={optimizer!r} must be one of bootstrap, mipro, gepa, copro")
+    return BudgetPlan(optimizer, budget, knobs, opt.cost(knobs, T, V, e), opt.bound)
+
+
+def _cause(exc: BaseException) -> str:
+    """Why an LM call failed: a retryable kind (``programs.lm.endpoint.error_kind``) or the exception's class."""
+    from programs.lm.endpoint import error_kind
+
+    try:
+        kind = error_kind(exc)
+    except Exception:  # classifying must never break the count
+        kind = None
+    return kind or type(exc).__name__
 
 
 class CallCounter(BaseCallback):
@@ -158,6 +103,8 @@ class CallCounter(BaseCallback):
         self.by_lm: Counter[str] = Counter()
         self.by_phase: Counter[str] = Counter()
         self.failed_by_phase: Counter[str] = Counter()  # calls that ended in an exception (after retries)
+        #: Failed calls by (phase, cause): ``programs.lm.endpoint.ERROR_KINDS`` or the exception's class name.
+        self.failed_by_cause: Counter[tuple[str, str]] = Counter()
         self.first_error: str | None = None
         self._phase_of: dict[str, tuple[str, int]] = {}
         self.current_phase = "other"
@@ -183,8 +130,17 @@ class CallCounter(BaseCallback):
             phase, n = self._phase_of.pop(call_id, (self.current_phase, 1))
             if exception is not None:
                 self.failed_by_phase[phase] += n
+                self.failed_by_cause[(phase, _cause(exception))] += n
                 if self.first_error is None:
                     self.first_error = f"{type(exception).__name__}: {' '.join(str(exception).split())[:160]}"
+
+    def failures(self) -> dict[str, dict[str, int]]:
+        """Failed calls by phase, then by cause."""
+        with self._lock:
+            out: dict[str, dict[str, int]] = {}
+            for (phase, cause), n in sorted(self.failed_by_cause.items()):
+                out.setdefault(phase, {})[cause] = int(n)
+            return out
 
     def failed_in_phase(self, name: str) -> int:
         """Calls of phase ``name`` that raised (the LM answered nothing usable after its retries)."""
@@ -205,3 +161,105 @@ class CallCounter(BaseCallback):
             return {"total": int(sum(self.by_lm.values())), "by_lm": dict(sorted(self.by_lm.items())),
                     "by_phase": dict(sorted(self.by_phase.items())),
                     "failed": int(sum(self.failed_by_phase.values()))}
+
+
+class BudgetExhausted(RuntimeError):
+    """An LM call refused because it could take the run past ``--budget`` (a failed call, never sent)."""
+
+
+class CallCap:
+    """The hard cap on LM calls: no call starts that could take ``counter.total`` past ``ceiling``.
+
+    The plans above bound what each optimizer *asks for*; they do not bound what a failing endpoint adds
+    (``EndpointLM``'s retries are requests too, and ``counter`` counts each one, as DSPy's callbacks fire
+    per attempt) nor the adapters' second try on an unparseable answer. A callback cannot refuse a call
+    (DSPy logs and swallows a callback's exception), so the cap sits in the call path: a ``capped`` LM asks
+    ``admit`` before delegating, which reserves the call's worst case (``n`` completions x (1 + the LM's
+    retries)) and refuses with ``BudgetExhausted`` when what was counted plus what is reserved by calls in
+    flight would pass the ceiling. A refused call fails like any failed LM call: the planner falls back,
+    the optimizer scores it and goes on, nothing computed is lost.
+    """
+
+    def __init__(self, counter: CallCounter, ceiling: int) -> None:
+        self.counter = counter
+        self.ceiling = int(ceiling)
+        self.refused = 0
+        self._reserved = 0
+        self._cond = threading.Condition()
+
+    def set_ceiling(self, ceiling: int) -> None:
+        with self._cond:
+            self.ceiling = int(ceiling)
+            self._cond.notify_all()
+
+    def admit(self, worst: int) -> None:
+        """Reserve ``worst`` calls or raise ``BudgetExhausted``; pair with ``release(worst)``.
+
+        While calls are in flight a call that does not fit waits for them (their unused reserve comes
+        back); it is refused only when nothing is in flight and it still does not fit.
+        """
+        with self._cond:
+            while self.counter.total + self._reserved + worst > self.ceiling:
+                if self._reserved == 0:
+                    self.refused += 1
+                    raise BudgetExhausted(f"LM call refused: it could make up to {worst} request(s) and "
+                                          f"{self.counter.total} of the {self.ceiling} allowed are used")
+                self._cond.wait()
+            self._reserved += worst
+
+    def release(self, worst: int) -> None:
+        with self._cond:
+            self._reserved -= worst
+            self._cond.notify_all()
+
+    def wrap(self, lm: Any) -> Any:
+        """``lm`` with its calls admitted by this cap (``capped``)."""
+        return capped(lm, self)
+
+
+_CAPPED: dict[type, type] = {}
+
+
+def capped(lm: Any, cap: CallCap) -> Any:
+    """A copy of ``lm`` whose calls ask ``cap`` first (same class family, so ``isinstance`` checks hold)."""
+    if getattr(lm, "_call_cap", None) is cap:
+        return lm
+    base = type(lm)
+    base = getattr(base, "_uncapped", base)
+    cls = _CAPPED.get(base)
+    if cls is None:
+        cls = _CAPPED[base] = type(f"Capped{base.__name__}", (_CappedMixin, base), {"_uncapped": base})
+    new = lm.copy()
+    new.__class__ = cls
+    new._call_cap = cap
+    return new
+
+
+class _CappedMixin:
+    """Calls admitted by ``self._call_cap`` (``CallCap.admit``); ``copy`` keeps the class and the cap.
+
+    ``__call__``/``acall`` here are not DSPy-decorated: callbacks still fire once per attempt, in the LM's own.
+    """
+
+    _call_cap: CallCap
+
+    def _worst(self, kwargs: dict[str, Any]) -> int:
+        merged = {**(getattr(self, "kwargs", None) or {}), **kwargs}
+        n = int(merged.get("n") or merged.get("num_generations") or 1)
+        return n * (1 + int(getattr(self, "retries", 0) or 0))
+
+    def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        worst = self._worst(kwargs)
+        self._call_cap.admit(worst)
+        try:
+            return super().__call__(prompt, messages=messages, **kwargs)
+        finally:
+            self._call_cap.release(worst)
+
+    async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        worst = self._worst(kwargs)
+        self._call_cap.admit(worst)
+        try:
+            return await super().acall(prompt, messages=messages, **kwargs)
+        finally:
+            self._call_cap.release(worst)

@@ -1,12 +1,13 @@
 """DSPy optimizers by name, run on planner situations under a call budget (``docs/design.md`` §7).
 
-``bootstrap`` = BootstrapFewShotWithRandomSearch, ``mipro`` = MIPROv2 (Optuna over instruction and
-demonstration candidates), ``copro`` = COPRO (instruction search), ``gepa`` = GEPA (reflective
-instruction evolution). Every optimizer scores candidates with ``optimize.metric.WelfareMetric`` on the
+The optimizers are registered classes in ``optimize.optimizers`` (one module each, as in
+``dspy.teleprompt``): ``bootstrap`` = BootstrapFewShotWithRandomSearch, ``mipro`` = MIPROv2 (Optuna over
+instruction and demonstration candidates), ``gepa`` = GEPA (reflective instruction evolution), ``copro`` =
+COPRO (instruction search), ``simba`` = SIMBA (rules and demonstrations by mini-batch ascent). Every optimizer scores candidates with ``optimize.metric.WelfareMetric`` on the
 validation situations and keeps the uncompiled program among its candidates, so what it returns scored
 at least as well as the uncompiled program *on validation*; held-out situations judge it afterwards.
 
-``mipro``, ``copro`` and ``gepa`` need an LM that writes instructions (``prompt_lm``). Without one the
+``mipro``, ``copro``, ``simba`` and ``gepa`` need an LM that writes instructions (``prompt_lm``). Without one the
 caller passes ``programs.lm.writer.writer_lm()``, the rule-based offline instruction writer.
 
 The compiled program is cleaned before it is saved: demonstrations keep only the signature's fields
@@ -27,17 +28,30 @@ import dspy
 from optimize.budget import BudgetPlan
 from optimize.metric import WelfareMetric
 
+
+def _instruction_lm(name: str) -> str | None:
+    from optimize.optimizers import optimizer_class
+
+    return optimizer_class(name).instruction_lm
+
 __all__ = ["OPTIMIZERS", "INSTRUCTION_OPTIMIZERS", "DemoSettings", "build_optimizer", "compile_planner",
            "evaluate_program", "clean_program"]
 
-OPTIMIZERS: tuple[str, ...] = ("bootstrap", "mipro", "gepa", "copro")
-#: Optimizers that ask an LM to write instructions.
-INSTRUCTION_OPTIMIZERS: tuple[str, ...] = ("mipro", "gepa", "copro")
+def _names() -> tuple[str, ...]:
+    from optimize.optimizers import names
+
+    return names()
+
+
+#: Optimizer names (``optimize.optimizers``' registry, in registration order).
+OPTIMIZERS: tuple[str, ...] = _names()
+#: Optimizers that ask an LM to write instructions (a prompt LM, or GEPA's reflection LM).
+INSTRUCTION_OPTIMIZERS: tuple[str, ...] = tuple(n for n in OPTIMIZERS if _instruction_lm(n))
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Demonstration knobs (bootstrap and mipro).
+    """Demonstration knobs (bootstrap, mipro, simba).
 
     Attributes
     ----------
@@ -55,32 +69,10 @@ def build_optimizer(name: str, plan: BudgetPlan, metric: WelfareMetric, *, demos
                     prompt_lm: dspy.BaseLM | None = None, task_lm: dspy.BaseLM | None = None,
                     num_threads: int = 1, seed: int = 0, log: TextIO | None = None) -> Any:
     """The DSPy teleprompter ``name`` with the knobs of ``plan`` (``log`` receives what it prints)."""
-    k = plan.knobs
-    if name == "bootstrap":
-        from dspy.teleprompt import BootstrapFewShotWithRandomSearch
+    from optimize.optimizers import optimizer_class
 
-        with contextlib.redirect_stdout(log or sys.stderr):  # it prints its settings
-            return BootstrapFewShotWithRandomSearch(
-                metric=metric.as_float, max_bootstrapped_demos=demos.max_bootstrapped,
-                max_labeled_demos=demos.max_labeled, num_candidate_programs=k["num_candidate_programs"],
-                num_threads=num_threads, metric_threshold=demos.threshold)
-    if name == "mipro":
-        from dspy.teleprompt import MIPROv2
-
-        return MIPROv2(metric=metric.as_float, prompt_model=prompt_lm, task_model=task_lm,
-                       max_bootstrapped_demos=demos.max_bootstrapped, max_labeled_demos=demos.max_labeled,
-                       auto=None, num_candidates=k["num_candidates"], num_threads=num_threads, seed=seed,
-                       metric_threshold=demos.threshold, verbose=False, track_stats=False)
-    if name == "copro":
-        from dspy.teleprompt import COPRO
-
-        return COPRO(prompt_model=prompt_lm, metric=metric.as_float, breadth=k["breadth"], depth=k["depth"])
-    if name == "gepa":
-        from dspy.teleprompt import GEPA
-
-        return GEPA(metric=metric, max_metric_calls=k["max_metric_calls"], reflection_lm=prompt_lm,
-                    num_threads=num_threads, seed=seed, track_stats=False)
-    raise ValueError(f"optimizer={name!r} must be one of {', '.join(OPTIMIZERS)}")
+    return optimizer_class(name)().build(plan.knobs, metric, demos=demos, prompt_lm=prompt_lm, task_lm=task_lm,
+                                         num_threads=num_threads, seed=seed, log=log)
 
 
 def compile_planner(student: dspy.Module, name: str, plan: BudgetPlan, trainset: Sequence[dspy.Example],
@@ -91,21 +83,14 @@ def compile_planner(student: dspy.Module, name: str, plan: BudgetPlan, trainset:
 
     What the optimizers print goes to ``log`` (default stderr), so stdout carries only the caller's report.
     """
-    opt = build_optimizer(name, plan, metric, demos=demos, prompt_lm=prompt_lm, task_lm=task_lm,
+    from optimize.optimizers import optimizer_class
+
+    optimizer = optimizer_class(name)()
+    opt = optimizer.build(plan.knobs, metric, demos=demos, prompt_lm=prompt_lm, task_lm=task_lm,
                           num_threads=num_threads, seed=seed, log=log)
-    trainset, valset = list(trainset), list(valset)
     with dspy.context(lm=task_lm), contextlib.redirect_stdout(log or sys.stderr):
-        if name == "bootstrap":
-            out = opt.compile(student, trainset=trainset, valset=valset)
-        elif name == "mipro":
-            out = opt.compile(student, trainset=trainset, valset=valset, num_trials=plan.knobs["num_trials"],
-                              minibatch=False, seed=seed)
-        elif name == "copro":
-            # COPRO scores candidates on the set it is given and has no validation set of its own.
-            out = opt.compile(student, trainset=trainset + valset,
-                              eval_kwargs={"num_threads": num_threads, "display_progress": False})
-        else:
-            out = opt.compile(student, trainset=trainset, valset=valset)
+        out = optimizer.compile(opt, student, list(trainset), list(valset), knobs=plan.knobs,
+                                num_threads=num_threads, seed=seed)
     restore_unusable_instructions(out, student)
     return clean_program(out)
 

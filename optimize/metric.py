@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ class WelfareMetric:
     Attributes
     ----------
     calls : int -- metric evaluations so far.
+    fallbacks : Counter -- planner answers scored as unusable (the rates in force kept), by kind.
     lm_calls_per_call : int -- LM calls one metric call makes (0 with rational workers).
     """
 
@@ -64,6 +66,8 @@ class WelfareMetric:
         self.steps_per_year = steps_per_year
         self.temperature = float(temperature)
         self.calls = 0
+        #: Planner answers the metric scored as unusable, by kind (``validate_rates``'s or the agent's fallback).
+        self.fallbacks: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     @property
@@ -121,6 +125,9 @@ class WelfareMetric:
             notes.append(f"The answer was not {k} numbers in [0, 100] ({kind}); the rates in force were kept.")
         elif fallback:
             notes.append(f"The LM's answer was unusable ({fallback}); the planner kept the rates in force.")
+        if kind or fallback:
+            with self._lock:
+                self.fallbacks[str(fallback or kind)] += 1
         w = self.welfare(econ, rates)
         score = econ.score(w)
         return dspy.Prediction(score=score, feedback=self.feedback(econ, rates, w, score, notes))

@@ -119,6 +119,12 @@ class UsageMeter(BaseCallback):
         """The stored usage of a call DSPy's cache replayed (counted, and counted as ``cached``)."""
         self.add_usage(lm, usage_entry, cached=True)
 
+    def __deepcopy__(self, memo: dict) -> "UsageMeter":
+        # dspy.Parallel (so dspy.Evaluate and every optimizer) deep-copies the usage tracker into each
+        # worker thread; a meter is one thread-safe count shared by the threads it meters (and its lock
+        # cannot be copied: every task would fail before its first call).
+        return self
+
     @contextmanager
     def installed(self) -> Iterator["UsageMeter"]:
         """Count the calls of this block (and of the batch threads it starts, via ``carry_context``)."""

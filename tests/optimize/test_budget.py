@@ -38,7 +38,14 @@ def test_gepa_plan_by_hand():
     assert p.knobs == {"max_metric_calls": 210} and p.max_calls == 300
 
 
-@pytest.mark.parametrize("name", ["bootstrap", "mipro", "copro", "gepa"])
+def test_simba_plan_by_hand():
+    # b = min(T+V, 8) = 8; K(8C + 8(C+1)) + 27(C+1) + K(C+1) <= 300: (K, C) = (5, 2): 5*40 + 81 + 15 = 296.
+    p = plan_budget("simba", 300, 18, 9)
+    assert p.knobs == {"bsize": 8, "num_candidates": 2, "max_steps": 5} and p.max_calls == 296
+    assert minimum_budget("simba", 18, 9) == 40 + 81 + 3
+
+
+@pytest.mark.parametrize("name", ["bootstrap", "mipro", "copro", "gepa", "simba"])
 def test_plans_stay_within_budget_and_refuse_below_minimum(name):
     low = minimum_budget(name, 6, 4)
     for budget in (low, low + 7, 3 * low, 1000):
@@ -48,8 +55,8 @@ def test_plans_stay_within_budget_and_refuse_below_minimum(name):
 
 
 def test_unknown_optimizer():
-    with pytest.raises(ValueError, match="optimizer='simba'"):
-        plan_budget("simba", 100, 5, 5)
+    with pytest.raises(ValueError, match="optimizer='annealing'"):
+        plan_budget("annealing", 100, 5, 5)
 
 
 def test_counter_counts_completions_by_lm_and_phase():

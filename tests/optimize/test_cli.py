@@ -25,13 +25,15 @@ def no_run(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("ran past validation")
 
-    for mod, name in ((cli, "run_compile"), (cli, "run_tune"), (programs.lm, "build_lms"),
+    import optimize.cli
+
+    for mod, name in ((optimize.cli, "run_compile"), (optimize.cli, "run_tune"), (programs.lm, "build_lms"),
                       (optimize.situations, "draw_situations")):
         monkeypatch.setattr(mod, name, boom)
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--optimizer", "simba"], "--optimizer='simba' must be one of bootstrap, mipro, gepa, copro"),
+    (["--optimizer", "annealing"], "--optimizer='annealing' must be one of bootstrap, mipro, gepa, copro, simba"),
     (["--budget", "0"], "--budget=0 must be >= 1"),
     (["--budget", "10"], "--budget 10 is too small for bootstrap on 18 training and 9 validation situations"),
     (["--optimizer", "gepa", "--budget", "20"], "too small for gepa"),
@@ -46,6 +48,9 @@ def no_run(monkeypatch):
     (["--temperature", "3"], "temperature=3.0 is outside [0, 2]"),
     (["--reflection-lm", "offline"], "--optimizer bootstrap does not use it"),
     (["--optimizer", "gepa", "--reflection-lm", "hosted_vllm/llama"], "give its URL with --api-base"),
+    (["--optimizer", "gepa", "--prompt-lm", "offline"], "--prompt-lm is for mipro, copro, simba; --optimizer gepa does"),
+    (["--optimizer", "mipro", "--reflection-lm", "offline"], "--reflection-lm is for gepa; --optimizer mipro does not"),
+    (["--optimizer", "simba", "--prompt-api-base", "http://127.0.0.1:1/v1"], "--prompt-api-base needs --prompt-lm"),
     (["--out", "planner.txt"], "--out='planner.txt' must end in .json"),
     (["--demo-threshold", "0"], "--demo-threshold=0.0 must be in (0, 1]"),
     (["--module", "react"], "--module='react' must be predict or cot"),
@@ -77,11 +82,11 @@ def test_program_for_other_brackets_is_refused(tmp_path, capsys, no_run):
 
 
 def test_module_entry_point_exits_2_in_a_subprocess():
-    r = subprocess.run([sys.executable, "-m", "optimize.planner", "--optimizer", "simba"], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "optimize.planner", "--optimizer", "annealing"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
-        "python -m optimize.planner: error: --optimizer='simba' must be one of bootstrap, mipro, gepa, copro"]
+        "python -m optimize.planner: error: --optimizer='annealing' must be one of bootstrap, mipro, gepa, copro, simba"]
 
 
 def test_tiny_offline_compile_end_to_end(tmp_path, capsys):
@@ -134,7 +139,9 @@ def test_command_line_in_the_summary_hides_credentials(monkeypatch):
     argv = ["--tune", "--storage", "sqlite:///x.db", "--lm", "openai/m", "--api-base=http://u:pw@h:8000/v1"]
     args = cli.parser().parse_args(argv)
     args._argv = argv
-    command = cli._common(cli.resolve(args))["command"]
+    from optimize.outputs import common
+
+    command = common(cli.resolve(args))["command"]
     assert command == ("python -m optimize.planner --tune --storage sqlite:///x.db --lm openai/m "
                        "--api-base=http://u:***@h:8000/v1")
 

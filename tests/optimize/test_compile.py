@@ -56,7 +56,7 @@ def test_bootstrap_compiled_is_not_below_uncompiled_on_heldout(small_sets, tmp_p
     assert again == pytest.approx(after)  # the saved program replays its held-out scores exactly
 
 
-@pytest.mark.parametrize("name, budget", [("mipro", 120), ("copro", 90), ("gepa", 60)])
+@pytest.mark.parametrize("name, budget", [("mipro", 120), ("copro", 90), ("gepa", 60), ("simba", 150)])
 def test_instruction_optimizers_run_offline_within_budget(small_sets, name, budget):
     out, before, after, used, plan = _compile(name, budget, small_sets, prompt_lm=writer_lm())
     assert used <= plan.max_calls <= budget
@@ -81,8 +81,8 @@ def test_clean_program_drops_lm_and_bookkeeping():
 def test_unknown_optimizer_name():
     from optimize.compile import build_optimizer
 
-    with pytest.raises(ValueError, match="optimizer='simba'"):
-        build_optimizer("simba", plan_budget("bootstrap", 100, 2, 2), WelfareMetric(SMALL), demos=DemoSettings())
+    with pytest.raises(ValueError, match="optimizer='annealing'"):
+        build_optimizer("annealing", plan_budget("bootstrap", 100, 2, 2), WelfareMetric(SMALL), demos=DemoSettings())
 
 
 def test_unusable_instructions_are_restored():

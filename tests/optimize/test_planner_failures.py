@@ -13,7 +13,9 @@ TINY = ["--agents", "10", "--years", "2", "--train-seeds", "0-1", "--val-seeds",
 
 
 def test_an_unreachable_api_base_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "run_compile", lambda cfg: (_ for _ in ()).throw(AssertionError("ran")))
+    import optimize.cli
+
+    monkeypatch.setattr(optimize.cli, "run_compile", lambda cfg: (_ for _ in ()).throw(AssertionError("ran")))
     rc = cli.main(["--lm", "openai/x", "--api-base", "http://127.0.0.1:1/v1", "--out", str(tmp_path / "p.json")])
     err = capsys.readouterr().err
     assert rc == 2 and "unreachable" in err and len(err.strip().splitlines()) == 1

@@ -32,8 +32,10 @@ def _boom(*a, **k):
 def no_work(monkeypatch):
     """Any work past validation fails the test (no comparison, no compile, no simulation, no LM)."""
     monkeypatch.setattr(compare, "run_comparison", _boom)
-    monkeypatch.setattr(planner, "run_compile", _boom)
-    monkeypatch.setattr(planner, "run_tune", _boom)
+    import optimize.cli  # where optimize.planner's main looks its jobs up
+
+    monkeypatch.setattr(optimize.cli, "run_compile", _boom)
+    monkeypatch.setattr(optimize.cli, "run_tune", _boom)
     monkeypatch.setattr(simulate, "build_lms", _boom)
 
 

@@ -156,7 +156,7 @@ def test_quiet_progress_is_scoped_to_the_block_and_its_dspy_threads():
 
 def test_the_optimizer_cli_silences_only_its_own_bars(monkeypatch):
     """``optimize.planner`` used to patch tqdm for the whole process while it ran."""
-    import optimize.planner as cli
+    import optimize.cli as cli  # optimize.planner's main and the _main it runs
     from tqdm import tqdm
 
     seen: dict[str, bool] = {}
@@ -213,7 +213,8 @@ def test_the_source_scan_sees_what_it_looks_for():
     assert len(_touches(ast.parse(code))) == 7, _touches(ast.parse(code))
 
 
-@pytest.mark.parametrize("module", ["programs.lm.structured", "programs.lm.usage", "optimize.planner"])
+@pytest.mark.parametrize("module", ["programs.lm.structured", "programs.lm.usage", "optimize.planner",
+                                    "optimize.cli", "optimize.quiet", "optimize.run_compile"])
 def test_no_module_outside_compat_touches_the_shimmed_internals(module):
     import importlib
 
