@@ -26,13 +26,9 @@ OPTIMIZERS: dict[str, type["Optimizer"]] = {}
 
 def register_optimizer(cls: type["Optimizer"]) -> type["Optimizer"]:
     """Class decorator: make ``cls`` selectable as ``--optimizer cls.name``."""
-    name = getattr(cls, "name", "")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{cls.__name__} needs a class attribute `name`")
-    if name in OPTIMIZERS and OPTIMIZERS[name] is not cls:
-        raise ValueError(f"optimizer {name!r} is already registered by {OPTIMIZERS[name].__name__}")
-    OPTIMIZERS[name] = cls
-    return cls
+    from programs.registry import register_named
+
+    return register_named(OPTIMIZERS, cls, "optimizer")
 
 
 def names() -> tuple[str, ...]:

@@ -51,13 +51,9 @@ SCENARIOS: dict[str, type["Scenario"]] = {}
 
 def register_scenario(cls: type["Scenario"]) -> type["Scenario"]:
     """Class decorator: make ``cls`` selectable as ``SimulationConfig(scenario=cls.name)``."""
-    name = getattr(cls, "name", "")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{cls.__name__} needs a class attribute `name`")
-    if name in SCENARIOS and SCENARIOS[name] is not cls:
-        raise ValueError(f"scenario {name!r} is already registered by {SCENARIOS[name].__name__}")
-    SCENARIOS[name] = cls
-    return cls
+    from programs.registry import register_named
+
+    return register_named(SCENARIOS, cls, "scenario")
 
 
 def scenario_class(name: str) -> type["Scenario"]:
