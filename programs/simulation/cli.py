@@ -241,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lms = build_lms(args.lm, args.api_base, temperature=args.temperature, seed=args.seed,
                         concurrency=args.concurrency, num_retries=args.num_retries, timeout=args.timeout,
                         retry_backoff=args.retry_backoff, cache=False if args.no_cache else None,
-                        structured=args.structured, max_tokens=args.max_tokens, settings=backend_settings(args))
+                        structured=args.structured, max_tokens=args.max_tokens, settings=backend_settings(args),
+                        reasoning_effort=args.reasoning_effort)
     except ConfigError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
