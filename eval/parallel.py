@@ -140,6 +140,11 @@ def _run_pool(units: Sequence[Unit], jobs: int, results: dict[Hashable, Any], ba
     before = set(multiprocessing.active_children())  # ours to end on a stop: only the pool's workers
     saved = {v: os.environ.get(v) for v in THREAD_VARS}
     os.environ.update({v: "1" for v in THREAD_VARS})  # inherited by the spawned workers
+    # Workers ended on a stop leave the pool's queue semaphores to multiprocessing's resource tracker, which
+    # unlinks them and warns at exit; the warning would be a second, misleading line after the stop line.
+    saved.setdefault("PYTHONWARNINGS", os.environ.get("PYTHONWARNINGS"))
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                          "ignore:resource_tracker:UserWarning"]))
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(units)), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker)
     try:

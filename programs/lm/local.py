@@ -24,6 +24,7 @@ real token usage and finish reason.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import importlib.util
 import os
@@ -121,6 +122,20 @@ def describe_local(lm: str = LOCAL) -> str:
 
 _MODELS: dict[tuple[str, LoadSettings], tuple[Any, threading.Lock]] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the models while the interpreter still runs: llama-cpp-python's ``Llama.__del__`` at teardown
+    finds its native functions gone and prints an ignored ``TypeError`` traceback after every run."""
+    with _MODELS_LOCK:
+        for llama, lock in _MODELS.values():
+            with lock:
+                try:
+                    llama.close()
+                except Exception:  # noqa: BLE001 - freeing at exit: nothing left to report to
+                    pass
+        _MODELS.clear()
 
 
 def _llama(path: str, n_ctx: int, settings: LoadSettings | None = None) -> tuple[Any, threading.Lock]:
