@@ -123,8 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"eval.view: --port={args.port} on {args.host}: {why}", file=sys.stderr)
         return EXIT_CONFIG
     host, port = server.server_address[:2]
-    print(f"eval.view: {kind} in {args.run_dir} at http://{host}:{port}/ (read-only; Ctrl-C stops)", flush=True)
-    try:
+    try:  # from the printed address on: a Ctrl-C right after it is a clean stop too
+        print(f"eval.view: {kind} in {args.run_dir} at http://{host}:{port}/ (read-only; Ctrl-C stops)", flush=True)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         print("eval.view: stopped", file=sys.stderr)
