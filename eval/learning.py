@@ -102,8 +102,12 @@ def _serves_offline_engine(api_base: str, timeout: float = 3.0) -> bool:
     import json
     import urllib.request
 
+    from programs.lm.endpoint import split_endpoint
+
     try:
-        with urllib.request.urlopen(api_base.rstrip("/") + "/models", timeout=timeout) as resp:  # noqa: S310
+        base, auth, _ = split_endpoint(api_base)  # a gateway's credentials, as the calls send them
+        req = urllib.request.Request(base.rstrip("/") + "/models", headers=auth)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
             body = json.loads(resp.read(65536).decode("utf-8", "replace"))
         return any("not a language model" in str(m.get("description", "")) for m in body.get("data", []))
     except Exception:  # any failure: we simply cannot tell, and the label stays the model string

@@ -109,6 +109,9 @@ def test_gateway_credentials_in_the_url_are_used_and_never_written(tmp_path: Pat
     outputs.append(stopped)
     assert [o.returncode for o in outputs] == [0, 0, 0, 0, 2, 2, 3], [o.stderr[-800:] for o in outputs]
     assert "run again with: python -m eval.compare" in stopped.stderr and "gw-user:***@" in stopped.stderr
+    # The comparison recognised the offline engine behind the gateway URL (its /models probe sent the
+    # credentials too), so its LM rows are labelled as the stand-in, never as LLM results.
+    assert "offline engine (not a language model)" in outputs[2].stdout
     for r in refused:
         assert len(r.stderr.strip().splitlines()) == 1 and "carries a query" in r.stderr and "token=***" in r.stderr
     # The credentials were really used: as the request's Authorization (HTTP Basic) on every call and on the
