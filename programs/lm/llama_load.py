@@ -38,8 +38,10 @@ REPACK_ENV = "LLM_ECONOMIST_LLAMA_REPACK"
 THREADS_ENV = "LLM_ECONOMIST_LOCAL_THREADS"
 #: Values of ``--repack``.
 REPACK_CHOICES = ("auto", "on", "off")
-#: Default context window: the longest prompt (the planner's, five years of history) is about 1,500 tokens.
-N_CTX = 4096
+#: Default context window. The simulation's longest prompt (the planner's, five years of history) is about
+#: 1,500 tokens, but MIPROv2's instruction proposals reach ~4,500 (prompt + answer budget) and GEPA's reflections
+#: grow with the traces; Gemma 3 270M was trained at 32,768. A window costs its KV cache up front (~18 KB/token).
+N_CTX = 8192
 #: Largest ``--n-ctx`` accepted (llama.cpp allocates the KV cache for the whole window up front).
 N_CTX_MAX = 1 << 20
 _TRUE = ("1", "on", "true", "yes")

@@ -223,7 +223,7 @@ class LocalEngine:
         except ValueError as exc:
             # llama-cpp-python: "Requested tokens (N) exceed context window of M"; counted 'context_overflow'.
             if "context window" in str(exc).lower() or "exceed" in str(exc).lower():
-                raise ContextLengthError(str(exc)) from exc
+                raise ContextLengthError(f"{exc} (--n-ctx enlarges a local model's window)") from exc
             raise
         out = result.completion
         choice = out["choices"][0]
