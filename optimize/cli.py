@@ -90,5 +90,5 @@ def _main(args: argparse.Namespace) -> int:
         return 1
     print(format_summary(summary))
     print(f"wrote {cfg.out} and {cfg.summary_path}")
-    return 0
+    return EXIT_FALLBACKS if (summary.get("failures") or {}).get("compile_aborted") else 0
 

@@ -41,11 +41,10 @@ def format_summary(s: dict[str, Any]) -> str:
                          f"{u['total']['completion_tokens']:,} completion over {u['total']['calls']:,} answers; "
                          + ", ".join(f"{r} {row['prompt_tokens'] + row['completion_tokens']:,}"
                                      for r, row in u["by_role"].items()))
-        lines += [
-            f"validation mean score: uncompiled {s['validation']['before']['mean']:.4f} -> compiled "
-            f"{s['validation']['after']['mean']:.4f}",
-            "per held-out situation (before -> after):",
-        ]
+        if s.get("validation"):
+            lines.append(f"validation mean score: uncompiled {s['validation']['before']['mean']:.4f} -> compiled "
+                         f"{s['validation']['after']['mean']:.4f}")
+        lines.append("per held-out situation (before -> after):")
         for row in h["per_situation"]:
             lines.append(f"  {row['situation']:<16} {row['before']:.4f} -> {row['after']:.4f}")
         p = s["program"]
@@ -76,6 +75,10 @@ def failure_lines(f: dict[str, Any] | None) -> list[str]:
     if not f:
         return []
     parts = []
+    if f.get("compile_aborted"):
+        ab = f["compile_aborted"]
+        parts.append(f"the compile stopped on an LM failure ({ab['cause']}: {ab['message']}); the saved program "
+                     "is the uncompiled one")
     for phase, causes in (f.get("lm_errors") or {}).items():
         parts.append(f"LM errors in {phase}: " + ", ".join(f"{k} {n}" for k, n in causes.items()))
     for role, phases in (f.get("unusable_answers") or {}).items():
@@ -107,6 +110,8 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
         bad = sum(n for phases in s["failures"]["unusable_answers"].values() for k in phases.values()
                   for n in k.values())
         change = (f"{p['demos']} demos, instructions {'rewritten' if p['instructions_changed'] else 'unchanged'}")
+        if s["failures"].get("compile_aborted"):
+            change = f"compile stopped ({s['failures']['compile_aborted']['cause']}): uncompiled program kept"
         rows.append(f"| {s['optimizer']} | {b['total_calls']} / {b['limit']} | "
                     f"{tok.get('prompt_tokens', 0):,} + {tok.get('completion_tokens', 0):,} | "
                     f"{s['elapsed_seconds']:.0f} s | {h['before']['mean']:.3f} → {h['after']['mean']:.3f} | {ci} | "

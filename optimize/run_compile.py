@@ -18,9 +18,22 @@ from optimize.outputs import check_not_all_failed, common, save_program, say, sc
 from programs.agents.batch import batch_threads
 from programs.lm.backends import backend_settings
 from programs.lm.models import lm_record
+from programs.redact import redact
 from programs.simulation.runlog import write_atomic
 
-__all__ = ["run_compile", "task_lms", "instruction_lm"]
+__all__ = ["run_compile", "task_lms", "instruction_lm", "compile_aborts"]
+
+
+def compile_aborts() -> tuple[type[BaseException], ...]:
+    """LM failures an optimizer's own code may not survive (DSPy's instruction proposers and reflection do
+    not catch them all): a prompt over the window, a provider error after retries, an unparseable answer, a
+    call refused at the budget's cap. Anything else is a bug and propagates."""
+    from dspy.lm15 import ContextLengthError
+    from dspy.utils.exceptions import AdapterParseError, LMError
+
+    from optimize.budget import BudgetExhausted
+
+    return (LMError, AdapterParseError, ContextLengthError, BudgetExhausted)
 
 
 def task_lms(cfg: Config, temperature: float | None = None) -> list:
@@ -108,22 +121,33 @@ def run_compile(cfg: Config) -> dict[str, Any]:
         say(cfg, f"compiling with {a.optimizer} ({', '.join(f'{k}={v}' for k, v in cfg.plan.knobs.items())}; "
                   f"at most {cfg.plan.max_calls} of {cfg.plan.budget} LM calls)")
         mark = Counter(metric.fallbacks)
+        aborted = None
         with open(os.devnull, "w") as devnull:
-            compiled = compile_planner(student, a.optimizer, cfg.plan, train, val, metric, task_lm=lms[0],
-                                       prompt_lm=prompt_lm, demos=cfg.demos, num_threads=threads, seed=a.seed,
-                                       log=sys.stderr if a.verbose else devnull)
+            try:
+                compiled = compile_planner(student, a.optimizer, cfg.plan, train, val, metric, task_lm=lms[0],
+                                           prompt_lm=prompt_lm, demos=cfg.demos, num_threads=threads,
+                                           seed=a.seed, log=sys.stderr if a.verbose else devnull)
+            except compile_aborts() as exc:
+                # Counted, and the uncompiled program kept: the held-out scores already paid for are saved.
+                compiled = student.deepcopy()
+                aborted = {"cause": type(exc).__name__, "message": redact(" ".join(str(exc).split()))[:300]}
+                say(cfg, f"the compile stopped on an LM failure ({aborted['cause']}: {aborted['message'][:160]}); "
+                          "keeping the uncompiled program")
         compile_calls = counter.in_phase("compile")
         check_not_all_failed(counter, "compile", f"compiling with {a.optimizer}")
         unusable_since(mark, "compile")
         counter.phase("evaluate")
         cap.set_ceiling(limit)
-        say(cfg, "scoring the compiled planner on the held-out situations")
-        mark = Counter(metric.fallbacks)
-        after = evaluate_program(compiled, held, metric, lm=lms[0], num_threads=threads)
-        val_before = evaluate_program(student, val, metric, lm=lms[0], num_threads=threads)
-        val_after = evaluate_program(compiled, val, metric, lm=lms[0], num_threads=threads)
-        check_not_all_failed(counter, "evaluate", "scoring the planners")
-        unusable_since(mark, "evaluate")
+        if aborted is None:
+            say(cfg, "scoring the compiled planner on the held-out situations")
+            mark = Counter(metric.fallbacks)
+            after = evaluate_program(compiled, held, metric, lm=lms[0], num_threads=threads)
+            val_before = evaluate_program(student, val, metric, lm=lms[0], num_threads=threads)
+            val_after = evaluate_program(compiled, val, metric, lm=lms[0], num_threads=threads)
+            check_not_all_failed(counter, "evaluate", "scoring the planners")
+            unusable_since(mark, "evaluate")
+        else:  # the same program: its scores are the uncompiled ones, not re-drawn
+            after, val_before, val_after = list(before), None, None
     usage = meter.take()
     save_program(compiled, cfg.out)
     pred = compiled.propose if a.module_type == "predict" else compiled.propose.predict
@@ -158,6 +182,7 @@ def run_compile(cfg: Config) -> dict[str, Any]:
                    "note": "situations are drawn with the offline engine and are not counted"},
         "failures": {
             "lm_errors": counter.failures(),
+            **({"compile_aborted": aborted} if aborted else {}),
             "unusable_answers": {"planner": {phase: dict(sorted(c.items())) for phase, c in answers.items() if c}},
             "note": ("lm_errors: LM calls that raised after their retries, by phase and cause; unusable_answers: "
                      "planner answers the metric scored with the rates in force kept, by phase and kind"),
@@ -173,7 +198,8 @@ def run_compile(cfg: Config) -> dict[str, Any]:
                                "after": round(c, 6)}
                               for e, b, c in zip(held, before, after)],
         },
-        "validation": {"before": scores_block(val_before), "after": scores_block(val_after)},
+        "validation": ({"before": scores_block(val_before), "after": scores_block(val_after)}
+                       if val_before is not None else None),
         "program": {"path": str(cfg.out), "demos": len(pred.demos),
                     "instructions_changed": pred.signature.instructions != base_instr,
                     "instructions": pred.signature.instructions},

@@ -44,3 +44,43 @@ def test_budget_bounds_every_call_including_scoring(tmp_path, capsys):
     assert b["total_calls"] == b["compile_calls"] + b["evaluation_calls"] <= 40
     assert b["evaluation_calls"] <= b["evaluation_bound"]
     assert "used" in capsys.readouterr().out
+
+
+def test_an_lm_failure_the_optimizer_does_not_survive_keeps_the_uncompiled_program(tmp_path, capsys, monkeypatch):
+    """MIPROv2's instruction proposer does not catch a prompt over the local window (a real-model compile died
+    on one): counted, the uncompiled program and its held-out scores saved, exit 3."""
+    import dspy
+    from dspy.utils.exceptions import ContextWindowExceededError
+
+    import optimize.compile
+
+    def overflow(*_a, **_k):
+        raise ContextWindowExceededError(model="local/x", message="Requested tokens (4481) exceed context window of 4096")
+
+    monkeypatch.setattr(optimize.compile, "compile_planner", overflow)
+    out = tmp_path / "p.json"
+    rc = cli.main(TINY + ["--budget", "40", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 3, captured.err
+    s = json.loads(out.with_name("p.summary.json").read_text())
+    ab = s["failures"]["compile_aborted"]
+    assert ab["cause"] == "ContextWindowExceededError" and "4481" in ab["message"]
+    h = s["heldout"]
+    assert [r["before"] for r in h["per_situation"]] == [r["after"] for r in h["per_situation"]]
+    assert h["delta_mean"] == 0 and s["validation"] is None
+    assert not s["program"]["instructions_changed"] and s["program"]["demos"] == 0
+    assert "the compile stopped on an LM failure (ContextWindowExceededError" in captured.out
+    from programs.agents.tax_planner import PlannerAgent
+
+    agent = PlannerAgent.load(out)  # the way eval.compare's 'compiled' planner loads it
+    assert not agent.propose.demos
+
+
+def test_a_bug_in_the_compile_is_not_swallowed(tmp_path, capsys, monkeypatch):
+    import optimize.compile
+
+    monkeypatch.setattr(optimize.compile, "compile_planner",
+                        lambda *_a, **_k: (_ for _ in ()).throw(KeyError("a bug")))
+    out = tmp_path / "p.json"
+    assert cli.main(TINY + ["--out", str(out)]) == 1
+    assert "KeyError" in capsys.readouterr().err and not out.exists()
