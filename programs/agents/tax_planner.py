@@ -215,6 +215,11 @@ class PlannerAgent(dspy.Module):
 
     def load_state(self, state: dict[str, Any], *, allow_unsafe_lm_state: bool = False) -> "PlannerAgent":
         state = _as_agent_state(state, self.module_type)
+        name = "propose" if self.module_type == "predict" else "propose.predict"
+        pred = self.propose if self.module_type == "predict" else self.propose.predict
+        if isinstance(state[name].get("signature"), dict):
+            state = {**state, name: {**state[name], "signature": _align_saved_fields(state[name]["signature"],
+                                                                                     pred.signature)}}
         super().load_state(state, allow_unsafe_lm_state=allow_unsafe_lm_state)
         return self
 
@@ -258,6 +263,27 @@ def _as_agent_state(state: dict[str, Any], module_type: str) -> dict[str, Any]:
         return {**state, name: state["propose.predict"]}
     raise ValueError(f"this state holds no planner predictor (expected key {name!r}; "
                      f"found {sorted(k for k in state if k != 'metadata')})")
+
+
+def _align_saved_fields(saved: dict[str, Any], signature: type[dspy.Signature]) -> dict[str, Any]:
+    """A saved signature state with its fields in ``signature``'s order.
+
+    DSPy restores a predictor's field prefixes and descriptions by position, so a program saved before the
+    signature's inputs were reordered (docs/design.md §6.6) would load each description onto another field.
+    Saved fields are matched to the signature's by prefix (the field name's, unless an optimizer such as
+    COPRO rewrote it); the unmatched ones pair up in their order, as DSPy would pair them.
+    """
+    fields = list(saved.get("fields") or [])
+    names = list(signature.fields)
+    if len(fields) != len(names):
+        raise ValueError(f"the saved program has {len(fields)} signature fields, {signature.__name__} has "
+                         f"{len(names)} ({', '.join(names)}): it was compiled for another signature; compile again")
+    current = [f.json_schema_extra.get("prefix") for f in signature.fields.values()]
+    by_prefix = {f.get("prefix"): f for f in fields}
+    if len(by_prefix) != len(fields):  # duplicate prefixes: nothing to match by
+        return saved
+    rest = iter([f for f in fields if f.get("prefix") not in current])
+    return {**saved, "fields": [by_prefix[p] if p in by_prefix else next(rest) for p in current]}
 
 
 class FixedPlanner:

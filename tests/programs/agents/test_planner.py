@@ -127,6 +127,37 @@ def test_load_a_bare_predict_saved_by_an_optimizer(tmp_path):
     assert agent.propose.signature.instructions == "Tuned instructions."
 
 
+@pytest.mark.parametrize("module_type", ["predict", "cot"])
+def test_a_program_saved_before_the_inputs_were_reordered_loads_each_description_on_its_field(tmp_path, module_type):
+    """DSPy restores field descriptions by position; a saved program from an older input order (or with an
+    output prefix rewritten by COPRO) must not land them on the wrong fields."""
+    agent = PlannerAgent("three", module_type=module_type)
+    path = tmp_path / "planner.json"
+    agent.save(str(path))
+    state = json.loads(path.read_text())
+    key = "propose" if module_type == "predict" else "propose.predict"
+    fields = state[key]["signature"]["fields"]
+    for f in fields:
+        f["description"] = "saved: " + f["prefix"]
+    fields[-1]["prefix"] = "Next Year's Rates:"  # an optimizer's rewritten output prefix
+    state[key]["signature"]["fields"] = fields[::-1][1:] + [fields[-1]]  # inputs reversed, output last
+    path.write_text(json.dumps(state))
+
+    loaded = PlannerAgent.load(path)
+    pred = loaded.propose if module_type == "predict" else loaded.propose.predict
+    extras = {name: f.json_schema_extra for name, f in pred.signature.fields.items()}
+    for name, x in extras.items():
+        if name != "rates_percent":
+            assert x["desc"] == "saved: " + x["prefix"], name
+    assert extras["rates_percent"]["prefix"] == "Next Year's Rates:"
+    assert extras["rates_percent"]["desc"] == "saved: Rates Percent:"
+
+    state[key]["signature"]["fields"] = fields[:-1]
+    path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="compiled for another signature"):
+        PlannerAgent.load(path)
+
+
 def test_fixed_planner_keeps_its_schedule():
     p = FixedPlanner(THREE)
     prop = p.plan(TaxSchedule.none("three"))
