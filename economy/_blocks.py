@@ -1,0 +1,58 @@
+"""Cache-sized blocks of agents for the economy's hot paths (``docs/design.md`` §3.8).
+
+A numpy pass over 1,000,000 float64 values streams 8 MB through memory and allocates an 8 MB temporary
+(page faults, expensive in a VM). A chain of ten such passes, as a best response or a world step is, is
+then bound by memory traffic, not arithmetic. Running the same chain on blocks of :data:`BLOCK` agents
+keeps every temporary in the core's L2 cache and reuses small heap blocks: the same operations in the
+same order (so the same bits), two to three times faster at a million agents. The loop is over blocks of
+agents, never over agents; a population smaller than one block is one block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BLOCK", "blocks", "count_at_least", "dot"]
+
+#: Agents per block: ~256 KB per float64 temporary, so a chain's few temporaries fit in a 1-2 MB L2.
+BLOCK: int = 1 << 15
+
+# Below this many values the binary search of searchsorted beats the per-threshold passes.
+_SEARCH_BELOW = 1024
+
+
+def blocks(n: int, size: int = BLOCK) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n)``, each of at most ``size`` elements (none when ``n == 0``)."""
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def count_at_least(x: NDArray[np.float64], thresholds: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Number of ``thresholds`` (ascending, shape (k,)) that each ``x`` (shape (n,)) is ``>=``, shape (n,).
+
+    Equal to ``np.searchsorted(thresholds, x, side="right")`` for finite ``x``. For a few dozen thresholds
+    and a block of values, one compare-and-add pass per threshold over one byte per value is ~5x faster
+    than the binary search (~25 ns per value, branchy).
+    """
+    k = thresholds.size
+    if x.size < _SEARCH_BELOW or k > 255:
+        return np.searchsorted(thresholds, x, side="right")
+    count = np.zeros(x.shape, dtype=np.uint8)
+    passed = np.empty(x.shape, dtype=bool)
+    as_byte = passed.view(np.uint8)  # a same-type uint8 add: no bool -> uint8 cast per element
+    for t in thresholds:  # a loop over the thresholds, not the values
+        np.greater_equal(x, t, out=passed)
+        np.add(count, as_byte, out=count)
+    return count.astype(np.intp)
+
+
+def dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    """``sum(a * b)`` of two 1-D float64 arrays on one thread.
+
+    ``np.dot`` hands 1-D products to BLAS, which spins up every core's thread for a memory-bound sum:
+    ~10x the CPU time of this single SIMD pass on a million values, and contention on a shared machine.
+    """
+    return float(np.einsum("i,i->", a, b))
