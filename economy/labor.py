@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy._blocks import blocks, count_at_least
+from economy._blocks import Scratch, blocks, count_at_least
 from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
 from economy.tax import TaxSchedule
 
@@ -218,13 +218,14 @@ def _segmented_response(
     """Hours of each agent (shape (n,)) from the segment table, block by block (``economy._blocks``)."""
     edges, coef, seg = table
     hours = np.empty(v.size)
+    scratch = Scratch(v.size)
     if seg.shape[0] == 1:
         # One candidate per segment (e.g. any convex tax): hours = g_int[s]*v**p + g_cap[s] + g_kink[s]/v,
         # with only the non-zero columns gathered (each candidate has one non-zero hours column).
         cols = [coef[col].take(seg[0]) for col in (_G_INT, _G_CAP, _G_KINK)]
         terms = tuple(c if np.any(c) else None for c in cols)
         for blk in blocks(v.size):
-            _single_block(v[blk], edges, terms, delta, m, hours[blk])
+            _single_block(v[blk], edges, terms, delta, m, hours[blk], scratch)
     else:
         for blk in blocks(v.size):
             _multi_block(v[blk], edges, coef, seg, delta, m, hours[blk])
@@ -246,19 +247,27 @@ def _single_block(
     delta: float,
     m: float,
     out: NDArray[np.float64],
+    scratch: Scratch,
 ) -> None:
-    """``out[:] =`` hours of a block of agents when every skill segment holds exactly one candidate."""
+    """``out[:] =`` hours of a block of agents when every skill segment holds exactly one candidate.
+
+    Into ``out`` and ``scratch`` buffers only (no temporary per block); ``take(..., mode="clip")`` is
+    numpy's unbuffered gather (the segment index is always in range).
+    """
     g_int, g_cap, g_kink = terms
     vs, zero = _positive(v)
-    s = count_at_least(vs, edges[1:])  # segment of each agent
+    s = count_at_least(vs, edges[1:], scratch)  # segment of each agent
+    per_agent = scratch("labor.table", v.size)
     if g_int is not None:
-        np.multiply(g_int.take(s), vs ** (1.0 / (delta - 1.0)), out=out)
+        np.power(vs, 1.0 / (delta - 1.0), out=out)
+        out *= g_int.take(s, out=per_agent, mode="clip")
     else:
         out.fill(0.0)
     if g_cap is not None:
-        out += g_cap.take(s)
+        out += g_cap.take(s, out=per_agent, mode="clip")
     if g_kink is not None:
-        out += g_kink.take(s) / vs
+        np.divide(g_kink.take(s, out=per_agent, mode="clip"), vs, out=per_agent)
+        out += per_agent
     np.clip(out, 0.0, m, out=out)  # rounding in b_j/v or c_j*v**p must not leave [0, m]
     if zero is not None:
         out[zero] = 0.0
@@ -386,6 +395,8 @@ def _check_skill(skill: ArrayLike) -> NDArray[np.float64]:
 
 
 def _check_nonneg(x: NDArray[np.float64], name: str) -> None:
+    if x.size and x.min() >= 0 and x.max() < np.inf:
+        return  # two reductions instead of three passes and a mask; NaN fails both comparisons
     ok = np.isfinite(x) & (x >= 0)
     if not ok.all():
         if x.ndim == 0:
