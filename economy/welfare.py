@@ -45,7 +45,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy._blocks import BLOCK, blocks, dot
+from economy._blocks import BLOCK, Scratch, blocks, dot
 from economy.constants import HOURS_REF, MIN_WAGE_SKILL, resolve_skill_floor
 
 __all__ = [
@@ -104,11 +104,11 @@ class InverseSkill(SWF):
     name = "inverse_skill"
 
     def weights(self, skill, *, income, utility, consumption, floor, eps):
-        v = np.maximum(skill, floor)  # exactly v when the floor is 0
-        n = v.size
-        if floor > 0 or v.min() > 0:  # the usual case, without the masked divide
-            g = np.divide(1.0, v, out=v)  # v is a fresh array: reuse its memory
+        n = skill.size
+        if floor > 0 or skill.min() > 0:  # the usual case, without the masked divide
+            g = _inverse_floored(skill, floor, np.empty(n))
         else:
+            v = skill
             pos = v > 0
             if not pos.any():
                 return np.ones(n)
@@ -117,6 +117,28 @@ class InverseSkill(SWF):
             g[~pos] = 1.0 / v[pos].min()
         g *= 1.0 / g.mean()
         return g
+
+    def welfare(self, utility, *, skill, income, floor, eps):
+        """``mean(g_i u_i) = sum(u_i/s_i) / sum(1/s_i)``, ``s_i = max(v_i, f)``: by blocks, no weights array."""
+        if skill is None:
+            raise ValueError(f"swf={self.name!r} weights by skill: pass skill (shape (n,))")
+        n = utility.size
+        v = _vector(skill, "skill", n=n, nonneg=True)
+        if not (floor > 0 or v.min() > 0):  # a zero skill and no floor: the rule of `weights`
+            return super().welfare(utility, skill=v, income=income, floor=floor, eps=eps)
+        scratch = Scratch(n)
+        inv_sum = weighted = 0.0
+        for blk in blocks(n):
+            inv = _inverse_floored(v[blk], floor, scratch("inv", blk.stop - blk.start))
+            inv_sum += float(inv.sum())
+            weighted += dot(inv, utility[blk])
+        return weighted / inv_sum
+
+
+def _inverse_floored(skill: NDArray[np.float64], floor: float, out: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``out[:] = 1/max(v, f)`` (all ``max(v, f) > 0``): the ``inverse_skill`` weights before normalising."""
+    np.maximum(skill, floor, out=out)  # exactly v when the floor is 0
+    return np.divide(1.0, out, out=out)
 
 
 @register_swf
