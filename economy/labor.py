@@ -22,6 +22,25 @@ gives a few segments, each with a fixed short list of local-maximum candidates: 
 look-up, then agents x (at most a few) candidates. With non-decreasing rates (a convex tax, e.g. the
 US schedules) every segment holds exactly one candidate, the unique optimum, and no utility is evaluated.
 ``_all_candidates`` is the plain agents x all-candidates argmax, kept as the reference and the fallback.
+Agents go through in cache-sized blocks with preallocated buffers (``economy._blocks``, ``docs/design.md``
+§3.8): one power ``v**p`` per agent, one byte-counted segment index, one gather per non-zero hours column.
+
+Convex taxes in closed form (what the single-candidate segments compute; ``docs/design.md`` §3.4). Let
+``tau_0 <= ... <= tau_{k-1} <= 1`` and ``z_j = c_j*v**(1+p)`` the income of bracket ``j``'s interior
+optimum (``c_j = 0`` when ``tau_j = 1``). Then the best income and hours are
+
+    z* = sum_j (clip(z_j, b_j, b_{j+1}) - b_j),     l* = min(z*/v, max_hours).
+
+Proof. In income, ``U(z) = z - T(z) - kappa*(z/v)**delta``: ``T`` is convex (rates rise), ``(z/v)**delta``
+strictly convex, so ``U`` is strictly concave with one maximiser ``z*`` on ``[0, inf)``, where the left
+derivative is ``>= 0`` and the right one ``<= 0``. In bracket ``j``, ``U'(z) = (1 - tau_j) -
+kappa*delta*z**(delta-1)/v**delta``, which is ``>= 0`` iff ``z <= z_j``; and ``z_j`` falls with ``j``. Either
+some ``z_j`` lies in ``[b_j, b_{j+1}]`` (then ``z* = z_j``) or ``z* = b_j`` with ``z_j < b_j <= z_{j-1}`` (a
+kink). In both cases each term below ``j`` is a full bracket (``z_i >= z_{j-1} >= b_j >= b_{i+1}``, telescoping
+to ``b_j``), the term ``j`` adds ``z* - b_j`` (``clip(z_j, b_j, b_{j+1})``), and each term above ``j`` is 0
+(``z_i <= z_j <= b_{j+1} <= b_i``, and in the kink case ``z_i <= z_j < b_j``). Concavity also makes the capped
+problem's maximiser ``min(z*, v*max_hours)``. ``tests/economy/test_labor.py`` checks this formula, written
+independently, against :func:`best_response` on 300 random convex schedules.
 """
 
 from __future__ import annotations
