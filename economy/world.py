@@ -143,14 +143,14 @@ def outcome(
     t = schedule.tax(z)
     revenue = float(t.sum())
     rebate = revenue / n
-    c = np.subtract(z, t)
-    c += rebate
-    u = np.empty(n)
+    c, u = np.empty(n), np.empty(n)
     scratch = Scratch(n)
-    for blk in blocks(n):  # cache-sized blocks (economy._blocks): u = c - kappa*l**delta
+    for blk in blocks(n):  # cache-sized blocks (economy._blocks): c = z - T + R, u = c - kappa*l**delta
+        cb = np.subtract(z[blk], t[blk], out=c[blk])
+        cb += rebate
         cost = np.power(l[blk], delta_f, out=scratch("cost", blk.stop - blk.start))
         cost *= kappa_f
-        np.subtract(c[blk], cost, out=u[blk])
+        np.subtract(cb, cost, out=u[blk])
     w = social_welfare(u, skill=v, income=z, swf=name, atkinson_epsilon=atkinson_epsilon, skill_floor=floor)
     productivity = float(z.sum())
     g = _consumption_gini(c, skill_arr)
