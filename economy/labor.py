@@ -253,7 +253,7 @@ def _segmented_response(
 
 def _positive(v: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_] | None]:
     """``v`` with zero skills replaced by 1 (their hours are set to 0 at the end) and the mask of zeros."""
-    if v.all():
+    if v.size == 0 or v.min() > 0:  # (skills are >= 0; min is a SIMD reduction, all() casts every float)
         return v, None
     zero = v == 0
     return np.where(zero, 1.0, v), zero
