@@ -375,9 +375,11 @@ def gini_of_sorted(xs: NDArray[np.float64]) -> float:
         return 0.0
     # sum(i * x_(i)) block by block: no n-element array of ranks (an 8 MB temporary at a million values)
     ranks = np.arange(1, min(n, BLOCK) + 1, dtype=np.float64)
+    shifted = np.empty_like(ranks)
     weighted = 0.0
     for blk in blocks(n):
-        weighted += dot(ranks[: blk.stop - blk.start] + blk.start, xs[blk])
+        k = blk.stop - blk.start
+        weighted += dot(np.add(ranks[:k], blk.start, out=shifted[:k]), xs[blk])
     g = 2.0 * weighted / (n * total) - (n + 1.0) / n
     return float(min(max(g, 0.0), 1.0))  # clip rounding residue
 
