@@ -3,9 +3,10 @@
 A numpy pass over 1,000,000 float64 values streams 8 MB through memory and allocates an 8 MB temporary
 (page faults, expensive in a VM). A chain of ten such passes, as a best response or a world step is, is
 then bound by memory traffic, not arithmetic. Running the same chain on blocks of :data:`BLOCK` agents
-keeps every temporary in the core's L2 cache and reuses small heap blocks: the same operations in the
-same order (so the same bits), two to three times faster at a million agents. The loop is over blocks of
-agents, never over agents; a population smaller than one block is one block.
+keeps every temporary in the core's L2 cache, in buffers made once per call (:class:`Scratch`): the same
+operations in the same order, so the same bits; the 1M-agent world step takes about half the CPU time it
+took without blocks (README, Benchmarks). The loop is over blocks of agents, never over agents; a
+population smaller than one block is one block.
 """
 
 from __future__ import annotations
