@@ -250,7 +250,7 @@ def _consumption_gini(c: NDArray[np.float64], skill: Any) -> float:
     else:
         xs = np.sort(c)
     if not np.isfinite(xs[-1]):  # NaN sorts last
-        return gini(c)  # raises, naming the offending entry
+        return gini(np.maximum(c, 0.0))  # raises, naming the non-finite entry (not a rounding residue below 0)
     if xs[0] < 0:  # c = z - T + R >= 0 in exact arithmetic; drop rounding residue (keeps the order)
         np.maximum(xs, 0.0, out=xs)
     return gini_of_sorted(xs)
