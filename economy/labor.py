@@ -22,6 +22,25 @@ gives a few segments, each with a fixed short list of local-maximum candidates: 
 look-up, then agents x (at most a few) candidates. With non-decreasing rates (a convex tax, e.g. the
 US schedules) every segment holds exactly one candidate, the unique optimum, and no utility is evaluated.
 ``_all_candidates`` is the plain agents x all-candidates argmax, kept as the reference and the fallback.
+Agents go through in cache-sized blocks with preallocated buffers (``economy._blocks``, ``docs/design.md``
+§3.8): one power ``v**p`` per agent, one byte-counted segment index, one gather per non-zero hours column.
+
+Convex taxes in closed form (what the single-candidate segments compute; ``docs/design.md`` §3.4). Let
+``tau_0 <= ... <= tau_{k-1} <= 1`` and ``z_j = c_j*v**(1+p)`` the income of bracket ``j``'s interior
+optimum (``c_j = 0`` when ``tau_j = 1``). Then the best income and hours are
+
+    z* = sum_j (clip(z_j, b_j, b_{j+1}) - b_j),     l* = min(z*/v, max_hours).
+
+Proof. In income, ``U(z) = z - T(z) - kappa*(z/v)**delta``: ``T`` is convex (rates rise), ``(z/v)**delta``
+strictly convex, so ``U`` is strictly concave with one maximiser ``z*`` on ``[0, inf)``, where the left
+derivative is ``>= 0`` and the right one ``<= 0``. In bracket ``j``, ``U'(z) = (1 - tau_j) -
+kappa*delta*z**(delta-1)/v**delta``, which is ``>= 0`` iff ``z <= z_j``; and ``z_j`` falls with ``j``. Either
+some ``z_j`` lies in ``[b_j, b_{j+1}]`` (then ``z* = z_j``) or ``z* = b_j`` with ``z_j < b_j <= z_{j-1}`` (a
+kink). In both cases each term below ``j`` is a full bracket (``z_i >= z_{j-1} >= b_j >= b_{i+1}``, telescoping
+to ``b_j``), the term ``j`` adds ``z* - b_j`` (``clip(z_j, b_j, b_{j+1})``), and each term above ``j`` is 0
+(``z_i <= z_j <= b_{j+1} <= b_i``, and in the kink case ``z_i <= z_j < b_j``). Concavity also makes the capped
+problem's maximiser ``min(z*, v*max_hours)``. ``tests/economy/test_labor.py`` checks this formula, written
+independently, against :func:`best_response` on 300 random convex schedules.
 """
 
 from __future__ import annotations
@@ -31,6 +50,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from economy._blocks import Scratch, blocks, count_at_least
 from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
 from economy.tax import TaxSchedule
 
@@ -214,48 +234,104 @@ def _segmented_response(
     delta: float,
     m: float,
 ) -> NDArray[np.float64]:
+    """Hours of each agent (shape (n,)) from the segment table, block by block (``economy._blocks``)."""
     edges, coef, seg = table
-    p = 1.0 / (delta - 1.0)
-    pos = v > 0
-    vs = np.where(pos, v, 1.0)  # zero-skill agents are set to 0 hours at the end
-    # Segment of each agent: counting the edges passed, in one byte, is ~10x faster than searchsorted
-    # for a few dozen edges.
-    s_small = np.zeros(v.size, dtype=np.uint8 if edges.size < 256 else np.intp)
-    passed = np.empty(v.size, dtype=bool)
-    for e in edges[1:]:  # a loop over the handful of break points
-        np.greater_equal(vs, e, out=passed)
-        s_small += passed
-    s = s_small.astype(np.intp)
-    vp = vs**p
+    hours = np.empty(v.size)
+    scratch = Scratch(v.size)
     if seg.shape[0] == 1:
-        choice = seg[0].take(s)
+        # One candidate per segment (e.g. any convex tax): hours = g_int[s]*v**p + g_cap[s] + g_kink[s]/v,
+        # with only the non-zero columns gathered (each candidate has one non-zero hours column).
+        cols = [coef[col].take(seg[0]) for col in (_G_INT, _G_CAP, _G_KINK)]
+        terms = tuple(c if np.any(c) else None for c in cols)
+        for blk in blocks(v.size):
+            _single_block(v[blk], edges, terms, delta, m, hours[blk], scratch)
     else:
-        # Capped at the largest float so that a zero coefficient never meets inf (0*inf = nan) at
-        # extreme skills; the capped terms only ever belong to infeasible or hopeless candidates.
-        big = np.finfo(np.float64).max
-        with np.errstate(over="ignore"):
-            v1p = np.minimum(vp * vs, big)
-            w = np.minimum(vs ** (-delta), big) if np.any(coef[_B_KINK]) else None
-        best = np.full(v.size, -np.inf)
-        choice = seg[0].take(s)
-        for col in seg:  # a loop over the few candidates of a segment
-            cand = col.take(s)
-            u = coef[_ALPHA].take(cand)
-            with np.errstate(over="ignore"):  # +-inf for hopeless candidates at extreme skills
-                u += coef[_B_INT].take(cand) * v1p
-                u += coef[_B_CAP].take(cand) * vs
-                if w is not None:
-                    u += coef[_B_KINK].take(cand) * w
-            better = u > best
-            np.copyto(best, u, where=better)
-            np.copyto(choice, cand, where=better)
-    hours = coef[_G_INT].take(choice) * vp
-    hours += coef[_G_CAP].take(choice)
-    if np.any(coef[_G_KINK]):
-        hours += coef[_G_KINK].take(choice) / vs
-    np.clip(hours, 0.0, m, out=hours)  # rounding in b_j/v or c_j*v**p must not leave [0, m]
-    hours[~pos] = 0.0
+        for blk in blocks(v.size):
+            _multi_block(v[blk], edges, coef, seg, delta, m, hours[blk])
     return hours
+
+
+def _positive(v: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_] | None]:
+    """``v`` with zero skills replaced by 1 (their hours are set to 0 at the end) and the mask of zeros."""
+    if v.size == 0 or v.min() > 0:  # (skills are >= 0; min is a SIMD reduction, all() casts every float)
+        return v, None
+    zero = v == 0
+    return np.where(zero, 1.0, v), zero
+
+
+def _single_block(
+    v: NDArray[np.float64],
+    edges: NDArray[np.float64],
+    terms: tuple[NDArray[np.float64] | None, NDArray[np.float64] | None, NDArray[np.float64] | None],
+    delta: float,
+    m: float,
+    out: NDArray[np.float64],
+    scratch: Scratch,
+) -> None:
+    """``out[:] =`` hours of a block of agents when every skill segment holds exactly one candidate.
+
+    Into ``out`` and ``scratch`` buffers only (no temporary per block); ``take(..., mode="clip")`` is
+    numpy's unbuffered gather (the segment index is always in range).
+    """
+    g_int, g_cap, g_kink = terms
+    vs, zero = _positive(v)
+    s = count_at_least(vs, edges[1:], scratch)  # segment of each agent
+    per_agent = scratch("labor.table", v.size)
+    if g_int is not None:
+        np.power(vs, 1.0 / (delta - 1.0), out=out)
+        out *= g_int.take(s, out=per_agent, mode="clip")
+    else:
+        out.fill(0.0)
+    if g_cap is not None:
+        out += g_cap.take(s, out=per_agent, mode="clip")
+    if g_kink is not None:
+        np.divide(g_kink.take(s, out=per_agent, mode="clip"), vs, out=per_agent)
+        out += per_agent
+    np.clip(out, 0.0, m, out=out)  # rounding in b_j/v or c_j*v**p must not leave [0, m]
+    if zero is not None:
+        out[zero] = 0.0
+
+
+def _multi_block(
+    v: NDArray[np.float64],
+    edges: NDArray[np.float64],
+    coef: NDArray[np.float64],
+    seg: NDArray[np.intp],
+    delta: float,
+    m: float,
+    out: NDArray[np.float64],
+) -> None:
+    """``out[:] =`` hours of a block of agents: the best of each segment's few local-maximum candidates."""
+    p = 1.0 / (delta - 1.0)
+    vs, zero = _positive(v)
+    s = count_at_least(vs, edges[1:])
+    vp = vs**p
+    # Capped at the largest float so that a zero coefficient never meets inf (0*inf = nan) at
+    # extreme skills; the capped terms only ever belong to infeasible or hopeless candidates.
+    big = np.finfo(np.float64).max
+    with np.errstate(over="ignore"):
+        v1p = np.minimum(vp * vs, big)
+        w = np.minimum(vs ** (-delta), big) if np.any(coef[_B_KINK]) else None
+    best = np.full(v.size, -np.inf)
+    choice = seg[0].take(s)
+    for col in seg:  # a loop over the few candidates of a segment
+        cand = col.take(s)
+        u = coef[_ALPHA].take(cand)
+        with np.errstate(over="ignore"):  # +-inf for hopeless candidates at extreme skills
+            u += coef[_B_INT].take(cand) * v1p
+            u += coef[_B_CAP].take(cand) * vs
+            if w is not None:
+                u += coef[_B_KINK].take(cand) * w
+        better = u > best
+        np.copyto(best, u, where=better)
+        np.copyto(choice, cand, where=better)
+    np.multiply(coef[_G_INT].take(choice), vp, out=out)
+    out += coef[_G_CAP].take(choice)
+    if np.any(coef[_G_KINK]):
+        out += coef[_G_KINK].take(choice) / vs
+    np.clip(out, 0.0, m, out=out)
+    if zero is not None:
+        out[zero] = 0.0
 
 
 def _all_candidates(
@@ -338,6 +414,8 @@ def _check_skill(skill: ArrayLike) -> NDArray[np.float64]:
 
 
 def _check_nonneg(x: NDArray[np.float64], name: str) -> None:
+    if x.size and x.min() >= 0 and x.max() < np.inf:
+        return  # two reductions instead of three passes and a mask; NaN fails both comparisons
     ok = np.isfinite(x) & (x >= 0)
     if not ok.all():
         if x.ndim == 0:

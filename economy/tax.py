@@ -24,6 +24,8 @@ from typing import Any, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from economy._blocks import Scratch, blocks, count_at_least
+
 #: Lower bounds of the brackets (single filer) and their default rates.
 PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "us_federal_2023": (
@@ -179,25 +181,35 @@ class TaxSchedule:
         return self._index(np.maximum(np.asarray(z, dtype=np.float64), 0.0))
 
     def _index(self, z: NDArray[np.float64]) -> NDArray[np.intp]:
-        b = self._cutoffs
-        if z.size < 1024 or b.size > 255:
-            return np.searchsorted(b, z, side="right") - 1
-        # On large arrays, counting the cut-offs passed in one byte per income is ~5x faster than the
-        # binary search of searchsorted (~25 ns per income) and gives the same index.
-        j8 = np.zeros(z.shape, dtype=np.uint8)
-        passed = np.empty(z.shape, dtype=bool)
-        for bj in b[1:]:  # a loop over the brackets, not the agents
-            np.greater_equal(z, bj, out=passed)
-            j8 += passed
-        return j8.astype(np.intp)
+        return count_at_least(z.reshape(-1), self._cutoffs[1:]).reshape(z.shape)
 
-    def tax(self, z: ArrayLike) -> NDArray[np.float64]:
-        """Tax owed on pre-tax income ``z`` (any shape; negative income is taxed as zero)."""
-        z = np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+    def tax(self, z: ArrayLike, out: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+        """Tax owed on pre-tax income ``z`` (any shape; negative income is taxed as zero).
+
+        ``out``, optional: a contiguous float64 array of ``z``'s shape to write the taxes into (returned).
+        """
+        z = np.asarray(z, dtype=np.float64)
+        if out is None:
+            out = np.empty(z.shape)
+        elif out.shape != z.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a contiguous float64 array of shape {z.shape}, got {out.dtype} {out.shape}")
+        flat_z, flat_out = z.reshape(-1), out.reshape(-1)
+        scratch = Scratch(flat_z.size)
+        for blk in blocks(flat_z.size):  # cache-sized blocks (economy._blocks): one pass per block
+            self._tax_block(flat_z[blk], flat_out[blk], scratch)
+        return out if out.ndim else out[()]
+
+    def _tax_block(self, z: NDArray[np.float64], out: NDArray[np.float64], scratch: Scratch) -> None:
+        """``out[:] = T(z)`` for a 1-D block: ``B_j + tau_j*(z - b_j)`` in bracket ``j``."""
+        k = z.size
+        zc = np.maximum(z, 0.0, out=scratch("tax.z", k))
         if self._cap is not None:
-            z = np.minimum(z, self._cap)
-        j = self._index(z)
-        return self._base.take(j) + self._rates.take(j) * (z - self._cutoffs.take(j))
+            np.minimum(zc, self._cap, out=zc)
+        j = count_at_least(zc, self._cutoffs[1:], scratch)
+        per_agent = scratch("tax.table", k)  # mode="clip": no buffered copy (j is always in range)
+        np.subtract(zc, self._cutoffs.take(j, out=per_agent, mode="clip"), out=out)
+        out *= self._rates.take(j, out=per_agent, mode="clip")
+        out += self._base.take(j, out=per_agent, mode="clip")
 
     def marginal_rate(self, z: ArrayLike) -> NDArray[np.float64]:
         """Marginal rate at income ``z`` (the upper bracket's rate on a cut-off; 0 at or above the cap)."""

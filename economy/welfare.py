@@ -45,6 +45,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from economy._blocks import BLOCK, Scratch, blocks, dot
 from economy.constants import HOURS_REF, MIN_WAGE_SKILL, resolve_skill_floor
 
 __all__ = [
@@ -78,7 +79,7 @@ class SWF:
         n = utility.size
         g = self.weights(_vector(skill, "skill", n=n, nonneg=True), income=income, utility=utility,
                          consumption=None, floor=floor, eps=eps)
-        return float(np.dot(g, utility) / n)
+        return dot(g, utility) / n
 
 
 #: Registered social welfare functions by name (``@register_swf``), in registration order.
@@ -103,11 +104,11 @@ class InverseSkill(SWF):
     name = "inverse_skill"
 
     def weights(self, skill, *, income, utility, consumption, floor, eps):
-        v = np.maximum(skill, floor)  # exactly v when the floor is 0
-        n = v.size
-        if v.min() > 0:  # the usual case, without the masked divide
-            g = 1.0 / v
+        n = skill.size
+        if floor > 0 or skill.min() > 0:  # the usual case, without the masked divide
+            g = _inverse_floored(skill, floor, np.empty(n))
         else:
+            v = skill
             pos = v > 0
             if not pos.any():
                 return np.ones(n)
@@ -116,6 +117,28 @@ class InverseSkill(SWF):
             g[~pos] = 1.0 / v[pos].min()
         g *= 1.0 / g.mean()
         return g
+
+    def welfare(self, utility, *, skill, income, floor, eps):
+        """``mean(g_i u_i) = sum(u_i/s_i) / sum(1/s_i)``, ``s_i = max(v_i, f)``: by blocks, no weights array."""
+        if skill is None:
+            raise ValueError(f"swf={self.name!r} weights by skill: pass skill (shape (n,))")
+        n = utility.size
+        v = _vector(skill, "skill", n=n, nonneg=True)
+        if not (floor > 0 or v.min() > 0):  # a zero skill and no floor: the rule of `weights`
+            return super().welfare(utility, skill=v, income=income, floor=floor, eps=eps)
+        scratch = Scratch(n)
+        inv_sum = weighted = 0.0
+        for blk in blocks(n):
+            inv = _inverse_floored(v[blk], floor, scratch("inv", blk.stop - blk.start))
+            inv_sum += float(inv.sum())
+            weighted += dot(inv, utility[blk])
+        return weighted / inv_sum
+
+
+def _inverse_floored(skill: NDArray[np.float64], floor: float, out: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``out[:] = 1/max(v, f)`` (all ``max(v, f) > 0``): the ``inverse_skill`` weights before normalising."""
+    np.maximum(skill, floor, out=out)  # exactly v when the floor is 0
+    return np.divide(1.0, out, out=out)
 
 
 @register_swf
@@ -350,8 +373,14 @@ def gini_of_sorted(xs: NDArray[np.float64]) -> float:
     total = xs.sum()
     if total == 0:
         return 0.0
-    ranks = np.arange(1, n + 1, dtype=np.float64)
-    g = 2.0 * np.dot(ranks, xs) / (n * total) - (n + 1.0) / n
+    # sum(i * x_(i)) block by block: no n-element array of ranks (an 8 MB temporary at a million values)
+    ranks = np.arange(1, min(n, BLOCK) + 1, dtype=np.float64)
+    shifted = np.empty_like(ranks)
+    weighted = 0.0
+    for blk in blocks(n):
+        k = blk.stop - blk.start
+        weighted += dot(np.add(ranks[:k], blk.start, out=shifted[:k]), xs[blk])
+    g = 2.0 * weighted / (n * total) - (n + 1.0) / n
     return float(min(max(g, 0.0), 1.0))  # clip rounding residue
 
 
@@ -363,6 +392,8 @@ def _vector(x: ArrayLike, name: str, n: int | None = None, nonneg: bool = False)
         raise ValueError(f"{name} must be one-dimensional (one value per agent), got shape {a.shape}")
     if n is not None and a.size != n:
         raise ValueError(f"{name} has {a.size} entries but there are {n} agents")
+    if a.size and (a.min() >= 0 if nonneg else a.min() > -np.inf) and a.max() < np.inf:
+        return a  # two reductions instead of three passes and a mask; NaN fails both comparisons
     ok = np.isfinite(a) & (a >= 0) if nonneg else np.isfinite(a)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])

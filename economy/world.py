@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from economy._blocks import Scratch, blocks
 from economy.constants import DELTA, KAPPA, MAX_HOURS, MIN_WAGE_SKILL, resolve_kappa, resolve_skill_floor
 from economy.labor import _check_delta, _check_skill
 from economy.population import UTILITY_TYPES  # whose welfare each agent's objective counts
@@ -142,8 +143,14 @@ def outcome(
     t = schedule.tax(z)
     revenue = float(t.sum())
     rebate = revenue / n
-    c = z - t + rebate
-    u = c - kappa_f * l**delta_f
+    c, u = np.empty(n), np.empty(n)
+    scratch = Scratch(n)
+    for blk in blocks(n):  # cache-sized blocks (economy._blocks): c = z - T + R, u = c - kappa*l**delta
+        cb = np.subtract(z[blk], t[blk], out=c[blk])
+        cb += rebate
+        cost = np.power(l[blk], delta_f, out=scratch("cost", blk.stop - blk.start))
+        cost *= kappa_f
+        np.subtract(cb, cost, out=u[blk])
     w = social_welfare(u, skill=v, income=z, swf=name, atkinson_epsilon=atkinson_epsilon, skill_floor=floor)
     productivity = float(z.sum())
     g = _consumption_gini(c, skill_arr)
@@ -176,6 +183,8 @@ def _check_hours(hours: ArrayLike, n: int, max_hours: float) -> NDArray[np.float
         l = l.reshape(1)
     if l.ndim != 1 or l.size != n:
         raise ValueError(f"hours has shape {l.shape} but the population has {n} agents (shape ({n},) expected)")
+    if l.size and l.min() >= 0 and l.max() <= max_hours:  # two reductions; NaN fails both comparisons
+        return l
     ok = (l >= 0) & (l <= max_hours)  # False for NaN
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
@@ -228,30 +237,33 @@ def _type_masks(types: NDArray[Any]) -> tuple[NDArray[np.bool_], NDArray[np.bool
 
 
 def _consumption_gini(c: NDArray[np.float64], skill: Any) -> float:
-    """Gini of consumption, sorting by the (cached) skill order first.
+    """Gini of consumption, sorting by the (cached) skill order first when the skill array is immutable.
 
     Rational incomes are non-decreasing in skill (single crossing) and consumption in income (rates
     <= 1), so in skill order consumption is usually already sorted (an O(n) check) or nearly sorted
     (a stable sort, i.e. timsort, is then fast on its runs). The value is exactly ``gini(c)``.
     """
-    if c.size and c.min() < 0:  # c = z - T + R >= 0 in exact arithmetic; drop rounding residue
-        c = np.maximum(c, 0.0)
-    if not (isinstance(skill, np.ndarray) and _immutable(skill)):
-        return gini(c)
-    order = _derived("skill_order", skill, lambda a: np.argsort(a, kind="stable"))
-    xs = c[order]
-    if not bool(np.all(xs[1:] >= xs[:-1])):
-        xs.sort(kind="stable")
+    if isinstance(skill, np.ndarray) and _immutable(skill):
+        xs = c[_derived("skill_order", skill, lambda a: np.argsort(a, kind="stable"))]
+        if not bool(np.all(xs[1:] >= xs[:-1])):
+            xs.sort(kind="stable")
+    else:
+        xs = np.sort(c)
+    if not np.isfinite(xs[-1]):  # NaN sorts last
+        return gini(np.maximum(c, 0.0))  # raises, naming the non-finite entry (not a rounding residue below 0)
+    if xs[0] < 0:  # c = z - T + R >= 0 in exact arithmetic; drop rounding residue (keeps the order)
+        np.maximum(xs, 0.0, out=xs)
     return gini_of_sorted(xs)
 
 
 def _objective(types: Any, u: NDArray[np.float64], welfare: float, n: int) -> NDArray[np.float64]:
+    # Everyone egotistical: the objective is the utility array itself (both are read-only in the Outcome).
     if types is None:
-        return u.copy()
+        return u
     t = np.asarray(types)
     if t.shape != (n,):
         raise ValueError(f"utility_type has shape {t.shape} but the population has {n} agents")
     ego, alt = _derived("type_masks", types, _type_masks)
     if ego.all():
-        return u.copy()
+        return u
     return np.where(ego, u, np.where(alt, welfare, -welfare))

@@ -247,3 +247,124 @@ def test_best_response_matches_brute_force_under_an_earned_income_credit() -> No
         u_grid = labor_utility(np.full(grid.size, v), grid, s)
         u_best = labor_utility([v], [hv], s)[0]
         assert u_best >= u_grid.max() - 1e-6 * max(1.0, abs(u_grid.max()))
+
+
+# -- analytic cases of the fast path, and the convex closed form ------------------------------------
+
+
+def test_a_convex_kink_holds_every_skill_between_its_two_thresholds() -> None:
+    # delta = 3, so z_k(v) = v * sqrt((1 - tau_k) v / (3 kappa)) = v**1.5 * sqrt(a_k / (3 kappa)). A worker
+    # bunches at the kink b iff z_1(v) <= b <= z_0(v), i.e. v in [v_lo, v_hi] with z_0(v_lo) = z_1(v_hi) = b.
+    kappa, b, a0, a1 = 0.01, 30_000.0, 0.8, 0.4
+    s = TaxSchedule([0, b], [1 - a0, 1 - a1])
+    v_lo, v_hi = (b / np.sqrt(a0 / (3 * kappa))) ** (2 / 3), (b / np.sqrt(a1 / (3 * kappa))) ** (2 / 3)
+    assert (v_lo, v_hi) == (pytest.approx(323.17, abs=0.01), pytest.approx(407.16, abs=0.01))  # (30,000/sqrt(a/0.03))**(2/3)
+    inside = np.geomspace(v_lo * (1 + 1e-9), v_hi * (1 - 1e-9), 101)
+    np.testing.assert_allclose(best_response(inside, s, kappa=kappa, delta=3.0), b / inside, rtol=1e-12)
+    below, above = np.array([0.5 * v_lo, v_lo * (1 - 1e-6)]), np.array([v_hi * (1 + 1e-6), 1.5 * v_hi])  # 90 h at 1.5 v_hi: under the cap
+    np.testing.assert_allclose(best_response(below, s, kappa=kappa, delta=3.0), np.sqrt(a0 * below / (3 * kappa)), rtol=1e-12)
+    np.testing.assert_allclose(best_response(above, s, kappa=kappa, delta=3.0), np.sqrt(a1 * above / (3 * kappa)), rtol=1e-12)
+
+
+def test_a_falling_rate_makes_two_local_optima_compete() -> None:
+    # 50% below $10,000, 10% above (non-convex), kappa = 0.01, delta = 3. With l_k = sqrt(a_k v / (3 kappa))
+    # the interior value is (2/3) a_k v l_k + d_k: U_0 = sqrt(50/3)/3 * v**1.5 and
+    # U_1 = 0.6 sqrt(30) * v**1.5 - 0.4 * 10,000 (the tax 0.5 b = 5,000 at the cut-off, 0.1 b credited back).
+    # The worker switches from the lower to the upper optimum at U_0 = U_1, jumping over the cut-off.
+    kappa, b = 0.01, 10_000.0
+    s = TaxSchedule([0, b], [0.5, 0.1])
+    v_star = (0.4 * b / (0.6 * np.sqrt(30) - np.sqrt(50 / 3) / 3)) ** (2 / 3)
+    assert v_star == pytest.approx(162.8, abs=0.1)
+    l0, l1 = np.sqrt(0.5 * v_star / (3 * kappa)), np.sqrt(0.9 * v_star / (3 * kappa))
+    assert v_star * l0 < b < v_star * l1  # both local optima are feasible at the switch
+    u0, u1 = labor_utility([v_star, v_star], [l0, l1], s, kappa=kappa, delta=3.0)
+    assert u0 == pytest.approx(u1, rel=1e-12)  # indifferent exactly at v*
+    below, above = v_star * (1 - 1e-7), v_star * (1 + 1e-7)
+    h = best_response([below, above], s, kappa=kappa, delta=3.0)
+    assert h[0] == pytest.approx(np.sqrt(0.5 * below / (3 * kappa)), rel=1e-12)
+    assert h[1] == pytest.approx(np.sqrt(0.9 * above / (3 * kappa)), rel=1e-12)
+    assert below * h[0] < b < above * h[1]  # nobody earns anything near the cut-off
+
+
+def convex_closed_form(v: np.ndarray, s: TaxSchedule, kappa: float, delta: float, m: float) -> np.ndarray:
+    """Best hours under non-decreasing rates: ``min(sum_k (clip(z_k, b_k, b_{k+1}) - b_k), v m) / v``.
+
+    Written here from ``economy.labor``'s docstring lemma, independently of its segment table.
+    """
+    b, tau = s.cutoffs, s.rates
+    upper = np.append(b[1:], np.inf)
+    c = ((1 - tau) / (kappa * delta)) ** (1 / (delta - 1))  # l_k = c_k v**p, so z_k = c_k v**(1+p)
+    x = v ** (delta / (delta - 1))
+    z = sum(np.clip(ck * x, bk, uk) - bk for ck, bk, uk in zip(c, b, upper))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v > 0, np.minimum(z / v, m), 0.0)
+
+
+def random_convex_schedule(rng: np.random.Generator) -> TaxSchedule:
+    k = int(rng.integers(1, 9))
+    cutoffs = np.concatenate(([0.0], np.sort(rng.choice(np.arange(1_000, 700_000, 250), k - 1, replace=False))))
+    rates = np.sort(np.where(rng.uniform(size=k) < 0.2, rng.choice([-0.3, 0.0, 1.0], k), rng.uniform(-0.3, 1, k)))
+    return TaxSchedule(cutoffs, rates, min_rate=-0.3)
+
+
+def test_convex_schedules_follow_the_closed_form_on_many_seeds() -> None:
+    # Non-decreasing rates (zero, negative and 100% brackets included): the segment table gives exactly one
+    # candidate per skill segment, and its hours are the closed form's, agents at the kinks, at 0 and at the cap included.
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        s = random_convex_schedule(rng)
+        kappa, delta = [(KAPPA, DELTA), (KAPPA_PAPER, DELTA), (0.01, 3.0), (0.003, 5.0), (0.02, 1.5)][seed % 5]
+        m = [MAX_HOURS, 60.0][seed % 2]
+        v = np.concatenate([
+            gb2_skill(rng.uniform(0.0005, 0.9995, 300)),
+            s.cutoffs[1:] / rng.uniform(5, 120, s.n_brackets - 1),  # optima near each kink, some beyond the cap
+            [0.0, 1e-3, 1e6],
+        ])
+        h = best_response(v, s, kappa=kappa, delta=delta, max_hours=m)
+        assert np.all((h >= 0) & (h <= m))
+        np.testing.assert_allclose(h, convex_closed_form(v, s, kappa, delta, m), rtol=1e-10, atol=1e-9, err_msg=str((seed, s)))
+
+
+def test_convex_fast_path_agrees_with_the_general_argmax_on_many_seeds() -> None:
+    for seed in range(200):
+        rng = np.random.default_rng(1000 + seed)
+        s = random_convex_schedule(rng)
+        kappa = [KAPPA, KAPPA_PAPER, 0.005][seed % 3]
+        v = np.concatenate([gb2_skill(rng.uniform(0.0005, 0.9995, 300)), s.cutoffs[1:] / 40.0, [0.0]])
+        h = best_response(v, s, kappa=kappa)
+        ref = _all_candidates(v, s, kappa, DELTA, MAX_HOURS)
+        np.testing.assert_allclose(h, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_utility_at_the_choice_beats_a_grid_of_alternatives_and_hours_stay_in_bounds() -> None:
+    # Every kind of schedule (non-monotone, convex, falling, rates at 0 and 1), agents at both hour bounds.
+    rng = np.random.default_rng(17)
+    g = np.linspace(0.0, MAX_HOURS, 2001)
+    for trial in range(60):
+        s = random_schedule(rng, trial % 4)
+        kappa = [KAPPA, KAPPA_PAPER][trial % 2]
+        v = np.concatenate([gb2_skill(rng.uniform(0.001, 0.999, 40)), [0.0, 1e5]])
+        h = best_response(v, s, kappa=kappa)
+        assert np.all((h >= 0) & (h <= MAX_HOURS))
+        u = labor_utility(v, h, s, kappa=kappa)
+        u_grid = labor_utility(v[:, None], g[None, :], s, kappa=kappa)
+        assert np.all(u[:, None] >= u_grid - 1e-9 * np.maximum(np.abs(u_grid), 1.0)), (trial, s)
+    assert best_response([1e5], US_2024, kappa="paper")[0] == MAX_HOURS
+    assert best_response([0.0, 50.0], TaxSchedule.flat(1.0)).tolist() == [0.0, 0.0]
+
+
+def test_blocks_of_agents_change_no_bit() -> None:
+    # Populations of several blocks (economy._blocks.BLOCK), zero skills in different blocks, convex and
+    # non-convex schedules: every slice gives the same hours alone as inside the whole population.
+    from economy._blocks import BLOCK
+
+    rng = np.random.default_rng(23)
+    v = gb2_skill(rng.uniform(0.0005, 0.9995, 2 * BLOCK + 777))
+    v[[5, BLOCK + 3, 2 * BLOCK + 1]] = 0.0
+    for s in (US_2024, TaxSchedule([0, 20_000, 80_000], [0.6, 0.1, 0.45]), TaxSchedule([0, 11_600, 47_150], [0.0, 1.0, 0.0])):
+        h = best_response(v, s)
+        assert h[[5, BLOCK + 3, 2 * BLOCK + 1]].tolist() == [0.0, 0.0, 0.0]
+        for lo, hi in ((0, 1), (BLOCK - 10, BLOCK + 10), (BLOCK + 1, 2 * BLOCK + 700), (2 * BLOCK, v.size)):
+            np.testing.assert_array_equal(h[lo:hi], best_response(v[lo:hi], s))
+        u, u_ref = (labor_utility(v, x, s) for x in (h, _all_candidates(v, s, KAPPA, DELTA, MAX_HOURS)))
+        np.testing.assert_allclose(u, u_ref, rtol=1e-12, atol=1e-9)
