@@ -17,15 +17,13 @@ parameters are the resolved settings redacted, the program is saved without LMs
 
 from __future__ import annotations
 
-import argparse
-import shlex
 from pathlib import Path
 from typing import Any
 
-from programs.redact import redact
+from programs.cli import command_line
 from programs.tracking import backend_tags, log_metrics, log_params, metric_key, mlflow_run
 
-__all__ = ["tracking", "run_params", "redacted_command", "log_compile", "TrialRuns", "log_tune"]
+__all__ = ["tracking", "run_params", "log_compile", "TrialRuns", "log_tune"]
 
 
 def tracking(cfg: Any) -> Any:
@@ -43,25 +41,19 @@ def run_params(cfg: Any) -> dict[str, Any]:
     """What MLflow records about the job: the resolved settings, endpoint URLs and the command redacted."""
     from programs.lm import describe_lm
 
+    from optimize.args import PROG
     from optimize.run_tune import tune_workers
 
     a = cfg.args
     common = {"lm": describe_lm(a.lm, a.api_base, temperature=a.temperature),
               "workers": tune_workers(a) if a.tune else cfg.workers,
               "agents": a.agents, "brackets": a.brackets, "swf": a.swf, "seed": a.seed,
-              "heldout_seeds": cfg.heldout_seeds, "command": redacted_command(a)}
+              "heldout_seeds": cfg.heldout_seeds, "command": command_line(PROG, getattr(a, "_argv", None))}
     if a.tune:
         return {"mode": "tune", "study_name": a.study_name, "trials": a.trials, "budget": a.budget,
                 "storage": a.storage, "program": a.program, "tune_seeds": cfg.tune_seeds, **common}
     return {"optimizer": a.optimizer, "budget": cfg.plan.budget + cfg.eval_calls, "knobs": cfg.plan.knobs,
             "train_seeds": cfg.train_seeds, "val_seeds": cfg.val_seeds, **common}
-
-
-def redacted_command(a: argparse.Namespace) -> str:
-    """The command line as run, through the one redaction (``programs.redact``)."""
-    from optimize.args import PROG
-
-    return redact(" ".join([PROG, shlex.join(getattr(a, "_argv", None) or [])]).rstrip())
 
 
 def _usage_metrics(summary: dict[str, Any]) -> dict[str, Any]:

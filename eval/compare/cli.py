@@ -4,7 +4,6 @@ flag, before any LM is called; one line and exit 130 on Ctrl-C)."""
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +16,7 @@ from eval.compare.config import DEFAULT_RUN_TIME, DEFAULTS, LEARNING, PLANNERS, 
 from eval.compare.dryrun import dry_run_lines
 from eval.compare.outputs import check_output
 from eval.parallel import JOBS_HELP, usable_cores, without_jobs
-from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser,
+from programs.cli import (EXIT_FALLBACKS, command_line, EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser,
                           add_answer_args, add_fallback_args, add_price_args, lm_interrupted)
 from programs.errors import ConfigError
 from programs.redact import redact, redact_logs
@@ -154,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = resolve_config(args)
         shown = without_jobs(argv)  # --jobs changes no output, so the recorded command leaves it out
-        cfg.extra["command"] = redact("python -m eval.compare" + ("" if not shown else " " + shlex.join(shown)))
-        rerun = redact("python -m eval.compare" + ("" if not argv else " " + shlex.join(argv)))  # what was typed
+        cfg.extra["command"] = command_line("python -m eval.compare", shown)
+        rerun = command_line("python -m eval.compare", argv)  # what was typed
         if not args.dry_run:  # before the LM probes: an unreachable tracking store is quick to tell
             from programs.tracking import check_mlflow
 
