@@ -135,7 +135,8 @@ def log_params(params: Mapping[str, Any]) -> dict[str, str]:
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
     flat: dict[str, Any] = {}
-    _flat("", dict(params), flat)
+    for k, v in params.items():
+        _flat(str(k), v, flat)
     logged = {metric_key(k): redact(str(v))[:MAX_PARAM_VAL_LENGTH] for k, v in flat.items()}
     if logged:
         mlflow.log_params(logged)
