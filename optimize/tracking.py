@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from programs.cli import command_line
+from programs.redact import redact
 from programs.tracking import backend_tags, log_metrics, log_params, metric_key, mlflow_run
 
 __all__ = ["tracking", "run_params", "log_compile", "TrialRuns", "log_tune"]
@@ -74,6 +75,9 @@ def log_compile(summary: dict[str, Any], program: Path, summary_path: Path) -> N
     if seed.get("half_width") is not None:
         metrics.update(heldout_delta_ci_low=seed["low"], heldout_delta_ci_high=seed["high"])
     log_metrics(metrics)
+    aborted = (summary.get("failures") or {}).get("compile_aborted")
+    if aborted:  # the optimizer stopped on an LM failure; the uncompiled program was kept
+        mlflow.set_tag("compile_aborted", redact(str(aborted))[:5000])
     mlflow.log_text(summary["program"]["instructions"] or "", "program/instructions.txt")
     mlflow.log_artifact(str(program), artifact_path="program")
     mlflow.log_artifact(str(summary_path), artifact_path="program")
