@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ import pandas as pd
 from eval import compare
 from eval.parallel import JOBS_HELP, resolve_jobs, run_units, usable_cores, without_jobs
 from eval.stats import format_ci, mean_ci, paired_ci
-from programs.cli import EXIT_INTERRUPTED, SEEDS_HELP, OneLineParser
+from programs.cli import EXIT_INTERRUPTED, SEEDS_HELP, OneLineParser, command_line
 from programs.redact import redact, redact_logs
 from programs.errors import ConfigError
 from programs.lm import OFFLINE_LABEL
@@ -176,7 +175,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[tuple[str, list[str], compar
         except SystemExit:  # a value eval.compare's parser rejects (argparse already printed one line)
             raise ConfigError(f"the {name} comparison's settings were rejected by eval.compare") from None
         cfg = compare.resolve_config(ns)
-        cfg.extra["command"] = redact("python -m eval.compare " + shlex.join(argv))
+        cfg.extra["command"] = command_line("python -m eval.compare", argv)
         out.append((name, argv, cfg))
     return out, notes
 
@@ -384,10 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_learning_config(specs[0][2])
         check_learning_config(specs[1][2])
     except ConfigError as e:
-        parser.exit(2, f"eval.replicate: error: {e}\n")
+        parser.exit(2, f"eval.replicate: error: {redact(str(e))}\n")
     os.makedirs(args.out, exist_ok=True)
     shown = without_jobs(argv)  # --jobs changes no output, so the recorded command leaves it out
-    command = redact("python -m eval.replicate" + ("" if not shown else " " + shlex.join(shown)))
+    command = command_line("python -m eval.replicate", shown)
     try:
         run(args, specs, notes, command)
     except KeyboardInterrupt:

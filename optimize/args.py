@@ -7,6 +7,7 @@ import argparse
 from economy import parse_kappa
 from optimize.optimizers import names as optimizer_names
 from programs.cli import SEEDS_HELP, DefaultsOnceFormatter, OneLineParser, add_answer_args
+from programs.tracking import add_mlflow_args
 
 __all__ = ["PROG", "DEFAULT_BUDGET", "parser"]
 
@@ -99,11 +100,9 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true",
                      help="replace an existing --out and its summary (without it they are refused; --tune runs "
                           "that share --storage and --study-name may replace each other's)")
-    out.add_argument("--mlflow", default=None, metavar="URI",
-                     help="track the compile in MLflow (http://127.0.0.1:5000, sqlite:///mlflow.db...): DSPy's "
-                          "autologging traces it and its trials, the held-out scores, budget and program are logged "
-                          "(needs the [mlflow] extra)")
-    out.add_argument("--mlflow-experiment", default="optimize.planner", help="MLflow experiment name")
+    add_mlflow_args(out, what="the compile (DSPy's autologging traces it and its trials; the held-out scores, "
+                              "budget and program are logged) or, with --tune, the study (each Optuna trial a child "
+                              "run)", experiment="optimize.planner")
     out.add_argument("--seed", type=int, default=0, help="seed of the LM and the optimizer")
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     out.add_argument("--dry-run", action="store_true", help="print the most LM calls of this run by role and their "

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from contextlib import nullcontext
 from collections.abc import Sequence
-from typing import Any
 
 from optimize.args import PROG, parser
 from optimize.config import resolve
@@ -17,7 +15,7 @@ from optimize.quiet import quiet_libraries
 from optimize.report import format_summary
 from optimize.run_compile import run_compile
 from optimize.run_tune import run_tune
-from optimize.tracking import log_compile, tracking
+from optimize.tracking import TrialRuns, log_compile, log_tune, tracking
 from programs.cli import EXIT_FALLBACKS, lm_interrupted
 from programs.errors import ConfigError
 from programs.lm.compat import quiet_progress
@@ -38,23 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args)
 
 
-def tracking_params(cfg: Any) -> dict[str, Any]:
-    """What MLflow records about the run: resolved settings, endpoint URLs and the command redacted."""
-    from programs.lm import describe_lm
-
-    a = cfg.args
-    return {"optimizer": a.optimizer, "lm": describe_lm(a.lm, a.api_base, temperature=a.temperature),
-            "budget": cfg.plan.budget + cfg.eval_calls, "knobs": cfg.plan.knobs, "workers": cfg.workers,
-            "agents": a.agents, "brackets": a.brackets, "swf": a.swf, "seed": a.seed,
-            "train_seeds": cfg.train_seeds, "val_seeds": cfg.val_seeds, "heldout_seeds": cfg.heldout_seeds,
-            "command": redacted_command(a)}
-
-
-def redacted_command(a: argparse.Namespace) -> str:
-    """The command line as run, through the one redaction (``programs.redact``)."""
-    return redact(" ".join([PROG, shlex.join(getattr(a, "_argv", None) or [])]).rstrip())
-
-
 def _main(args: argparse.Namespace) -> int:
     try:
         cfg = resolve(args)
@@ -68,14 +49,13 @@ def _main(args: argparse.Namespace) -> int:
             print(line)
         return 0
     try:
-        if args.tune:
-            summary = run_tune(cfg)
-        else:
-            with tracking(args.mlflow, experiment=args.mlflow_experiment, run_name=f"compile-{args.optimizer}",
-                          params=tracking_params(cfg)):
+        with tracking(cfg) as run:
+            if args.tune:
+                summary = run_tune(cfg, on_trial=TrialRuns() if run is not None else None)
+            else:
                 summary = run_compile(cfg)
-                if args.mlflow is not None:
-                    log_compile(summary, cfg.out, cfg.summary_path)
+            if run is not None:
+                (log_tune if args.tune else log_compile)(summary, cfg.out, cfg.summary_path)
     except ConfigError as exc:
         print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return 2

@@ -96,6 +96,10 @@ def resolve(args: argparse.Namespace) -> Config:
         if common:
             raise ConfigError(f"--{a} and --{b} share seed(s) {common[:5]}: held-out and validation populations "
                               "must differ from the ones trained on")
+    if not getattr(args, "dry_run", False):  # before the LM probes and --out: an unreachable store is quick to tell
+        from programs.tracking import check_mlflow
+
+        check_mlflow(args.mlflow)
     try:
         # probe: GET /models on each endpoint; the local model answers once in a child process.
         check_lm_config(args.lm, args.api_base, temperature=args.temperature, concurrency=args.concurrency,
@@ -116,11 +120,6 @@ def resolve(args: argparse.Namespace) -> Config:
     cfg = Config(args, econ, sit, DemoSettings(args.max_demos, args.max_labeled_demos, args.demo_threshold),
                  seeds["train-seeds"], seeds["val-seeds"], seeds["heldout-seeds"], seeds["tune-seeds"], out,
                  summary_path, workers=workers)
-    if args.mlflow is not None and args.tune:
-        raise ConfigError("--mlflow tracks compiles; --tune does not use it")
-    from optimize.tracking import check_mlflow
-
-    check_mlflow(args.mlflow)
     if args.tune:
         _resolve_tune(cfg)
     else:

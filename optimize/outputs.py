@@ -3,14 +3,13 @@ summary's common part, and the all-calls-failed check."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimize.args import PROG
-from programs.redact import redact
+from programs.cli import command_line
 from programs.simulation.runlog import replace_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,5 +53,5 @@ def common(cfg: "Config") -> dict[str, Any]:
         "economy": cfg.econ.to_dict(),
         "planner": {"module": a.module_type, "history_len": a.history_len, "best_k": a.best_k},
         "seeds": {"train": cfg.train_seeds, "validation": cfg.val_seeds, "heldout": cfg.heldout_seeds},
-        "command": redact(" ".join([PROG, shlex.join(getattr(a, "_argv", None) or [])]).rstrip()),
+        "command": command_line(PROG, getattr(a, "_argv", None)),
     }

@@ -15,11 +15,19 @@ from programs.lm.models import lm_record
 from programs.redact import redact
 from programs.simulation.runlog import write_atomic
 
-__all__ = ["run_tune", "clean_program_demos"]
+__all__ = ["run_tune", "tune_workers", "clean_program_demos"]
 
 
-def run_tune(cfg: Config) -> dict[str, Any]:
-    """Run (or join) the Optuna study; write the best planner and the study summary."""
+def tune_workers(a: Any) -> str:
+    """The tune's worker model: LLM workers unless ``--workers`` is given (with rational workers the
+    tax-year length and the temperature cannot matter)."""
+    return a.workers if getattr(a, "_explicit_workers", False) else "llm"
+
+
+def run_tune(cfg: Config, on_trial: Any = None) -> dict[str, Any]:
+    """Run (or join) the Optuna study; write the best planner and the study summary.
+
+    ``on_trial`` is passed to ``optimize.tune.run_study`` (``--mlflow``: ``optimize.tracking.TrialRuns``)."""
     import dspy
     import numpy as np
 
@@ -31,7 +39,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
 
     a = cfg.args
     t0 = time.time()
-    workers = a.workers if getattr(a, "_explicit_workers", False) else "llm"
+    workers = tune_workers(a)
     pool: list = []
     if a.program:
         from programs.agents.tax_planner import PlannerAgent
@@ -53,7 +61,7 @@ def run_tune(cfg: Config) -> dict[str, Any]:
     with dspy.context(callbacks=[counter]):
         counter.phase("tune")
         study = run_study(settings, trials=a.trials, storage=a.storage, study_name=a.study_name, seed=a.seed,
-                          counter=counter, budget=a.budget)
+                          counter=counter, budget=a.budget, on_trial=on_trial)
         info = study_summary(study)
         if "best" not in info:
             raise RuntimeError(f"study {a.study_name!r} has no complete trial")

@@ -219,8 +219,12 @@ def max_calls_per_trial(settings: TuneSettings) -> int:
 
 def run_study(settings: TuneSettings, *, trials: int, storage: str | None, study_name: str,
               seed: int = 0, counter: Any = None, budget: int | None = None,
-              progress: bool = False) -> Any:
-    """Add ``trials`` trials to the study (fewer if ``budget`` LM calls would be exceeded); returns it."""
+              progress: bool = False, on_trial: Any = None) -> Any:
+    """Add ``trials`` trials to the study (fewer if ``budget`` LM calls would be exceeded); returns it.
+
+    ``on_trial(study, frozen_trial)`` is called for every trial this process ends, and also for the one
+    that failed and stopped the study (Optuna's own callbacks never see it): ``optimize.tracking.TrialRuns``.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -229,7 +233,10 @@ def run_study(settings: TuneSettings, *, trials: int, storage: str | None, study
     per_trial = max_calls_per_trial(settings)
     lock = threading.Lock()
 
+    started: list[int] = []
+
     def objective(trial: "optuna.Trial") -> float:
+        started.append(trial.number)
         knobs = Knobs(
             history_len=trial.suggest_int("history_len", *map(int, KNOBS["history_len"])),
             steps_per_year=trial.suggest_int("steps_per_year", *map(int, KNOBS["steps_per_year"])),
@@ -244,15 +251,24 @@ def run_study(settings: TuneSettings, *, trials: int, storage: str | None, study
         trial.set_user_attr("per_seed", {str(s): round(x, 4) for s, x in zip(settings.seeds, scores)})
         return float(np.mean(scores))
 
-    def stop_on_budget(study: Any, trial: Any) -> None:
+    def after_trial(study: Any, trial: Any) -> None:
         with lock:
             if budget is not None and counter is not None and counter.total + per_trial > budget:
                 study.stop()
+        if on_trial is not None:
+            on_trial(study, trial)
 
     if budget is not None and per_trial > budget:
         return study  # the caller checked this; nothing fits
-    study.optimize(objective, n_trials=trials, callbacks=[stop_on_budget], show_progress_bar=progress,
-                   catch=())
+    try:
+        study.optimize(objective, n_trials=trials, callbacks=[after_trial], show_progress_bar=progress,
+                       catch=())
+    except BaseException:
+        if on_trial is not None and started:
+            last = [t for t in study.get_trials(deepcopy=False) if t.number == started[-1]]
+            if last and last[0].state == optuna.trial.TrialState.FAIL:
+                on_trial(study, last[0])
+        raise
     return study
 
 

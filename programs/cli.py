@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import NoReturn
 
 from programs.errors import ConfigError
 
-__all__ = ["OneLineParser", "parse_seeds", "add_answer_args", "lm_interrupted", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS",
+__all__ = ["command_line", "OneLineParser", "parse_seeds", "add_answer_args", "lm_interrupted", "SEEDS_HELP", "EXIT_CONFIG", "EXIT_FALLBACKS",
            "EXIT_INTERRUPTED", "check_out_dir", "check_out_file", "OVERWRITE_HELP", "DefaultsOnceFormatter",
            "YEARS_NOTE", "check_program_file", "add_fallback_args", "add_price_args", "usage_line"]
 
@@ -55,6 +56,18 @@ def add_answer_args(group: argparse.ArgumentParser | argparse._ArgumentGroup) ->
                             "config.json. Reasoning models also run at temperature 1.0 with room to reason in "
                             "every answer's budget")
     add_backend_args(group)
+
+
+def command_line(prog: str, argv: Sequence[str] | None) -> str:
+    """The command as typed (``prog`` and its arguments, shell-quoted), through the one redaction: what the
+    reports record and the stop lines print as "run again with".
+
+    >>> command_line("python -m eval.compare", ["--api-base", "http://u:pw@h/v1", "--out", "my dir"])
+    "python -m eval.compare --api-base http://u:***@h/v1 --out 'my dir'"
+    """
+    from programs.redact import redact
+
+    return redact(prog + (" " + shlex.join(argv) if argv else ""))
 
 
 def lm_interrupted(what: str = "setting up the LM") -> int:

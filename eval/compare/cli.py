@@ -4,7 +4,6 @@ flag, before any LM is called; one line and exit 130 on Ctrl-C)."""
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Sequence
 
@@ -17,10 +16,11 @@ from eval.compare.config import DEFAULT_RUN_TIME, DEFAULTS, LEARNING, PLANNERS, 
 from eval.compare.dryrun import dry_run_lines
 from eval.compare.outputs import check_output
 from eval.parallel import JOBS_HELP, usable_cores, without_jobs
-from programs.cli import (EXIT_FALLBACKS, EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser,
+from programs.cli import (EXIT_FALLBACKS, command_line, EXIT_INTERRUPTED, OVERWRITE_HELP, SEEDS_HELP, OneLineParser,
                           add_answer_args, add_fallback_args, add_price_args, lm_interrupted)
 from programs.errors import ConfigError
 from programs.redact import redact, redact_logs
+from programs.tracking import add_mlflow_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "this comparison, then exit 0 without building or calling any LM or writing anything")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--jobs", type=int, default=None, help=JOBS_HELP.format(cores=usable_cores()))
+    add_mlflow_args(p, what="the comparison (one run: the configuration, every planner x seed's metrics, the "
+                            "table's means and intervals, fallbacks, tokens and the output files)",
+                    experiment="eval.compare")
     return p
 
 
@@ -150,8 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = resolve_config(args)
         shown = without_jobs(argv)  # --jobs changes no output, so the recorded command leaves it out
-        cfg.extra["command"] = redact("python -m eval.compare" + ("" if not shown else " " + shlex.join(shown)))
-        rerun = redact("python -m eval.compare" + ("" if not argv else " " + shlex.join(argv)))  # what was typed
+        cfg.extra["command"] = command_line("python -m eval.compare", shown)
+        rerun = command_line("python -m eval.compare", argv)  # what was typed
+        if not args.dry_run:  # before the LM probes: an unreachable tracking store is quick to tell
+            from programs.tracking import check_mlflow
+
+            check_mlflow(args.mlflow)
         if any(p in LEARNING for p in cfg.planners) or (cfg.workers == "llm" and any(p in BLACKBOX for p in cfg.planners)):
             from eval.learning import check_learning_config
             check_learning_config(cfg)
@@ -165,10 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in dry_run_lines(cfg):
             print(line)
         return 0
+    from eval.compare.tracking import comparison_run, log_comparison
     from programs.simulation.guard import FallbackStop
 
     try:
-        compare.run_comparison(cfg)  # looked up on the package, so a caller can replace it
+        with comparison_run(args.mlflow, args.mlflow_experiment, cfg) as run:
+            result = compare.run_comparison(cfg)  # looked up on the package, so a caller can replace it
+            if run is not None:  # the parent, after every --jobs worker finished
+                log_comparison(result, cfg)
     except FallbackStop as stop:
         # eval.compare writes its outputs at the end (it has no --resume): nothing was saved.
         print(f"eval.compare: {stop.line(rerun, how='nothing was saved; run again with')}",

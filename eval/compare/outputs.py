@@ -34,7 +34,7 @@ def check_output(cfg: CompareConfig, overwrite: bool = False) -> None:
                 old = json.load(f)
         except (OSError, ValueError):
             old = None
-        if isinstance(old, dict) and _same_settings(old, _config_for_report(cfg)):
+        if isinstance(old, dict) and _same_settings(old, report_config(cfg)):
             allowed = OUTPUT_FILES
     check_out_dir(cfg.out, "--out", overwrite=overwrite, allowed=allowed, create=False)
 
@@ -70,7 +70,8 @@ def _labels(cfg: CompareConfig, offline: bool) -> dict[str, str]:
     return {p: f"{p} (offline engine)" for p in LEARNING}
 
 
-def _config_for_report(cfg: CompareConfig) -> dict[str, Any]:
+def report_config(cfg: CompareConfig) -> dict[str, Any]:
+    """The resolved configuration as `config.json` and the report record it (endpoint URLs redacted)."""
     d = cfg.to_dict()
     d.pop("extra", None)
     d.pop("progress", None)
@@ -149,7 +150,7 @@ def write_outputs(cfg: CompareConfig, *, runs: list[Run], pops: dict[int, Any], 
     report_path = os.path.join(cfg.out, "report.md")
     write_report(
         report_path, runs=runs, agg=agg, cutoffs=cutoffs, command=cfg.extra.get("command", "python -m eval.compare"),
-        config=_config_for_report(cfg), lm_label=lm_label, labels=labels, worker_note=worker_note, notes=notes, plots=plots,
+        config=report_config(cfg), lm_label=lm_label, labels=labels, worker_note=worker_note, notes=notes, plots=plots,
     )
     from eval.blackbox import best_seen_markdown
 
@@ -159,7 +160,7 @@ def write_outputs(cfg: CompareConfig, *, runs: list[Run], pops: dict[int, Any], 
                              + (swf_eval.robustness_markdown(robustness) if not robustness.empty else []))
     written.append(report_path)
     config_path = os.path.join(cfg.out, "config.json")
-    write_atomic(Path(config_path), json.dumps(_config_for_report(cfg), indent=2, default=str) + "\n")
+    write_atomic(Path(config_path), json.dumps(report_config(cfg), indent=2, default=str) + "\n")
     written.append(config_path)
     written += [os.path.join(cfg.out, p) for p in plots]
     written += [str(p) for p in write_html(cfg.out)]  # report.html (eval.page), built from the files above
@@ -183,5 +184,8 @@ def write_outputs(cfg: CompareConfig, *, runs: list[Run], pops: dict[int, Any], 
         f"({elapsed:.1f} s)")
     return {"runs": runs, "summary": df, "aggregate": agg, "table": table, "refs": refs, "elapsed": elapsed,
             "written": written, "weights": weights, "swf_matrix": matrix, "paired": paired,
-            "saez_robustness": robustness, "populations": pops}
+            "saez_robustness": robustness, "populations": pops, "lm_label": lm_label,
+            "offline": bool(ctx is not None and ctx.offline),
+            "usage": ctx.usage_summary() if ctx is not None else None,
+            "fallbacks": ctx.counts()["fallbacks"] if ctx is not None else {}}
 

@@ -55,6 +55,30 @@ def test_in_memory_study_adds_trials_and_respects_the_budget():
     assert len(study.trials) == 1 and counter.total <= max_calls_per_trial(s)
 
 
+def test_on_trial_sees_every_trial_this_process_ends_the_failed_one_too(monkeypatch):
+    """``--mlflow``'s trial runs: Optuna's callbacks never see a trial that failed and stopped the study, so
+    ``run_study`` hands it to ``on_trial`` itself (once), then lets the error through."""
+    import optimize.tune as tune
+
+    real = tune.end_to_end_score
+    calls = []
+
+    def flaky(settings, knobs, seed):
+        calls.append(seed)
+        if len(calls) == 3:
+            raise RuntimeError("the third simulation broke")
+        return real(settings, knobs, seed)
+
+    monkeypatch.setattr(tune, "end_to_end_score", flaky)
+    seen: list[tuple[int, str, float | None]] = []
+    s = TuneSettings(econ=SMALL, seeds=[1], years=2, workers="rational")
+    with pytest.raises(RuntimeError, match="third simulation"):
+        run_study(s, trials=5, storage=None, study_name="flaky", seed=0,
+                  on_trial=lambda study, t: seen.append((t.number, t.state.name, t.value)))
+    assert [(n, state) for n, state, _ in seen] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL")]
+    assert seen[0][2] is not None and seen[2][2] is None
+
+
 @pytest.mark.parametrize("url, ok", [("sqlite:///x.db", True), ("postgresql://u:p@h/db", True),
                                      ("sqlite://", False), ("redis://h", False), ("x", False)])
 def test_check_storage(url, ok):
