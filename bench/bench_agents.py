@@ -53,7 +53,7 @@ def captured_inputs(cfg, lms, records) -> list[list[dict]]:
             sim._apply_year_start(rec.event)
         sched = Schedule(cutoffs=sim.schedule.cutoffs.tolist(), rates_percent=to_percent(sim.schedule.rates))
         batches.append([dict(persona=m.persona, skill=m.skill, schedule=sched, last_rebate=sim.last_rebate,
-                             history=list(m.history), best=list(m.best)) for m in sim.memories])
+                             history=list(m.history), best=m.prompt_best()) for m in sim.memories])
         sim._apply_step(rec.decisions())
     return batches
 

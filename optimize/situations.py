@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Input fields of a situation (the planner program's forward arguments).
-INPUTS: tuple[str, ...] = ("cutoffs", "current_rates_percent", "history", "best")
+INPUTS: tuple[str, ...] = ("cutoffs", "history", "best", "current_rates_percent")
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def draw_situations(seeds: Iterable[int], econ: EconomySpec, spec: SituationSpec
     ``INPUTS``; also ``rates_percent`` (the oracle's, when ``spec.labels``), ``seed``, ``year``, ``situation``.
     """
     from programs.lm.offline import offline_lm
-    from programs.agents.tax_planner import PlannerAgent
+    from programs.agents.tax_planner import PlannerAgent, prompt_windows
     from programs.simulation import Simulation, load_config
 
     out: list[dspy.Example] = []
@@ -253,8 +253,7 @@ def draw_situations(seeds: Iterable[int], econ: EconomySpec, spec: SituationSpec
         for t in range(1, spec.years):
             past = years[:t]
             # The same windows PlannerAgent.prompt_history / prompt_best would show at that point.
-            history = past[-spec.history_len:] if spec.history_len else []
-            best = sorted(past, key=lambda y: -y.welfare)[: spec.best_k] if spec.best_k else []
+            history, best = prompt_windows(past, spec.history_len, spec.best_k)
             fields: dict[str, Any] = dict(cutoffs=econ.cutoffs, current_rates_percent=list(past[-1].rates_percent),
                                           history=history, best=best, seed=int(seed), year=t,
                                           situation=situation_id(int(seed), t))

@@ -1,4 +1,9 @@
-"""ChooseLabor: a worker picks its weekly hours (``docs/design.md`` §4.1)."""
+"""ChooseLabor: a worker picks its weekly hours (``docs/design.md`` §4.1).
+
+The input fields are in prompt order, laid out for models that reuse an evaluated prompt prefix: what
+never changes for a worker first (persona, skill), then what changes once a tax year (schedule), then
+the history that grows by a row each step, and last what changes every step (``docs/design.md`` §6.6).
+"""
 
 from __future__ import annotations
 
@@ -25,9 +30,11 @@ class ChooseLabor(dspy.Signature):
     schedule: Schedule = dspy.InputField(
         desc="the tax schedule in force: bracket lower bounds in $/year and marginal rates in percent"
     )
-    last_rebate: float = dspy.InputField(desc="the lump-sum rebate you received last step, in $/year")
     history: list[WorkerStep] = dspy.InputField(
         desc="your recent steps, oldest first: hours/week, pre-tax income, tax, rebate, consumption ($/year), utility"
     )
-    best: list[WorkerStep] = dspy.InputField(desc="your best past steps by utility, best first")
+    best: list[WorkerStep] = dspy.InputField(
+        desc="your best past steps by utility, best first, leaving out those already in history"
+    )
+    last_rebate: float = dspy.InputField(desc="the lump-sum rebate you received last step, in $/year")
     hours: float = dspy.OutputField(desc="weekly hours you will work next, a number in [0, 100]")

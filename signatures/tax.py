@@ -1,4 +1,8 @@
-"""ProposeTaxSchedule: the planner sets next year's marginal rates (``docs/design.md`` §4.1)."""
+"""ProposeTaxSchedule: the planner sets next year's marginal rates (``docs/design.md`` §4.1).
+
+Input fields in prompt order: the fixed cut-offs, the history that grows by a year, and last the rates
+in force, which change every year (the layout that lets a model reuse its evaluated prefix, §6.6).
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,11 @@ class ProposeTaxSchedule(dspy.Signature):
     Answer with one rate in [0, 100] per bracket."""
 
     cutoffs: list[float] = dspy.InputField(desc="bracket lower bounds in $/year (the top bracket is open-ended)")
-    current_rates_percent: list[float] = dspy.InputField(desc="the marginal rates in force now, percent per bracket")
     history: list[PlannerYear] = dspy.InputField(desc="recent tax years, oldest first")
-    best: list[PlannerYear] = dspy.InputField(desc="the past tax years with the highest welfare, best first")
+    best: list[PlannerYear] = dspy.InputField(
+        desc="the past tax years with the highest welfare, best first, leaving out those already in history"
+    )
+    current_rates_percent: list[float] = dspy.InputField(desc="the marginal rates in force now, percent per bracket")
     rates_percent: list[float] = dspy.OutputField(
         desc="next year's marginal rate for each bracket in percent, one number in [0, 100] per cut-off"
     )

@@ -26,12 +26,13 @@ import numpy as np
 
 from economy.tax import TaxSchedule, resolve_cutoffs, to_fraction, to_percent
 from programs.agents.batch import FallbackCounter, classify_error, lm_config, make_predictor
+from programs.agents.window import best_beyond
 from programs.lm.structured import use_structured
 from signatures import PlannerYear, ProposeTaxSchedule
 from signatures.types import validate_number
 
 __all__ = ["PlannerAgent", "FixedPlanner", "Planner", "Proposal", "validate_rates", "limit_moves", "planner_year",
-           "recent_years", "best_years"]
+           "recent_years", "best_years", "prompt_windows"]
 
 #: Key under which a saved PlannerAgent stores its own settings (DSPy ignores unknown keys on load).
 STATE_KEY = "planner_agent"
@@ -142,8 +143,9 @@ class PlannerAgent(dspy.Module):
         return recent_years(self.years, self.history_len)
 
     def prompt_best(self) -> list[PlannerYear]:
-        """The ``best_k`` years with the highest welfare, best first (ties: the earlier year)."""
-        return best_years(self.years, self.best_k)
+        """The ``best_k`` years with the highest welfare, best first (ties: the earlier year), less those the
+        history shows."""
+        return prompt_windows(self.years, self.history_len, self.best_k)[1]
 
     # -- the program ----------------------------------------------------------------------------
     def _predictor(self) -> dspy.Predict:
@@ -180,8 +182,8 @@ class PlannerAgent(dspy.Module):
             kwargs["signature"] = sig.with_instructions("\n\n".join([sig.instructions, *extra_instructions]))
         try:
             with use_structured(lm or dspy.settings.lm):
-                pred = self.propose(cutoffs=[float(c) for c in cutoffs], current_rates_percent=current,
-                                    history=list(history), best=list(best),
+                pred = self.propose(cutoffs=[float(c) for c in cutoffs], history=list(history), best=list(best),
+                                    current_rates_percent=current,
                                     config=lm_config(lm or dspy.settings.lm, rollout_id), **kwargs)
         except Exception as exc:
             return self._fallback(classify_error(exc), current)
@@ -366,6 +368,14 @@ def recent_years(years: Sequence[PlannerYear], n: int) -> list[PlannerYear]:
 def best_years(years: Sequence[PlannerYear], k: int) -> list[PlannerYear]:
     """The ``k`` years with the highest welfare, best first (ties: the earlier year)."""
     return sorted(years, key=lambda y: -y.welfare)[:k] if k > 0 else []
+
+
+def prompt_windows(years: Sequence[PlannerYear], history_len: int, best_k: int
+                   ) -> tuple[list[PlannerYear], list[PlannerYear]]:
+    """``(history, best)`` as a planner's prompt shows them after ``years``: the last ``history_len`` years,
+    and the ``best_k`` best years less those already in that history (``programs.agents.window``)."""
+    history = recent_years(years, history_len)
+    return history, best_beyond(best_years(years, best_k), history, key=lambda y: y.year)
 
 
 def planner_year(year: int, schedule: TaxSchedule, welfare: float, revenue: float, mean_hours: float,

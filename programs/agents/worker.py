@@ -31,6 +31,7 @@ from programs.agents.batch import (
     round_robin,
     validate_number,
 )
+from programs.agents.window import best_beyond
 from programs.lm.structured import use_structured
 from signatures import ChooseLabor, Schedule, WorkerStep
 
@@ -81,6 +82,10 @@ class WorkerMemory:
             # Stable sort: equal utilities keep the earlier step first.
             best.sort(key=lambda s: -s.utility)
             self.best = best[: self.best_k]
+
+    def prompt_best(self) -> list[WorkerStep]:
+        """The best steps the prompt shows: the best-k by utility, best first, less those in the history."""
+        return best_beyond(self.best, self.history, key=lambda s: s.step)
 
     def clear(self) -> None:
         self.history.clear()
@@ -161,8 +166,9 @@ class WorkerAgent(dspy.Module):
         config = lm_config(lm or dspy.settings.lm, rollout_id)
         try:
             with use_structured(lm or dspy.settings.lm):
-                pred = self.decide(persona=persona, skill=float(skill), schedule=schedule,
-                                   last_rebate=float(last_rebate), history=list(history), best=list(best),
+                # Money to the cent, as in the history rows: more digits are tokens with nothing to say.
+                pred = self.decide(persona=persona, skill=round(float(skill), 2), schedule=schedule,
+                                   history=list(history), best=list(best), last_rebate=round(float(last_rebate), 2),
                                    config=config, **extra)
         except Exception as exc:
             return self._fallback(classify_error(exc), fallback_hours)
@@ -199,7 +205,7 @@ class WorkerAgent(dspy.Module):
         def one(i: int) -> dspy.Prediction:
             m = memories[i]
             return self(persona=m.persona, skill=m.skill, schedule=schedule, last_rebate=last_rebate,
-                        history=tuple(m.history), best=tuple(m.best),
+                        history=tuple(m.history), best=tuple(m.prompt_best()),
                         fallback_hours=m.last_hours, lm=round_robin(lms, m.agent_id),
                         rollout_id=rollout_id(seed, "work", step, m.agent_id))
 

@@ -399,6 +399,13 @@ class StructuredAdapter(CallerFormatJSONAdapter):
                 self._system[signature] = msg
         return msg
 
+    def user_message_output_requirements(self, signature: type[dspy.Signature]) -> None:
+        """No format reminder after the inputs: the schema goes with the request and the system message states
+        the format, while a reminder placed after the inputs that change every call would be re-read (its
+        ~25 tokens evaluated again) on every answer of a model that reuses its prompt prefix (§6.6). Plain
+        prompts (``self.plain``) keep DSPy's reminder."""
+        return None
+
     def __call__(self, lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
                  demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
         opts = options_of(lm) or StructuredOptions()
