@@ -48,8 +48,10 @@ def test_draw_situations_are_the_planner_decision_points():
         # A window of the last history_len years, oldest first, ending with the year just finished.
         assert [y.year for y in s.history] == list(range(max(0, t - 2), t))
         assert s.current_rates_percent == s.history[-1].rates_percent
-        # The best years by welfare, best first, at most best_k.
-        assert len(s.best) == min(t, 2)
+        # The best_k years by welfare, best first, less those the history already shows. With history_len 2
+        # and best_k 2, years 0..t-1: the window holds t-2 and t-1, so best holds at most year(s) before it.
+        assert not {y.year for y in s.best} & {y.year for y in s.history}
+        assert all(y.year < t - 2 for y in s.best) and len(s.best) <= 2
         assert [y.welfare for y in s.best] == sorted((y.welfare for y in s.best), reverse=True)
         # The label is the population's oracle schedule in percent.
         assert s.rates_percent == economy_for(s.seed, SMALL).oracle_rates_percent()

@@ -4,9 +4,10 @@ from signatures import ChooseLabor, ProposeTaxSchedule, RateSatisfaction, Vote, 
 
 
 def test_contract_fields():
-    assert list(ChooseLabor.input_fields) == ["persona", "skill", "schedule", "last_rebate", "history", "best"]
+    # Prompt order, for prefix reuse: fixed, then yearly, then growing, then what changes every call.
+    assert list(ChooseLabor.input_fields) == ["persona", "skill", "schedule", "history", "best", "last_rebate"]
     assert list(ChooseLabor.output_fields) == ["hours"]
-    assert list(ProposeTaxSchedule.input_fields) == ["cutoffs", "current_rates_percent", "history", "best"]
+    assert list(ProposeTaxSchedule.input_fields) == ["cutoffs", "history", "best", "current_rates_percent"]
     assert list(ProposeTaxSchedule.output_fields) == ["rates_percent"]
     assert list(Vote.input_fields) == ["persona", "history", "cutoffs", "candidates"]
     assert list(Vote.output_fields) == ["candidate"]

@@ -78,7 +78,11 @@ def test_history_window_and_best_years():
         agent.record_year(PlannerYear(year=y, rates_percent=[y, y, y], welfare=w, revenue=0.0, mean_hours=40.0,
                                       agents_per_bracket=[1, 0, 0]))
     assert [y.year for y in agent.prompt_history()] == [3, 4, 5]
+    # The two best years are 1 and 3 (a tie: the earlier first); year 3 is in the history, so not repeated.
+    assert [y.year for y in agent.prompt_best()] == [1]
+    agent.history_len = 1
     assert [y.year for y in agent.prompt_best()] == [1, 3]  # best first; ties keep the earlier year
+    agent.history_len = 3
     seen = {}
 
     def fn(request):

@@ -49,6 +49,41 @@ def test_memory_keeps_last_h_steps_and_top_k_by_utility():
     assert m.last_hours == 35
 
 
+def test_prompt_best_leaves_out_the_steps_the_history_shows():
+    m = WorkerMemory(0, "p", 40_000, history_len=3, best_k=2)
+    for t, u in enumerate([5.0, 9.0, 1.0, 9.0, 2.0, 3.0]):
+        m.record(worker_step(t, 30 + t, 1000.0 * t, 0.0, 0.0, 1000.0 * t, u))
+    # Best 1 and 3; step 3 is in the history (3, 4, 5), so the prompt shows it there only.
+    assert [s.step for s in m.prompt_best()] == [1]
+    assert [s.step for s in m.best] == [1, 3]  # the memory keeps both (a later window may drop step 3)
+
+
+def test_structured_prompt_puts_what_changes_every_call_last():
+    from programs.lm.structured import mark
+
+    seen = {}
+
+    def fn(request):
+        seen["messages"] = request.messages
+        return '{"hours": 38}'
+
+    model = mark(lm(FunctionEngine(fn), temperature=0.0))
+    m = WorkerMemory(0, "You are a nurse.", 55_837.22363016917, history_len=3, best_k=2)
+    for t, u in enumerate([5.0, 9.0, 1.0, 9.0, 2.0]):  # history 2, 3, 4; best 1, 3
+        m.record(worker_step(t, 30 + t, 1000.0 * t, 0.0, 0.0, 1000.0 * t, u))
+    pred = WorkerAgent()(persona=m.persona, skill=m.skill, schedule=SCHED, last_rebate=5757.324288762724,
+                         history=tuple(m.history), best=tuple(m.prompt_best()), lm=model)
+    assert pred.hours == 38 and pred.fallback is None
+    user = "\n".join(getattr(p, "text", "") or "" for msg in seen["messages"] if msg.role == "user"
+                     for p in msg.parts)
+    order = [user.index(f"[[ ## {f} ## ]]") for f in ("persona", "skill", "schedule", "history", "best",
+                                                       "last_rebate")]
+    assert order == sorted(order)
+    assert "55837.22\n" in user and "5757.32" in user and "5757.324" not in user  # money to the cent
+    assert user.rstrip().endswith("5757.32")  # nothing after the inputs that change every call
+    assert '"step": 1' in user.split("[[ ## best ## ]]")[1] and '"step": 3' not in user.split("[[ ## best ## ]]")[1]
+
+
 def test_worker_step_rounds_and_clips_round_off():
     s = worker_step(2, 40.123456, 38_000.004, -1e-9, 1234.5678, 39_234.567, 12.345678)
     assert (s.hours, s.pretax_income, s.tax, s.rebate, s.consumption, s.utility) == \
