@@ -14,6 +14,7 @@ from programs.lm.llama_prefix import (
     PREFIX_ENV,
     PrefixCache,
     PrefixReuse,
+    SlotMask,
     answer_plan,
     common_prefix,
     prefix_bytes,
@@ -264,3 +265,67 @@ def test_schemas_that_are_not_a_closed_object_are_sent_whole():
     del open_obj["additionalProperties"]
     assert answer_plan(open_obj) is None
     assert answer_plan(_schema({})) is None
+
+
+# ── the slot mask: the grammar's tokens without testing the grammar on the vocabulary ──
+
+EOG = 0
+
+
+def _mask_of(plan, extra_pieces=()):
+    """A SlotMask over a toy vocabulary: every character of the language alone, a few multi-character pieces
+    (tokens may span slots), and the end-of-generation token 0."""
+    chars = sorted({c for alts in plan.slots for a in alts for c in a})
+    pieces: dict[str, list[int]] = {}
+    for text in [*chars, *extra_pieces]:
+        pieces.setdefault(text, []).append(len(pieces) + 1)
+    return SlotMask(plan.slots, pieces, [EOG]), {t: ids[0] for t, ids in pieces.items()}
+
+
+def _mask_accepts(mask, ids, text: str) -> bool:
+    """Whether the mask lets ``text`` be generated one character at a time and then end."""
+    for k, ch in enumerate(text):
+        if ch not in ids or ids[ch] not in mask.allowed(text[:k]):  # a character outside it: no such token
+            return False
+    return EOG in mask.allowed(text)
+
+
+RATES2 = _schema({"rates_percent": {"type": "array", "items": {"type": "integer", "enum": list(range(101))},
+                                    "minItems": 2, "maxItems": 2}})
+VOTE = _schema({"candidate": {"type": "string", "enum": ["Ann Lee", "Bo"]}})
+YES = _schema({"satisfied": {"type": "boolean"}})
+
+
+@pytest.mark.parametrize("schema, texts", [
+    (HOURS, ["38}", "100}", "0}", "0 }", "101}", "007}", "3}", "38", "}", "-1}"]),
+    (RATES2, ["[10, 20]}", "[10,20]}", "[10 ,20]}", "[ 0, 100] }", "[10]}", "[10, 20, 30]}", "[101, 2]}",
+              "[1,  2]}", "[1, 2]  }"]),
+    (VOTE, ['"Bo"}', '"Ann Lee"}', '"Ann"}', '"Bo" }', 'Bo}', '"bo"}']),
+    (YES, ["true}", "false }", "true  }", "yes}", "tru}"]),
+])
+def test_the_slot_mask_accepts_exactly_the_grammars_language(schema, texts):
+    plan = answer_plan(schema)
+    assert plan.slots is not None
+    mask, ids = _mask_of(plan)
+    for text in texts:
+        assert _mask_accepts(mask, ids, text) == _accepts(plan.grammar, text), text
+
+
+def test_the_slot_mask_lets_a_token_span_slots_and_offers_the_end_only_when_whole():
+    plan = answer_plan(RATES2)
+    mask, ids = _mask_of(plan, extra_pieces=[", ", "]}", "10", "0,", "x"])
+    assert ids["10"] in mask.allowed("[") and ids["0,"] in mask.allowed("[1")
+    assert ids[", "] in mask.allowed("[10") and ids["]}"] in mask.allowed("[10, 2")
+    assert ids["]}"] not in mask.allowed("[10")  # one rate is not two
+    assert ids["x"] not in mask.allowed("[")
+    assert EOG not in mask.allowed("[10, 2]") and EOG in mask.allowed("[10, 2]}")
+    assert mask.allowed("[10, 2]}").tolist() == [EOG]
+
+
+def test_only_answers_of_finite_strings_get_a_slot_mask():
+    assert answer_plan(HOURS).slots == (tuple(str(h) for h in range(101)), ("}",))
+    assert answer_plan(_schema({"persona": {"type": "string", "maxLength": 40}})).slots is None
+    two = _schema({"satisfied": {"type": "boolean"}, "hours": {"type": "integer", "enum": [1, 2]}})
+    assert answer_plan(two).slots is None  # several fields: the grammar
+    unbounded = _schema({"rates_percent": {"type": "array", "items": {"type": "integer", "enum": [1, 2]}}})
+    assert answer_plan(unbounded).slots is None
