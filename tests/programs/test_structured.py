@@ -384,3 +384,25 @@ def test_the_prompts_are_dspys_rendering_for_every_signature():
                                           "best": [], "last_rebate": 12.5})
     assert msgs[1]["content"].startswith("[[ ## persona ## ]]\np\n\n[[ ## skill ## ]]\n50000.0\n\n[[ ## schedule ## ]]\n"
                                           '{"cutoffs": [0.0, 90000.0, 159100.0], "rates_percent": [10.0, 20.0, 30.0]}')
+
+
+def test_a_usage_meter_counts_served_answers_by_role_without_adapter_or_lm_events():
+    # The meter watches modules only, so the adapter runs its LM call with no global callbacks (DSPy's
+    # dispatch of each event to it cost ~0.5 ms per answer), and still gets every answer and token.
+    from programs.lm.usage import UsageMeter
+
+    seen: list = []
+
+    class Spy(Capture):
+        def complete(self, request: Request) -> Response:
+            seen.append(list(dspy.settings.get("callbacks", None) or []))
+            return super().complete(request)
+
+    meter = UsageMeter()
+    lm = _lm(Spy('{"hours": 40}', out_tokens=5))
+    with meter.installed():
+        for _ in range(2):
+            assert WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=lm).hours == 40.0
+    assert seen == [[], []]
+    worker = meter.take()["worker"]
+    assert worker["calls"] == 2 and worker["prompt_tokens"] == 100 and worker["completion_tokens"] == 10
