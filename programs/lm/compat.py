@@ -4,13 +4,14 @@ DSPy's public surface has no way to carry ``dspy.context`` overrides into our ow
 the process-wide trace from an optimizer's, to list LiteLLM's provider prefixes without importing
 LiteLLM, to stop the per-call model-metadata scan, to send our own ``response_format`` through
 ``JSONAdapter``, to render and parse field values without building pydantic adapters on every call, to
-spare a callback that only watches modules DSPy's dispatch of every adapter and LM event, to count the
-tokens of a block of calls by who asked, or to silence the progress bars an optimizer draws. Each of those reaches into a private module or hook, so each lives here behind a
-version guard: on a DSPy layout we do not know, every helper degrades to a documented no-op or plain
-behaviour instead of failing at import. DSPy 3.5 removes the legacy LM interfaces; nothing outside this
-module may import from ``dspy.dsp``, ``dspy._vendor`` or ``dspy.clients.*`` internals, override an
-adapter's private method or read ``dspy.settings.usage_tracker``. ``tests/programs/lm/test_compat.py``
-fails when DSPy changes any of the surface relied on here.
+skip DSPy's dispatch of adapter and LM events to callbacks that only watch modules, to count the tokens
+of a block of calls by who asked, or to silence the progress bars an optimizer draws. Each of those
+reaches into a private module or hook, so each lives here behind a version guard: on a DSPy layout we
+do not know, every helper degrades to a documented no-op or plain behaviour instead of failing at
+import. DSPy 3.5 removes the legacy LM interfaces; nothing outside this module may import from
+``dspy.dsp``, ``dspy._vendor`` or ``dspy.clients.*`` internals, override an adapter's private method or
+read ``dspy.settings.usage_tracker``. ``tests/programs/lm/test_compat.py`` fails when DSPy changes any of
+the surface relied on here.
 """
 
 from __future__ import annotations

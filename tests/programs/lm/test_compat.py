@@ -324,8 +324,9 @@ def test_parse_is_dspys_for_answers_of_every_shape(completion):
         n: float = dspy.OutputField()
         flag: bool = dspy.OutputField()
 
-    for sig, text in ((_YesNo, completion), (Typed, completion.replace('"answer"', '"n": 2, "flag": true, "answer"')),
-                      (Typed, '{"answer": "a", "n": "4.5", "flag": "yes"}'), (Typed, '{"answer": "a", "n": [1], "flag": 1}')):
+    cases = [(_YesNo, completion), (Typed, completion.replace('"answer"', '"n": 2, "flag": true, "answer"')),
+             (Typed, '{"answer": "a", "n": "4.5", "flag": "yes"}'), (Typed, '{"answer": "a", "n": [1], "flag": 1}')]
+    for sig, text in cases:
         def run(adapter):
             try:
                 return adapter.parse(sig, text)
