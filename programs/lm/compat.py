@@ -3,17 +3,20 @@
 DSPy's public surface has no way to carry ``dspy.context`` overrides into our own thread pool, to tell
 the process-wide trace from an optimizer's, to list LiteLLM's provider prefixes without importing
 LiteLLM, to stop the per-call model-metadata scan, to send our own ``response_format`` through
-``JSONAdapter``, to count the tokens of a block of calls by who asked, or to silence the progress bars an
-optimizer draws. Each of those reaches into a private module or hook, so each lives here behind a
-version guard: on a DSPy layout we do not know, every helper degrades to a documented no-op or plain
-behaviour instead of failing at import. DSPy 3.5 removes the legacy LM interfaces; nothing outside this
-module may import from ``dspy.dsp``, ``dspy._vendor`` or ``dspy.clients.*`` internals, override an
-adapter's private method or read ``dspy.settings.usage_tracker``. ``tests/programs/lm/test_compat.py``
-fails when DSPy changes any of the surface relied on here.
+``JSONAdapter``, to render and parse field values without building pydantic adapters on every call, to
+skip DSPy's dispatch of adapter and LM events to callbacks that only watch modules, to count the tokens
+of a block of calls by who asked, or to silence the progress bars an optimizer draws. Each of those
+reaches into a private module or hook, so each lives here behind a version guard: on a DSPy layout we
+do not know, every helper degrades to a documented no-op or plain behaviour instead of failing at
+import. DSPy 3.5 removes the legacy LM interfaces; nothing outside this module may import from
+``dspy.dsp``, ``dspy._vendor`` or ``dspy.clients.*`` internals, override an adapter's private method or
+read ``dspy.settings.usage_tracker``. ``tests/programs/lm/test_compat.py`` fails when DSPy changes any of
+the surface relied on here.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +28,8 @@ import dspy
 __all__ = ["DSPY_VERSION", "SUPPORTED", "carry_context", "quiet_history", "litellm_prefixes",
            "memoize_metadata_misses", "plain_lm_state_class", "LM_CLASS_STATE_KEY", "CallerFormatJSONAdapter",
            "UsageLog", "active_usage_tracker", "tracking_usage", "quiet_progress",
-           "observe_calls", "dspy_reasoning_rule"]
+           "observe_calls", "dspy_reasoning_rule", "format_field_value", "parse_value",
+           "module_callbacks_paused"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -138,19 +142,226 @@ def plain_lm_state_class(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+# ───────────────────────────── field values ─────────────────────────────
+
+_MISSING = object()
+#: One pydantic ``TypeAdapter`` per Python type or annotation (None: pydantic cannot build one). Building
+#: one costs 40-70 us; DSPy builds a fresh one for every value it renders and every answer it parses,
+#: ~10 per worker answer. An adapter depends only on its type, so it is built once; bounded because
+#: optimizers and examples may bring many types.
+_TYPE_ADAPTERS: dict[Any, Any] = {}
+_TYPE_ADAPTERS_MAX = 4096
+
+
+def _type_adapter(annotation: Any) -> Any:
+    """The cached ``TypeAdapter`` of ``annotation``; None when pydantic refuses it; ``_MISSING`` when
+    ``annotation`` cannot be a cache key (the caller then does what DSPy does)."""
+    from pydantic import TypeAdapter
+
+    try:
+        ta = _TYPE_ADAPTERS.get(annotation, _MISSING)
+    except TypeError:  # an unhashable annotation (Annotated metadata, say)
+        return _MISSING
+    if ta is _MISSING:
+        try:
+            ta = TypeAdapter(annotation)
+        except Exception:
+            ta = None
+        if len(_TYPE_ADAPTERS) < _TYPE_ADAPTERS_MAX:
+            _TYPE_ADAPTERS[annotation] = ta
+    return ta
+
+
+def _serialize_for_json(value: Any) -> Any:
+    """``dspy.adapters.utils.serialize_for_json`` with the value type's adapter built once."""
+    ta = _type_adapter(type(value))
+    if ta is _MISSING:  # pragma: no cover - a type is always hashable; kept for a metaclass that is not
+        from dspy.adapters.utils import serialize_for_json
+
+        return serialize_for_json(value)
+    if ta is None:
+        return str(value)
+    try:
+        return ta.dump_python(value, mode="json", fallback=str)
+    except Exception:
+        return str(value)
+
+
+def format_field_value(field_info: Any, value: Any) -> str:
+    """DSPy's text for an input value (``dspy.adapters.utils.format_field_value``), character for character.
+
+    The prompt text is what a real model reads and what the offline engine seeds from, and the prompt
+    prefix a server reuses must not move, so this only changes how the text is made: a value's pydantic
+    adapter is built once per type instead of once per value (``tests/programs/lm/test_compat.py``
+    compares the two for every signature's inputs).
+    """
+    if isinstance(value, list) and field_info.annotation is str:  # DSPy's numbered list, rare: DSPy's code
+        from dspy.adapters.utils import format_field_value as dspy_format_field_value
+
+        return dspy_format_field_value(field_info, value)
+    jsonable = _serialize_for_json(value)
+    if isinstance(jsonable, (dict, list)):
+        return json.dumps(jsonable, ensure_ascii=False)
+    return str(jsonable)
+
+
+def parse_value(value: Any, annotation: Any) -> Any:
+    """``dspy.adapters.utils.parse_value``, with the annotation's adapter built once when the answer's value
+    is already JSON (the usual case for a schema-constrained answer); every other case is DSPy's code."""
+    import enum
+    from typing import Literal, get_origin
+
+    from dspy.adapters.utils import parse_value as dspy_parse_value
+
+    if (isinstance(value, str) or annotation is str or isinstance(annotation, enum.EnumMeta)
+            or get_origin(annotation) is Literal):
+        return dspy_parse_value(value, annotation)
+    ta = _type_adapter(annotation)
+    if ta is _MISSING or ta is None:
+        return dspy_parse_value(value, annotation)
+    return ta.validate_python(value)
+
+
 # ───────────────────────────── adapters ─────────────────────────────
 
 
+def _wrapper_code() -> Any:
+    """The code of DSPy's synchronous ``with_callbacks`` wrapper: every wrapper it makes shares it, while
+    ``functools.wraps`` gives each one the wrapped method's name."""
+    from dspy.utils.callback import with_callbacks
+
+    return with_callbacks(lambda self: None).__code__
+
+
+_WRAPPER_CODE = _wrapper_code()
+
+
+def _is_callback_wrapper(f: Any) -> bool:
+    """Whether ``f`` is DSPy's ``with_callbacks`` wrapper of a synchronous method."""
+    return getattr(f, "__code__", None) is _WRAPPER_CODE and hasattr(f, "__wrapped__")
+
+
+def _innermost(f: Any) -> Any:
+    """``f`` without DSPy's callback wrappers."""
+    while _is_callback_wrapper(f):
+        f = f.__wrapped__
+    return f
+
+
+def _one_callback_layer(cls: type) -> None:
+    """Leave ``cls.format`` / ``cls.parse`` wrapped in DSPy's callback dispatch once.
+
+    ``dspy.Adapter.__init_subclass__`` wraps the inherited ``format`` and ``parse`` again for every
+    subclass, so an adapter four classes below ``dspy.Adapter`` dispatches each ``on_adapter_format_*``
+    callback four times per call: a callback counting formats counts four, and the dispatch (argument
+    binding, handler lookup) is paid four times over. The innermost wrapper is DSPy's own, kept.
+    """
+    for name in ("format", "parse"):
+        f = cls.__dict__.get(name)
+        if f is None or not _is_callback_wrapper(f):
+            continue
+        inner = f
+        while _is_callback_wrapper(inner.__wrapped__):
+            inner = inner.__wrapped__
+        if inner is not f:
+            setattr(cls, name, inner)
+
+
 class CallerFormatJSONAdapter(dspy.JSONAdapter):
-    """``dspy.JSONAdapter`` that sends the ``response_format`` its caller put in ``lm_kwargs``.
+    """``dspy.JSONAdapter`` that sends the ``response_format`` its caller put in ``lm_kwargs``, renders and
+    parses field values as DSPy does without rebuilding pydantic adapters per value, and dispatches DSPy's
+    adapter callbacks once per call.
 
     ``JSONAdapter.__call__`` replaces ``lm_kwargs["response_format"]`` with its own schema in the private
     hook ``_prepare_response_format(lm, lm_kwargs, signature)``; a subclass that builds a per-call schema
     (enums of running candidates, a fixed number of rates) keeps its own by overriding the hook here.
+    The user message is DSPy's ``ChatAdapter.format_user_message_content`` layout with ``format_field_value``
+    (the same text, ``tests/programs/lm/test_compat.py``); ``parse`` is ``JSONAdapter.parse`` with
+    ``parse_value`` for an answer that is a JSON object, and DSPy's own ``parse`` for anything else (its
+    repairs, its errors).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # DSPy wraps format/parse again here
+        _one_callback_layer(cls)
 
     def _prepare_response_format(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any) -> None:
         """Keep the caller's ``response_format`` (none set: the request goes without one)."""
+
+    def format_user_message_content(self, signature: Any, inputs: dict[str, Any], prefix: str = "",
+                                    suffix: str = "", main_request: bool = False) -> str:
+        """DSPy's user message (fields in signature order, ``[[ ## name ## ]]`` headers), values rendered by
+        ``format_field_value``."""
+        messages = [prefix]
+        for k, v in signature.input_fields.items():
+            if k in inputs:
+                messages.append(f"[[ ## {k} ## ]]\n{format_field_value(v, inputs.get(k))}")
+        if main_request:
+            output_requirements = self.user_message_output_requirements(signature)
+            if output_requirements is not None:
+                messages.append(output_requirements)
+        messages.append(suffix)
+        return "\n\n".join(messages).strip()
+
+    def parse(self, signature: Any, completion: str) -> dict[str, Any]:
+        """``JSONAdapter.parse`` of an answer that is one JSON object whose values validate as they stand;
+        DSPy's own ``parse`` for anything else, so a repair or an error is exactly DSPy's."""
+        from dspy.adapters.utils import apply_output_field_defaults
+
+        try:
+            fields = json.loads(completion)
+        except (TypeError, ValueError):
+            fields = None
+        if isinstance(fields, dict):
+            outputs = signature.output_fields
+            try:
+                parsed = {k: parse_value(v, outputs[k].annotation) for k, v in fields.items() if k in outputs}
+            except Exception:
+                parsed = None
+            if parsed is not None:
+                parsed = apply_output_field_defaults(signature, parsed)
+                if parsed.keys() == outputs.keys():
+                    return parsed
+        return _innermost(dspy.JSONAdapter.parse)(self, signature, completion)  # this call's dispatch is done
+
+
+_one_callback_layer(CallerFormatJSONAdapter)
+
+
+# ───────────────────────────── callbacks ─────────────────────────────
+
+_MODULE_ONLY: dict[type, bool] = {}
+
+
+def _module_events_only(callback: Any) -> bool:
+    """Whether ``callback`` handles module events only: a ``BaseCallback`` overriding none of the others
+    (LM, adapter, tool, evaluate, compile, interpreter), so DSPy's dispatch of those to it does nothing."""
+    from dspy.utils.callback import BaseCallback
+
+    t = type(callback)
+    known = _MODULE_ONLY.get(t)
+    if known is None:
+        hooks = [n for n in dir(BaseCallback) if n.startswith("on_") and not n.startswith("on_module_")]
+        known = issubclass(t, BaseCallback) and all(getattr(t, n) is getattr(BaseCallback, n) for n in hooks)
+        _MODULE_ONLY[t] = known
+    return known
+
+
+@contextmanager
+def module_callbacks_paused() -> Iterator[None]:
+    """Inside an adapter's call: no global DSPy callbacks when every one of them handles module events only.
+
+    DSPy dispatches each adapter ``format``/``parse`` and each LM call to every global callback: argument
+    binding, a handler lookup and a uuid per event, ~0.07 ms each. ``UsageMeter`` watches ``dspy.Predict``
+    modules only, so for it these events cost ~0.5 ms per answer and do nothing. Any callback with
+    another hook (an LM-call counter, a tracer) keeps every event; per-instance callbacks are untouched.
+    """
+    callbacks = dspy.settings.get("callbacks", None)
+    if callbacks and all(_module_events_only(cb) for cb in callbacks):
+        with dspy.context(callbacks=[]):
+            yield
+    else:
+        yield
 
 
 # ───────────────────────────── usage tracking ─────────────────────────────

@@ -53,7 +53,13 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from economy.constants import MAX_HOURS
-from programs.lm.compat import CallerFormatJSONAdapter, UsageLog, active_usage_tracker, tracking_usage
+from programs.lm.compat import (
+    CallerFormatJSONAdapter,
+    UsageLog,
+    active_usage_tracker,
+    module_callbacks_paused,
+    tracking_usage,
+)
 from programs.lm.reasoning import plan_of
 
 __all__ = ["MODES", "WIRE_FORMS", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
@@ -408,6 +414,12 @@ class StructuredAdapter(CallerFormatJSONAdapter):
 
     def __call__(self, lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
                  demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
+        # A usage meter watches modules only: DSPy need not dispatch this call's adapter and LM events to it.
+        with module_callbacks_paused():
+            return self._answer(lm, lm_kwargs, signature, demos, inputs)
+
+    def _answer(self, lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
+                demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
         opts = options_of(lm) or StructuredOptions()
         opts.add("calls")
         lm_kwargs = dict(lm_kwargs)

@@ -365,3 +365,44 @@ def test_the_system_message_is_rendered_once_per_signature_and_equals_a_fresh_re
     other = ChooseLabor.with_instructions("Choose hours; be brief.")
     assert "be brief" in adapter.format_system_message(other)
     assert "be brief" not in adapter.format_system_message(ChooseLabor)
+
+
+def test_the_prompts_are_dspys_rendering_for_every_signature():
+    # The real-model tier and prefix reuse depend on the exact text: the adapter's fast rendering of the
+    # inputs must give DSPy's own messages (ChatAdapter's user message, DSPy's value formatting).
+    from programs.lm.structured import StructuredAdapter
+    from tests.programs.lm.test_compat import _inputs_for, _signatures
+
+    class DSPyRendering(StructuredAdapter):
+        format_user_message_content = dspy.ChatAdapter.format_user_message_content
+
+    ours, theirs = StructuredAdapter(), DSPyRendering()
+    for sig in _signatures():
+        for inputs in _inputs_for(sig):
+            assert ours.format(sig, [], inputs) == theirs.format(sig, [], inputs), sig.__name__
+    msgs = ours.format(ChooseLabor, [], {"persona": "p", "skill": 50000.0, "schedule": SCHED, "history": [ROW],
+                                          "best": [], "last_rebate": 12.5})
+    assert msgs[1]["content"].startswith("[[ ## persona ## ]]\np\n\n[[ ## skill ## ]]\n50000.0\n\n[[ ## schedule ## ]]\n"
+                                          '{"cutoffs": [0.0, 90000.0, 159100.0], "rates_percent": [10.0, 20.0, 30.0]}')
+
+
+def test_a_usage_meter_counts_served_answers_by_role_without_adapter_or_lm_events():
+    # The meter watches modules only, so the adapter runs its LM call with no global callbacks (DSPy's
+    # dispatch of each event to it cost ~0.5 ms per answer), and still gets every answer and token.
+    from programs.lm.usage import UsageMeter
+
+    seen: list = []
+
+    class Spy(Capture):
+        def complete(self, request: Request) -> Response:
+            seen.append(list(dspy.settings.get("callbacks", None) or []))
+            return super().complete(request)
+
+    meter = UsageMeter()
+    lm = _lm(Spy('{"hours": 40}', out_tokens=5))
+    with meter.installed():
+        for _ in range(2):
+            assert WorkerAgent()(persona="p", skill=50000.0, schedule=SCHED, lm=lm).hours == 40.0
+    assert seen == [[], []]
+    worker = meter.take()["worker"]
+    assert worker["calls"] == 2 and worker["prompt_tokens"] == 100 and worker["completion_tokens"] == 10

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import threading
 
 import dspy
@@ -220,3 +221,167 @@ def test_no_module_outside_compat_touches_the_shimmed_internals(module):
 
     found = _touches(ast.parse(inspect.getsource(importlib.import_module(module))))
     assert not found, f"{module} {sorted(found)}: move it behind a shim in programs/lm/compat.py"
+
+
+# ───────────────────────────── field values, parsing, callback dispatch ─────────────────────────────
+
+
+def test_the_dspy_helpers_the_fast_paths_stand_in_for_keep_their_signatures():
+    from dspy.adapters import utils
+    from dspy.utils.callback import BaseCallback
+
+    assert list(inspect.signature(utils.format_field_value).parameters)[:2] == ["field_info", "value"]
+    assert list(inspect.signature(utils.parse_value).parameters) == ["value", "annotation"]
+    assert list(inspect.signature(utils.serialize_for_json).parameters) == ["value"]
+    # What serialize_for_json does, which _serialize_for_json repeats with a cached adapter.
+    assert "TypeAdapter(type(value)).dump_python(value, mode=\"json\", fallback=str)" in inspect.getsource(
+        utils.serialize_for_json)
+    # DSPy's with_callbacks wrappers share one code object (what _is_callback_wrapper recognises).
+    assert compat._is_callback_wrapper(dspy.JSONAdapter.format) and compat._is_callback_wrapper(dspy.LM.__call__)
+    assert not compat._is_callback_wrapper(compat._innermost(dspy.JSONAdapter.format))
+    hooks = {n for n in dir(BaseCallback) if n.startswith("on_")}
+    assert {"on_module_start", "on_module_end", "on_lm_start", "on_adapter_format_start",
+            "on_adapter_parse_start", "on_tool_start"} <= hooks
+
+
+def _signatures() -> list[type[dspy.Signature]]:
+    import signatures
+
+    sigs = [getattr(signatures, n) for n in signatures.__all__]
+    sigs = [s for s in sigs if isinstance(s, type) and issubclass(s, dspy.Signature)]
+    assert len(sigs) == 5
+    return sigs + [dspy.ChainOfThought(s).predict.signature for s in sigs]
+
+
+def _inputs_for(signature: type[dspy.Signature]) -> list[dict]:
+    """Several input sets per signature: empty and long histories, subsidies, None, unicode, odd numbers."""
+    import numpy as np
+
+    from signatures import Platform, PlannerYear, Schedule, WorkerStep
+
+    row = WorkerStep(step=3, hours=41.25, pretax_income=52_000.5, tax=-12.0, rebate=0.0, consumption=1e6,
+                     utility=-0.0001)
+    rows = [row, WorkerStep(step=4, hours=0.0, pretax_income=0.0, tax=0.0, rebate=3.0, consumption=3.0, utility=2.5)]
+    year = PlannerYear(year=0, rates_percent=[10.0, 12.5], welfare=1.5e3, revenue=2.0, mean_hours=40.0,
+                       agents_per_bracket=[3, 0])
+    values = {
+        "persona": ["worker 7, a nurse — aged 30 («quoted» \"text\")", ""],
+        "skill": [52000.0, 7, np.float64(3.25)],
+        "schedule": [Schedule(cutoffs=[0.0, 11600.0], rates_percent=[10.0, 12.0]),
+                     Schedule(cutoffs=[0.0], rates_percent=[-20.0], min_rate_percent=-50.0)],
+        "history": [[], rows, [year]],
+        "best": [[], rows[:1], [year]],
+        "last_rebate": [0.0, 1234.56, float("inf")],
+        "cutoffs": [[0.0, 11600.0, 47150.0], []],
+        "current_rates_percent": [[10.0, 12.0, 22.0]],
+        "candidates": [[Platform(candidate="Ada", rates_percent=[10.0], pitch="low"),
+                        Platform(candidate="Bo", rates_percent=[90.0])]],
+        "this_year": [row],
+        "last_year": [None, rows[1]],
+        "demographics": ["age: 34; sex: female; occupation: nurse"],
+    }
+    names = list(signature.input_fields)
+    out = []
+    for i in range(3):
+        out.append({n: values[n][i % len(values[n])] for n in names})
+    out.append({n: values[n][0] for n in names[:-1]})  # a field left out
+    return out
+
+
+def test_json_adapter_messages_are_dspys_for_every_signature():
+    ours, theirs = compat.CallerFormatJSONAdapter(), dspy.JSONAdapter()
+    for sig in _signatures():
+        for inputs in _inputs_for(sig):
+            demo = {**inputs, **{k: "x" for k in sig.output_fields}}
+            for demos in ([], [demo]):
+                assert ours.format(sig, demos, inputs) == theirs.format(sig, demos, inputs), sig.__name__
+
+
+def test_a_value_pydantic_cannot_render_falls_back_as_dspy_does():
+    from dspy.adapters.utils import format_field_value as dspy_format
+
+    class Odd:
+        def __str__(self) -> str:
+            return "odd!"
+
+    field = dspy.InputField()
+    for value in (Odd(), {"a": Odd(), "b": [1, 2]}, [Odd()], ["a", "b"], object):
+        assert compat.format_field_value(field, value) == dspy_format(field, value)
+    texts = dspy.InputField()
+    texts.annotation = str
+    assert compat.format_field_value(texts, ["a", "b"]) == dspy_format(texts, ["a", "b"])  # numbered list
+
+
+@pytest.mark.parametrize("completion", [
+    '{"answer": "yes"}', '{"answer": "yes", "extra": 1}', '{"answer": 3}', '```json\n{"answer": "no"}\n```',
+    'Sure: {"answer": "maybe"} done', '{"answer": "yes"', '{"other": "x"}', "[1, 2]", "plain text", ""])
+def test_parse_is_dspys_for_answers_of_every_shape(completion):
+    class Typed(dspy.Signature):
+        """Typed answers."""
+
+        question: str = dspy.InputField()
+        answer: str = dspy.OutputField()
+        n: float = dspy.OutputField()
+        flag: bool = dspy.OutputField()
+
+    cases = [(_YesNo, completion), (Typed, completion.replace('"answer"', '"n": 2, "flag": true, "answer"')),
+             (Typed, '{"answer": "a", "n": "4.5", "flag": "yes"}'), (Typed, '{"answer": "a", "n": [1], "flag": 1}')]
+    for sig, text in cases:
+        def run(adapter):
+            try:
+                return adapter.parse(sig, text)
+            except Exception as exc:  # the same error type and message (which names the adapter's class)
+                return (type(exc).__name__, re.sub(r"\w*JSONAdapter", "<adapter>", str(exc)))
+
+        assert run(compat.CallerFormatJSONAdapter()) == run(dspy.JSONAdapter()), text
+
+
+class _Counting(dspy.utils.callback.BaseCallback):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def on_adapter_format_start(self, call_id, instance, inputs):
+        self.events.append("format")
+
+    def on_adapter_parse_start(self, call_id, instance, inputs):
+        self.events.append("parse")
+
+    def on_lm_start(self, call_id, instance, inputs):
+        self.events.append("lm")
+
+
+class _ModulesOnly(dspy.utils.callback.BaseCallback):
+    def __init__(self) -> None:
+        self.modules: list[str] = []
+        self.callbacks_inside: list = []
+
+    def on_module_start(self, call_id, instance, inputs):
+        self.modules.append(type(instance).__name__)
+
+
+def test_adapter_callbacks_are_dispatched_once_per_format_and_parse():
+    from programs.lm.structured import StructuredAdapter
+
+    counting = _Counting()
+    lm = _SchemaLM("fake/compat", engine=_Capture(), cache=False, num_retries=0)
+    with dspy.context(callbacks=[counting]):
+        StructuredAdapter()(lm, {}, _YesNo, [], {"question": "q"})
+    assert counting.events == ["format", "lm", "parse"]
+
+
+def test_module_only_callbacks_are_paused_inside_an_adapter_call_and_others_are_not():
+    from programs.lm.usage import UsageMeter
+
+    assert compat._module_events_only(UsageMeter()) and compat._module_events_only(_ModulesOnly())
+    assert not compat._module_events_only(_Counting()) and not compat._module_events_only(object())
+    modules, counting = _ModulesOnly(), _Counting()
+    with dspy.context(callbacks=[modules]):
+        with compat.module_callbacks_paused():
+            assert dspy.settings.callbacks == []
+        assert dspy.settings.callbacks == [modules]
+        with dspy.context(adapter=compat.CallerFormatJSONAdapter()):
+            dspy.Predict(_YesNo)(question="q", lm=_lm(_Capture()))
+    assert modules.modules == ["Predict"]  # the module events still arrive
+    with dspy.context(callbacks=[modules, counting]):
+        with compat.module_callbacks_paused():
+            assert dspy.settings.callbacks == [modules, counting]  # an LM-event callback keeps every event
