@@ -21,6 +21,10 @@ from economy.world import Outcome, outcome
 __all__ += ["best_response", "labor_utility", "SWFS", "check_swf", "gini", "social_welfare", "welfare_weights",
             "WeightDiagnostics", "weight_diagnostics", "Outcome", "outcome"]
 
+from economy._blocks import set_threads, thread_count
+
+__all__ += ["set_threads", "thread_count"]
+
 from economy.saez import SaezInfo, estimate_elasticity, saez_rates, saez_schedule
 from economy.oracle import OracleResult, oracle_schedule
 from economy.saez_v1 import saez_v1_schedule

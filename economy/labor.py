@@ -50,7 +50,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy._blocks import Scratch, blocks, count_at_least
+from economy._blocks import Scratch, count_at_least, map_blocks
 from economy.constants import DELTA, KAPPA, MAX_HOURS, resolve_kappa
 from economy.tax import TaxSchedule
 
@@ -234,20 +234,17 @@ def _segmented_response(
     delta: float,
     m: float,
 ) -> NDArray[np.float64]:
-    """Hours of each agent (shape (n,)) from the segment table, block by block (``economy._blocks``)."""
+    """Hours of each agent (shape (n,)) from the segment table, block by block, blocks on threads (``economy._blocks``)."""
     edges, coef, seg = table
     hours = np.empty(v.size)
-    scratch = Scratch(v.size)
     if seg.shape[0] == 1:
         # One candidate per segment (e.g. any convex tax): hours = g_int[s]*v**p + g_cap[s] + g_kink[s]/v,
         # with only the non-zero columns gathered (each candidate has one non-zero hours column).
         cols = [coef[col].take(seg[0]) for col in (_G_INT, _G_CAP, _G_KINK)]
         terms = tuple(c if np.any(c) else None for c in cols)
-        for blk in blocks(v.size):
-            _single_block(v[blk], edges, terms, delta, m, hours[blk], scratch)
+        map_blocks(lambda blk, scratch: _single_block(v[blk], edges, terms, delta, m, hours[blk], scratch), v.size)
     else:
-        for blk in blocks(v.size):
-            _multi_block(v[blk], edges, coef, seg, delta, m, hours[blk])
+        map_blocks(lambda blk, scratch: _multi_block(v[blk], edges, coef, seg, delta, m, hours[blk]), v.size)
     return hours
 
 

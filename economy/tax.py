@@ -24,7 +24,7 @@ from typing import Any, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy._blocks import Scratch, blocks, count_at_least
+from economy._blocks import Scratch, count_at_least, map_blocks
 
 #: Lower bounds of the brackets (single filer) and their default rates.
 PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -194,13 +194,16 @@ class TaxSchedule:
         elif out.shape != z.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
             raise ValueError(f"out must be a contiguous float64 array of shape {z.shape}, got {out.dtype} {out.shape}")
         flat_z, flat_out = z.reshape(-1), out.reshape(-1)
-        scratch = Scratch(flat_z.size)
-        for blk in blocks(flat_z.size):  # cache-sized blocks (economy._blocks): one pass per block
-            self._tax_block(flat_z[blk], flat_out[blk], scratch)
+        # cache-sized blocks (economy._blocks), one pass per block, blocks on threads
+        map_blocks(lambda blk, scratch: self._tax_block(flat_z[blk], flat_out[blk], scratch), flat_z.size)
         return out if out.ndim else out[()]
 
     def _tax_block(self, z: NDArray[np.float64], out: NDArray[np.float64], scratch: Scratch) -> None:
-        """``out[:] = T(z)`` for a 1-D block: ``B_j + tau_j*(z - b_j)`` in bracket ``j``."""
+        """``out[:] = T(z)`` for a 1-D block: ``B_j + tau_j*(z - b_j)`` in bracket ``j``.
+
+        For the economy's own passes over blocks (``economy.world`` taxes each block of incomes as it
+        makes it, in the same pass): ``z`` and ``out`` of at most ``BLOCK`` elements, ``scratch`` the worker's.
+        """
         k = z.size
         zc = np.maximum(z, 0.0, out=scratch("tax.z", k))
         if self._cap is not None:

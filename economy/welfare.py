@@ -40,12 +40,13 @@ this default, and all apply it through :func:`welfare_weights` / :func:`social_w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy._blocks import BLOCK, Scratch, blocks, dot
+from economy._blocks import BLOCK, Scratch, dot, map_blocks
 from economy.constants import HOURS_REF, MIN_WAGE_SKILL, resolve_skill_floor
 
 __all__ = [
@@ -126,13 +127,32 @@ class InverseSkill(SWF):
         v = _vector(skill, "skill", n=n, nonneg=True)
         if not (floor > 0 or v.min() > 0):  # a zero skill and no floor: the rule of `weights`
             return super().welfare(utility, skill=v, income=income, floor=floor, eps=eps)
-        scratch = Scratch(n)
-        inv_sum = weighted = 0.0
-        for blk in blocks(n):
-            inv = _inverse_floored(v[blk], floor, scratch("inv", blk.stop - blk.start))
-            inv_sum += float(inv.sum())
-            weighted += dot(inv, utility[blk])
-        return weighted / inv_sum
+
+        terms = map_blocks(lambda blk, scratch: inverse_skill_terms(v[blk], utility[blk], floor, scratch), n)
+        return inverse_skill_welfare(terms)
+
+
+def inverse_skill_terms(skill: NDArray[np.float64], utility: NDArray[np.float64], floor: float,
+                        scratch: Scratch) -> tuple[float, float]:
+    """One block's ``(sum(1/s_i), sum(u_i/s_i))``, ``s_i = max(v_i, f) > 0``; shapes (k,), k <= ``BLOCK``.
+
+    The ``inverse_skill`` welfare is a ratio of two sums over agents, so it can be summed where the
+    utilities are made (``economy.world`` does, in its pass over blocks) instead of in a pass of its own.
+    """
+    inv = _inverse_floored(skill, floor, scratch("inv", skill.size))
+    return float(inv.sum()), dot(inv, utility)
+
+
+def inverse_skill_welfare(terms: Iterable[tuple[float, float]]) -> float:
+    """The ``inverse_skill`` welfare from every block's :func:`inverse_skill_terms`, in block order.
+
+    Added in that one order: the same bits whichever thread computed which block.
+    """
+    inv_sum = weighted = 0.0
+    for a, b in terms:
+        inv_sum += a
+        weighted += b
+    return weighted / inv_sum
 
 
 def _inverse_floored(skill: NDArray[np.float64], floor: float, out: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -375,11 +395,14 @@ def gini_of_sorted(xs: NDArray[np.float64]) -> float:
         return 0.0
     # sum(i * x_(i)) block by block: no n-element array of ranks (an 8 MB temporary at a million values)
     ranks = np.arange(1, min(n, BLOCK) + 1, dtype=np.float64)
-    shifted = np.empty_like(ranks)
-    weighted = 0.0
-    for blk in blocks(n):
+
+    def partial(blk: slice, scratch: Scratch) -> float:
         k = blk.stop - blk.start
-        weighted += dot(np.add(ranks[:k], blk.start, out=shifted[:k]), xs[blk])
+        return dot(np.add(ranks[:k], blk.start, out=scratch("gini.ranks", k)), xs[blk])
+
+    weighted = 0.0
+    for part in map_blocks(partial, n):  # summed in block order: the same bits on any number of threads
+        weighted += part
     g = 2.0 * weighted / (n * total) - (n + 1.0) / n
     return float(min(max(g, 0.0), 1.0))  # clip rounding residue
 

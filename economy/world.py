@@ -13,12 +13,13 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from economy._blocks import Scratch, blocks
+from economy._blocks import Scratch, blocks, map_blocks, run
+from economy._blocks import workers as blocks_workers
 from economy.constants import DELTA, KAPPA, MAX_HOURS, MIN_WAGE_SKILL, resolve_kappa, resolve_skill_floor
 from economy.labor import _check_delta, _check_skill
 from economy.population import UTILITY_TYPES  # whose welfare each agent's objective counts
 from economy.tax import TaxSchedule
-from economy.welfare import check_swf, gini, gini_of_sorted, social_welfare
+from economy.welfare import _check_epsilon, check_swf, gini, gini_of_sorted, inverse_skill_terms, inverse_skill_welfare, social_welfare
 
 __all__ = ["UTILITY_TYPES", "Outcome", "outcome"]
 
@@ -29,6 +30,11 @@ _SCALARS = ("rebate", "welfare", "revenue", "mean_hours", "productivity", "gini"
 @dataclass(frozen=True, eq=False)
 class Outcome:
     """Everything one world step produces. Arrays have shape (n,) and are read-only.
+
+    ``hours`` (unless the step was given a private float64 copy), ``income``, ``tax``, ``consumption``
+    and ``utility`` are rows of one (5, n) allocation: at a million agents one 40 MB block costs far fewer
+    page faults than five 8 MB arrays (``docs/design.md`` §3.8). Any one of them keeps the block alive;
+    ``np.array(outcome.income)`` keeps a row alone.
 
     Attributes
     ----------
@@ -136,24 +142,60 @@ def outcome(
         raise ValueError("the population is empty: a world step needs at least one agent")
     kappa_f = resolve_kappa(kappa)
     delta_f = _check_delta(delta)
-    l = _check_hours(hours, n, float(max_hours))
-    floor = resolve_skill_floor(skill_floor)
+    m = float(max_hours)
+    given = _hours_array(hours, n)
+    # A private copy of the hours (the Outcome freezes it; the caller's array must stay writable), unless
+    # the conversion to float64 already made one. Copied, checked, multiplied and taxed block by block.
+    own = given is not hours and given.base is None
+    rows = np.empty((4 if own else 5, n))  # one allocation for the outputs (the class docstring says why)
+    z, t, c, u = rows[:4]
+    l = given if own else rows[4]
+    workers = blocks_workers(n)
 
-    z = v * l
-    t = schedule.tax(z)
-    revenue = float(t.sum())
+    def incomes_and_taxes(blk: slice, scratch: Scratch) -> bool:  # z = v*l, T(z); False: hours out of range
+        lb = l[blk]
+        if l is not given:
+            np.copyto(lb, given[blk])
+        if not (lb.min() >= 0 and lb.max() <= m):  # two reductions; NaN fails both comparisons
+            return False
+        schedule._tax_block(np.multiply(v[blk], lb, out=z[blk]), t[blk], scratch)
+        return True
+
+    if not all(map_blocks(incomes_and_taxes, n, threads=workers)):
+        raise _hours_error(given, m)
+    floor = resolve_skill_floor(skill_floor)
+    _check_epsilon(atkinson_epsilon)  # checked for every SWF, as social_welfare does
+
+    revenue = float(t.sum())  # one pass over the whole array, as before the blocks: the same bits
     rebate = revenue / n
-    c, u = np.empty(n), np.empty(n)
-    scratch = Scratch(n)
-    for blk in blocks(n):  # cache-sized blocks (economy._blocks): c = z - T + R, u = c - kappa*l**delta
-        cb = np.subtract(z[blk], t[blk], out=c[blk])
-        cb += rebate
+
+    def consumption(blk: slice, scratch: Scratch) -> None:  # c = z - T + R
+        np.add(np.subtract(z[blk], t[blk], out=c[blk]), rebate, out=c[blk])
+
+    # The inverse_skill welfare (the default) is summed by blocks as the utilities are made; it needs every
+    # weight finite (a floor, or no zero skill) and every utility finite (else social_welfare names the bad one).
+    summed = name == "inverse_skill" and (floor > 0 or v.min() > 0)
+
+    def utility(blk: slice, scratch: Scratch) -> tuple[float, float] | None:  # u = c - kappa*l**delta
         cost = np.power(l[blk], delta_f, out=scratch("cost", blk.stop - blk.start))
         cost *= kappa_f
-        np.subtract(cb, cost, out=u[blk])
-    w = social_welfare(u, skill=v, income=z, swf=name, atkinson_epsilon=atkinson_epsilon, skill_floor=floor)
-    productivity = float(z.sum())
-    g = _consumption_gini(c, skill_arr)
+        ub = np.subtract(c[blk], cost, out=u[blk])
+        if summed and ub.min() > -np.inf and ub.max() < np.inf:  # NaN fails both comparisons
+            return inverse_skill_terms(v[blk], ub, floor, scratch)
+        return None
+
+    map_blocks(consumption, n, threads=workers)
+    # The sort of consumption (the Gini) is the step's longest single task: it goes first, on one thread,
+    # while the others make the utilities block by block (cache-sized blocks, economy._blocks).
+    tasks: list[Callable[[Scratch], Any]] = [lambda scratch: _sorted_consumption(c, skill_arr),
+                                             lambda scratch: float(z.sum()), lambda scratch: float(l.mean())]
+    tasks += [lambda scratch, blk=blk: utility(blk, scratch) for blk in blocks(n)]
+    xs, productivity, mean_hours, *terms = run(tasks, workers=workers, size=n)
+    if summed and all(part is not None for part in terms):
+        w = inverse_skill_welfare(terms)
+    else:
+        w = social_welfare(u, skill=v, income=z, swf=name, atkinson_epsilon=atkinson_epsilon, skill_floor=floor)
+    g = _gini_of_sorted_consumption(xs, c)
     objective = _objective(getattr(population, "utility_type", None), u, w, n)
     for arr in (l, z, t, c, u, objective):
         arr.setflags(write=False)
@@ -166,7 +208,7 @@ def outcome(
         rebate=rebate,
         welfare=w,
         revenue=revenue,
-        mean_hours=float(l.mean()),
+        mean_hours=mean_hours,
         productivity=productivity,
         gini=g,
         equality_x_productivity=(1.0 - g) * productivity,
@@ -176,20 +218,20 @@ def outcome(
     )
 
 
-def _check_hours(hours: ArrayLike, n: int, max_hours: float) -> NDArray[np.float64]:
-    # A private float64 copy: the Outcome freezes it, and the caller's array must stay writable.
-    l = np.array(hours, dtype=np.float64)
+def _hours_array(hours: ArrayLike, n: int) -> NDArray[np.float64]:
+    """``hours`` as a float64 array of shape (n,), without a copy when it already is one (values not checked)."""
+    l = np.asarray(hours, dtype=np.float64)
     if l.ndim == 0:
         l = l.reshape(1)
     if l.ndim != 1 or l.size != n:
         raise ValueError(f"hours has shape {l.shape} but the population has {n} agents (shape ({n},) expected)")
-    if l.size and l.min() >= 0 and l.max() <= max_hours:  # two reductions; NaN fails both comparisons
-        return l
-    ok = (l >= 0) & (l <= max_hours)  # False for NaN
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        raise ValueError(f"hours[{i}]={l[i]:g} is outside [0, {max_hours:g}]")
     return l
+
+
+def _hours_error(l: NDArray[np.float64], max_hours: float) -> ValueError:
+    """The error for hours (shape (n,)) with an entry outside ``[0, max_hours]`` (or NaN), naming the first."""
+    i = int(np.flatnonzero(~((l >= 0) & (l <= max_hours)))[0])  # False for NaN
+    return ValueError(f"hours[{i}]={l[i]:g} is outside [0, {max_hours:g}]")
 
 
 # Results derived from a read-only per-agent array, kept for the last such array of each kind. A
@@ -236,24 +278,33 @@ def _type_masks(types: NDArray[Any]) -> tuple[NDArray[np.bool_], NDArray[np.bool
     return ego, alt
 
 
-def _consumption_gini(c: NDArray[np.float64], skill: Any) -> float:
-    """Gini of consumption, sorting by the (cached) skill order first when the skill array is immutable.
+def _sorted_consumption(c: NDArray[np.float64], skill: Any) -> NDArray[np.float64]:
+    """Consumption sorted ascending (a new array), by the (cached) skill order first when the skill array is immutable.
 
     Rational incomes are non-decreasing in skill (single crossing) and consumption in income (rates
     <= 1), so in skill order consumption is usually already sorted (an O(n) check) or nearly sorted
-    (a stable sort, i.e. timsort, is then fast on its runs). The value is exactly ``gini(c)``.
+    (a stable sort, i.e. timsort, is then fast on its runs). Either way the values are exactly ``np.sort(c)``'s.
     """
     if isinstance(skill, np.ndarray) and _immutable(skill):
         xs = c[_derived("skill_order", skill, lambda a: np.argsort(a, kind="stable"))]
         if not bool(np.all(xs[1:] >= xs[:-1])):
             xs.sort(kind="stable")
-    else:
-        xs = np.sort(c)
+        return xs
+    return np.sort(c)
+
+
+def _gini_of_sorted_consumption(xs: NDArray[np.float64], c: NDArray[np.float64]) -> float:
+    """Gini of consumption ``c`` from its sorted copy ``xs`` (changed in place); exactly ``gini(c)``."""
     if not np.isfinite(xs[-1]):  # NaN sorts last
         return gini(np.maximum(c, 0.0))  # raises, naming the non-finite entry (not a rounding residue below 0)
     if xs[0] < 0:  # c = z - T + R >= 0 in exact arithmetic; drop rounding residue (keeps the order)
         np.maximum(xs, 0.0, out=xs)
     return gini_of_sorted(xs)
+
+
+def _consumption_gini(c: NDArray[np.float64], skill: Any) -> float:
+    """Gini of consumption, sorting by the (cached) skill order first when the skill array is immutable."""
+    return _gini_of_sorted_consumption(_sorted_consumption(c, skill), c)
 
 
 def _objective(types: Any, u: NDArray[np.float64], welfare: float, n: int) -> NDArray[np.float64]:

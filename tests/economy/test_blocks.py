@@ -119,3 +119,44 @@ def test_a_population_with_all_its_caches_gives_the_same_outcome() -> None:
     a, b = outcome(pop, US_2024, h), outcome(np.array(pop.skill), US_2024, h)  # cached skill order vs a plain sort
     np.testing.assert_array_equal(a.consumption, b.consumption)
     assert a.metrics() == pytest.approx(b.metrics(), rel=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_outcome_hours_are_a_private_copy_whatever_their_type(threads: int) -> None:
+    # float64 arrays are copied block by block, anything else converted once; the caller's array stays
+    # writable and apart from the outcome, and the outcome's arrays share one (5, n) allocation.
+    import economy._blocks as B
+
+    B.set_threads(threads)
+    try:
+        n = 2 * BLOCK + 3
+        v = np.random.default_rng(5).lognormal(6.5, 1.0, n)
+        h = best_response(v, US_2024)
+        o = outcome(v, US_2024, h)
+        assert not np.shares_memory(o.hours, h) and h.flags.writeable and not o.hours.flags.writeable
+        assert o.hours.base is o.income.base is o.utility.base and o.hours.base.shape == (5, n)
+        for given in (h.tolist(), h.astype(np.float32).astype(np.float64) * 0 + h, np.round(h).astype(int)):
+            expected = np.asarray(given, dtype=np.float64)
+            got = outcome(v, US_2024, given)
+            np.testing.assert_array_equal(got.hours, expected)
+            np.testing.assert_array_equal(got.utility, outcome(v, US_2024, expected.copy()).utility)
+        strided = np.repeat(h, 2)[::2]  # a view of a larger array: copied, not kept
+        assert not np.shares_memory(outcome(v, US_2024, strided).hours, strided)
+        bad = h.copy()
+        bad[[BLOCK + 9, 2 * BLOCK + 1]] = [101.0, np.nan]  # in two blocks: the first one is named
+        with pytest.raises(ValueError, match=rf"hours\[{BLOCK + 9}\]=101 is outside \[0, 100\]"):
+            outcome(v, US_2024, bad)
+    finally:
+        B.set_threads(None)
+
+
+def test_outcome_welfare_errors_are_those_of_social_welfare() -> None:
+    n = 2 * BLOCK + 3
+    v = np.random.default_rng(6).lognormal(6.5, 1.0, n)
+    h = best_response(v, US_2024)
+    with pytest.raises(ValueError, match=r"atkinson_epsilon=-1 is outside \[0, inf\)"):
+        outcome(v, US_2024, h, "inverse_skill", atkinson_epsilon=-1)  # checked for every SWF, as before
+    huge = v.copy()
+    huge[BLOCK + 1] = 1e307  # its income overflows, and so does the rebate: social_welfare names the first utility
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(ValueError, match=r"utility\[0\]=(inf|nan)"):
+        outcome(huge, US_2024, h)
