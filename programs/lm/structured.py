@@ -58,7 +58,8 @@ from programs.lm.reasoning import plan_of
 
 __all__ = ["MODES", "WIRE_FORMS", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
            "StructuredAdapter", "TruncatedAnswer", "output_schema", "response_format", "token_budget",
-           "mark", "options_of", "use_structured", "rejects_schema", "structured_summary"]
+           "mark", "options_of", "use_structured", "rejects_schema", "structured_summary", "INSTRUCTION_TOKENS",
+           "with_writing_budget"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,12 @@ FIELD_TOKENS: dict[str, int | Callable[[Mapping[str, Any]], int]] = {
 #: Tokens of the answer's frame (braces, the chat format's completion marker) and of an unknown field.
 _FRAME_TOKENS = 16
 _OTHER_FIELD_TOKENS = 128
+#: Completion tokens of one answer of an LM that writes instructions (MIPROv2's proposer, COPRO, SIMBA,
+#: GEPA's reflection): DSPy's prompts, not this project's signatures, so no per-signature budget reaches
+#: them, and without one a model writes to the end of its window (llama.cpp: the window minus the prompt,
+#: ~7,300 tokens and 11 minutes for one Gemma 3 270M proposal on a shared 2-core machine). Room for several
+#: times the planner's own instruction (165 tokens); ``--max-tokens`` overrides it.
+INSTRUCTION_TOKENS = 1024
 
 
 # ───────────────────────────── schemas and budgets ─────────────────────────────
@@ -184,6 +191,16 @@ def token_budget(signature: type[dspy.Signature], inputs: Mapping[str, Any] | No
         b = FIELD_TOKENS.get(name, _OTHER_FIELD_TOKENS)
         total += b(inputs) if callable(b) else b
     return total
+
+
+def with_writing_budget(lm: dspy.BaseLM, max_tokens: int | None = None) -> dspy.BaseLM:
+    """A copy of ``lm`` whose every answer has a token budget: ``max_tokens``, else ``INSTRUCTION_TOKENS``
+    (plus a reasoning model's room to reason, ``programs.lm.reasoning``). For the LM that writes
+    instructions, whose calls come from DSPy's optimizers rather than through ``StructuredAdapter``."""
+    budget = int(max_tokens) if max_tokens is not None else plan_of(lm).budget(INSTRUCTION_TOKENS)
+    # DSPy builds an OpenAI reasoning model with ``max_completion_tokens`` in place of ``max_tokens``.
+    key = "max_completion_tokens" if "max_completion_tokens" in (getattr(lm, "kwargs", None) or {}) else "max_tokens"
+    return lm.copy(**{key: budget})
 
 
 # ───────────────────────────── per-LM options ─────────────────────────────
