@@ -82,13 +82,18 @@ def compile_planner(student: dspy.Module, name: str, plan: BudgetPlan, trainset:
     """Compile ``student`` (a PlannerAgent) with optimizer ``name``; returns a cleaned copy.
 
     What the optimizers print goes to ``log`` (default stderr), so stdout carries only the caller's report.
+    A real ``prompt_lm`` answers the optimizers' own prompts through ``WritingAdapter`` (structured outputs,
+    bounded text); the planner's calls keep theirs (``use_structured``).
     """
     from optimize.optimizers import optimizer_class
+    from programs.lm.structured import writing_adapter
 
     optimizer = optimizer_class(name)()
     opt = optimizer.build(plan.knobs, metric, demos=demos, prompt_lm=prompt_lm, task_lm=task_lm,
                           num_threads=num_threads, seed=seed, log=log)
-    with dspy.context(lm=task_lm), contextlib.redirect_stdout(log or sys.stderr):
+    writing = writing_adapter(prompt_lm)
+    with (dspy.context(lm=task_lm, **({"adapter": writing} if writing is not None else {})),
+          contextlib.redirect_stdout(log or sys.stderr)):
         out = optimizer.compile(opt, student, list(trainset), list(valset), knobs=plan.knobs,
                                 num_threads=num_threads, seed=seed)
     restore_unusable_instructions(out, student)

@@ -50,6 +50,7 @@ def instruction_lm(cfg: Config) -> tuple[Any, str | None]:
     (None, None) for an optimizer that writes none."""
     from optimize.optimizers import optimizer_class
     from programs.lm import build_lms, describe_lm
+    from programs.lm.structured import with_writing_budget
     from programs.lm.writer import WRITER_LABEL, writer_lm
 
     a = cfg.args
@@ -60,10 +61,13 @@ def instruction_lm(cfg: Config) -> tuple[Any, str | None]:
     name = given if given is not None else ("offline" if cfg.in_process else a.lm)
     if name.strip() == "offline":
         return writer_lm(seed=a.seed), WRITER_LABEL
+    # Every answer gets a token budget (``with_writing_budget``): DSPy's proposers send none of their own.
     if given is None:  # the task LM's own settings: same model, same endpoints, same answer options
-        return task_lms(cfg, temperature=1.0)[0], describe_lm(a.lm, a.api_base, temperature=1.0)
+        return (with_writing_budget(task_lms(cfg, temperature=1.0)[0], a.max_tokens),
+                describe_lm(a.lm, a.api_base, temperature=1.0))
     bases = getattr(a, f"{kind}_api_base")
-    return build_lms(name, bases, temperature=1.0, seed=a.seed)[0], describe_lm(name, bases, temperature=1.0)
+    return (with_writing_budget(build_lms(name, bases, temperature=1.0, seed=a.seed)[0], a.max_tokens),
+            describe_lm(name, bases, temperature=1.0))
 
 
 def run_compile(cfg: Config) -> dict[str, Any]:

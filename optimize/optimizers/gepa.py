@@ -35,7 +35,15 @@ class GEPA(Optimizer):
     def build(self, knobs: dict[str, Any], metric: Any, *, demos: Any, prompt_lm: Any, task_lm: Any,
               num_threads: int, seed: int, log: TextIO | None) -> Any:
         from dspy.teleprompt import GEPA as DSPyGEPA
+        from dspy.teleprompt.gepa import InstructionProposer
 
+        from programs.lm.structured import writing_adapter
+
+        # GEPA's proposer sets its own adapter (DSPy's JSONAdapter by default, which bounds no text): a real
+        # reflection LM gets structured outputs with bounded text instead (``WritingAdapter``); one proposal
+        # is still one call (no ``max_chars``, whose compression would be a second).
+        writing = writing_adapter(prompt_lm)
+        proposer = {"instruction_proposer": InstructionProposer(adapter=writing)} if writing is not None else {}
         # GEPA takes the five-argument metric (score and feedback), not the bare float.
         return DSPyGEPA(metric=metric, max_metric_calls=knobs["max_metric_calls"], reflection_lm=prompt_lm,
-                        num_threads=num_threads, seed=seed, track_stats=False)
+                        num_threads=num_threads, seed=seed, track_stats=False, **proposer)

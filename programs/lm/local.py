@@ -170,13 +170,21 @@ def _llama_format(response_format: Any) -> dict[str, Any] | None:
     return {"type": "json_object", "schema": schema}
 
 
+#: Guards each engine's repeat count (module-level: an engine stays copyable and picklable).
+_DRAW_LOCK = threading.Lock()
+
+
 class LocalEngine:
     """Synchronous DSPy engine running a GGUF model through llama-cpp-python.
 
     Parameters
     ----------
     path : the GGUF file.
-    seed : mixed with a hash of the prompt into each call's sampling seed (a run replays exactly).
+    seed : mixed with a hash of the prompt into each call's sampling seed (a run replays exactly). A call
+        asking for ``n > 1`` completions reaches the engine as the same request ``n`` times (DSPy's
+        candidate loop; the rollout id does not reach an engine): the ``k``-th mixes ``k`` in, so the
+        candidates are ``n`` draws, not one answer ``n`` times (COPRO's breadth, MIPROv2's and SIMBA's
+        resampling). The first is the call's answer as before.
     n_ctx : context window in tokens (``settings.n_ctx`` when settings are given).
     settings : how the model is loaded (``programs.lm.llama_load.LoadSettings``: threads, GPU layers,
         repacking); default: decided on this machine.
@@ -189,21 +197,32 @@ class LocalEngine:
         self.n_ctx = int(self.settings.n_ctx)
         self.name = model_name(self.path)
         self.label = local_label(self.name)
+        self._last: Request | None = None  # the request last answered, and how many times in a row
+        self._draw = 0
 
-    def _seed(self, request: Request, messages: list[dict[str, str]]) -> int:
+    def _seed(self, request: Request, messages: list[dict[str, str]], draw: int = 0) -> int:
         if request.config.seed is not None:
-            return int(request.config.seed) & 0x7FFFFFFF
+            return (int(request.config.seed) + draw) & 0x7FFFFFFF
         h = hashlib.blake2b(digest_size=4)
         h.update(str(self.seed).encode())
         for m in messages:
             h.update(b"\x1e" + m["role"].encode() + b"\x1f" + m["content"].encode())
+        if draw:
+            h.update(b"\x1d" + str(draw).encode())
         return int.from_bytes(h.digest(), "little") & 0x7FFFFFFF
+
+    def _next_draw(self, request: Request) -> int:
+        """0 for a new request; k for the k-th repeat of the same request object (candidate k of one call)."""
+        with _DRAW_LOCK:
+            self._draw = self._draw + 1 if request is self._last else 0
+            self._last = request
+            return self._draw
 
     def complete(self, request: Request) -> Response:
         llama, lock = _llama(self.path, self.n_ctx, self.settings)
         messages = _messages(request)
         cfg = request.config
-        kwargs: dict[str, Any] = {"messages": messages, "seed": self._seed(request, messages),
+        kwargs: dict[str, Any] = {"messages": messages, "seed": self._seed(request, messages, self._next_draw(request)),
                                   "temperature": 0.0 if cfg.temperature is None else float(cfg.temperature)}
         if cfg.max_tokens is not None:
             kwargs["max_tokens"] = int(cfg.max_tokens)

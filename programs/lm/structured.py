@@ -64,7 +64,8 @@ from programs.lm.reasoning import plan_of
 
 __all__ = ["MODES", "WIRE_FORMS", "FIELD_TOKENS", "REASONING_MAX_CHARS", "PERSONA_MAX_CHARS", "StructuredOptions",
            "StructuredAdapter", "TruncatedAnswer", "output_schema", "response_format", "token_budget",
-           "mark", "options_of", "use_structured", "rejects_schema", "structured_summary"]
+           "mark", "options_of", "use_structured", "rejects_schema", "structured_summary", "INSTRUCTION_TOKENS",
+           "INSTRUCTION_MAX_CHARS", "with_writing_budget", "WritingAdapter", "writing_adapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,17 @@ FIELD_TOKENS: dict[str, int | Callable[[Mapping[str, Any]], int]] = {
 #: Tokens of the answer's frame (braces, the chat format's completion marker) and of an unknown field.
 _FRAME_TOKENS = 16
 _OTHER_FIELD_TOKENS = 128
+#: Completion tokens of one answer of an LM that writes instructions (MIPROv2's proposer, COPRO, SIMBA,
+#: GEPA's reflection): DSPy's prompts, not this project's signatures, so no per-signature budget reaches
+#: them, and without one a model writes to the end of its window (llama.cpp: the window minus the prompt,
+#: ~7,300 tokens and 11 minutes for one Gemma 3 270M proposal on a shared 2-core machine). Room for several
+#: times the planner's own instruction (165 tokens); ``--max-tokens`` overrides it.
+INSTRUCTION_TOKENS = 1024
+#: Longest text ``WritingAdapter`` lets that LM put in one field (the schema's ``maxLength``): a little more
+#: than the planner's own instruction (726 characters), within ``INSTRUCTION_TOKENS`` (a token is at least
+#: one character), and within what llama.cpp's grammar parser takes: 1,000 is accepted, 1,200 refused
+#: ("number of rules ... exceeds sane defaults"), and llama-cpp-python then crashes the process.
+INSTRUCTION_MAX_CHARS = 1000
 
 
 # ───────────────────────────── schemas and budgets ─────────────────────────────
@@ -150,19 +162,26 @@ def _generic_schema(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def output_schema(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def output_schema(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None,
+                  text_max_chars: int | None = None) -> dict[str, Any]:
     """The JSON schema of ``signature``'s output fields, with the bounds and enums of ``FIELD_SCHEMAS``.
 
     Fields this project knows (``hours``, ``rates_percent``, ``candidate``, ``satisfied``, ``persona``,
     ``reasoning``) get their grammar-enforceable ranges, built from this call's ``inputs``; any other
-    field gets pydantic's schema of its type. Every field is required and nothing else is allowed.
+    field gets pydantic's schema of its type, a ``str`` field at most ``text_max_chars`` characters when
+    given (``WritingAdapter``). Every field is required and nothing else is allowed.
     """
     inputs = inputs or {}
     props: dict[str, Any] = {}
     defs: dict[str, Any] = {}
     for name, f in signature.output_fields.items():
         rule = FIELD_SCHEMAS.get(name)
-        props[name] = rule(inputs) if rule is not None else _generic_schema(f.annotation, defs)
+        if rule is not None:
+            props[name] = rule(inputs)
+        elif text_max_chars is not None and f.annotation is str:
+            props[name] = {"type": "string", "minLength": 1, "maxLength": int(text_max_chars)}
+        else:
+            props[name] = _generic_schema(f.annotation, defs)
     schema: dict[str, Any] = {"type": "object", "properties": props, "required": list(props),
                               "additionalProperties": False}
     if defs:
@@ -171,10 +190,10 @@ def output_schema(signature: type[dspy.Signature], inputs: Mapping[str, Any] | N
 
 
 def response_format(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None,
-                    form: str = "json_schema") -> dict[str, Any]:
+                    form: str = "json_schema", text_max_chars: int | None = None) -> dict[str, Any]:
     """``output_schema`` as a ``response_format`` in one of ``WIRE_FORMS``: OpenAI's ``json_schema`` (not
     ``strict``, whose keyword whitelist would reject the bounds) or llama-cpp-python's ``json_object``."""
-    schema = output_schema(signature, inputs)
+    schema = output_schema(signature, inputs, text_max_chars)
     if form == "json_object":
         return {"type": "json_object", "schema": schema}
     if form != "json_schema":
@@ -182,14 +201,27 @@ def response_format(signature: type[dspy.Signature], inputs: Mapping[str, Any] |
     return {"type": "json_schema", "json_schema": {"name": signature.__name__ or "answer", "schema": schema}}
 
 
-def token_budget(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None) -> int:
-    """``max_tokens`` for one answer of ``signature``: the frame plus each output field's ``FIELD_TOKENS``."""
+def token_budget(signature: type[dspy.Signature], inputs: Mapping[str, Any] | None = None,
+                 text_tokens: int | None = None) -> int:
+    """``max_tokens`` for one answer of ``signature``: the frame plus each output field's ``FIELD_TOKENS``
+    (a ``str`` field it does not list: ``text_tokens`` when given)."""
     inputs = inputs or {}
     total = _FRAME_TOKENS
-    for name in signature.output_fields:
-        b = FIELD_TOKENS.get(name, _OTHER_FIELD_TOKENS)
+    for name, f in signature.output_fields.items():
+        other = text_tokens if text_tokens is not None and f.annotation is str else _OTHER_FIELD_TOKENS
+        b = FIELD_TOKENS.get(name, other)
         total += b(inputs) if callable(b) else b
     return total
+
+
+def with_writing_budget(lm: dspy.BaseLM, max_tokens: int | None = None) -> dspy.BaseLM:
+    """A copy of ``lm`` whose every answer has a token budget: ``max_tokens``, else ``INSTRUCTION_TOKENS``
+    (plus a reasoning model's room to reason, ``programs.lm.reasoning``). For the LM that writes
+    instructions, whose calls come from DSPy's optimizers rather than through ``StructuredAdapter``."""
+    budget = int(max_tokens) if max_tokens is not None else plan_of(lm).budget(INSTRUCTION_TOKENS)
+    # DSPy builds an OpenAI reasoning model with ``max_completion_tokens`` in place of ``max_tokens``.
+    key = "max_completion_tokens" if "max_completion_tokens" in (getattr(lm, "kwargs", None) or {}) else "max_tokens"
+    return lm.copy(**{key: budget})
 
 
 # ───────────────────────────── per-LM options ─────────────────────────────
@@ -389,6 +421,11 @@ class StructuredAdapter(CallerFormatJSONAdapter):
     retry, so one answer is one request.
     """
 
+    #: A ``str`` output field no ``FIELD_SCHEMAS`` rule covers: its ``maxLength`` (None: unbounded) and its
+    #: token budget (None: ``_OTHER_FIELD_TOKENS``). Set by ``WritingAdapter``.
+    text_max_chars: int | None = None
+    text_tokens: int | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.plain = dspy.ChatAdapter(use_json_adapter_fallback=False)
@@ -423,7 +460,7 @@ class StructuredAdapter(CallerFormatJSONAdapter):
         opts = options_of(lm) or StructuredOptions()
         opts.add("calls")
         lm_kwargs = dict(lm_kwargs)
-        budget = opts.max_tokens or plan_of(lm).budget(token_budget(signature, inputs))
+        budget = opts.max_tokens or plan_of(lm).budget(token_budget(signature, inputs, self.text_tokens))
         lm_kwargs["max_tokens"] = budget
         where = getattr(lm, "endpoint", None) or str(getattr(lm, "model", "the server"))
         call = getattr(signature, "__name__", None) or "answer"
@@ -431,7 +468,7 @@ class StructuredAdapter(CallerFormatJSONAdapter):
         forms = [opts.form] + [f for f in range(len(WIRE_FORMS)) if f != opts.form]
         last: BaseException | None = None
         for form in forms if opts.sends_schema else ():
-            lm_kwargs["response_format"] = response_format(signature, inputs, WIRE_FORMS[form])
+            lm_kwargs["response_format"] = response_format(signature, inputs, WIRE_FORMS[form], self.text_max_chars)
             try:
                 out = self._budgeted(super().__call__, opts, budget, lm, lm_kwargs, signature, demos, inputs)
             except Exception as exc:
@@ -516,6 +553,38 @@ class StructuredAdapter(CallerFormatJSONAdapter):
 
 
 _ADAPTER = StructuredAdapter()
+
+
+class WritingAdapter(StructuredAdapter):
+    """``StructuredAdapter`` for the LM that writes instructions: the prompts of DSPy's optimizers (MIPROv2's
+    proposer, COPRO, SIMBA's rules, GEPA's reflection), whose fields no ``FIELD_SCHEMAS`` rule knows.
+
+    Asked for DSPy's chat or JSON format in prose, Gemma 3 270M writes neither (a MIPROv2 proposal came back
+    as "[[ ## dataset_description ## ]] In summary, this report ...", an ``AdapterParseError`` that stopped
+    the compile); with the schema sent, every answer parses, each text field bounded to
+    ``INSTRUCTION_MAX_CHARS`` and budgeted ``INSTRUCTION_TOKENS``. What it writes may still be poor: the
+    optimizer scores it. An LM that is not marked (the offline engine, the offline writer) is answered by
+    ``fallback``, the adapter DSPy uses when none is configured.
+    """
+
+    text_max_chars = INSTRUCTION_MAX_CHARS
+    text_tokens = INSTRUCTION_TOKENS
+
+    def __init__(self, fallback: Any = None) -> None:
+        super().__init__()
+        self.fallback = fallback if fallback is not None else dspy.ChatAdapter()
+
+    def __call__(self, lm: dspy.BaseLM, lm_kwargs: dict[str, Any], signature: type[dspy.Signature],
+                 demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
+        if options_of(lm) is None:
+            return self.fallback(lm, lm_kwargs, signature, demos, inputs)
+        return super().__call__(lm, lm_kwargs, signature, demos, inputs)
+
+
+def writing_adapter(lm: Any) -> WritingAdapter | None:
+    """A ``WritingAdapter`` for an instruction-writing ``lm`` that is marked for structured outputs (a real
+    model), None for any other (the offline writer keeps DSPy's own adapters, so offline runs do not change)."""
+    return WritingAdapter() if lm is not None and options_of(lm) is not None else None
 
 
 @contextmanager

@@ -150,3 +150,21 @@ def test_tune_budget_below_one_trial_is_refused_before_anything_runs(capsys, no_
     # 50 agents x 10 steps x 4 years + 4 planner calls, for each of 3 tuning seeds = 6012 calls at most.
     assert cli.main(["--tune", "--budget", "100"]) == 2
     assert "--budget 100 is too small for one tuning trial, which can make up to 6012 LM calls" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, budget", [
+    ([], None), (["--max-tokens", "300"], 300),
+    (["--prompt-lm", "openai/writer", "--prompt-api-base", "http://h:9/v1"], None),
+    (["--optimizer", "gepa", "--reflection-lm", "openai/writer", "--reflection-api-base", "http://h:9/v1"], None),
+])
+def test_a_real_instruction_lm_has_a_token_budget_on_every_answer(monkeypatch, tmp_path, extra, budget):
+    # DSPy's proposers send no max_tokens: without one, the local model wrote to the end of its window.
+    from optimize.run_compile import instruction_lm
+    from programs.lm.structured import INSTRUCTION_TOKENS, options_of
+
+    monkeypatch.setattr("programs.lm.models.check_endpoints", lambda *a, **k: None)  # no server at h:9
+    argv = ["--lm", "openai/m", "--api-base", "http://h:9/v1", "--optimizer", "mipro", "--budget", "400",
+            "--out", str(tmp_path / "p.json"), *extra]
+    lm, label = instruction_lm(cli.resolve(cli.parser().parse_args(argv)))
+    assert lm.kwargs["max_tokens"] == (budget or INSTRUCTION_TOKENS) and options_of(lm) is not None
+    assert ("writer" in label) == ("openai/writer" in extra)

@@ -96,3 +96,24 @@ def test_unusable_instructions_are_restored():
     good = original.deepcopy()
     good.propose.signature = good.propose.signature.with_instructions("Propose rates that raise welfare. " * 3)
     assert restore_unusable_instructions(good, original) == []
+
+
+@pytest.mark.parametrize("name, budget", [("mipro", 120), ("copro", 90), ("gepa", 60), ("simba", 150)])
+def test_a_real_instruction_lm_writes_through_bounded_structured_answers(small_sets, name, budget):
+    """A prompt/reflection LM marked as a real model (here a fake that, like Gemma 3 270M, answers DSPy's
+    prose formats with unparseable prose) is asked for every proposal with a schema whose text is bounded
+    and a token budget, so the compile completes (without the schema every proposal is that prose)."""
+    from programs.lm.structured import INSTRUCTION_MAX_CHARS, mark, with_writing_budget
+    from tests.programs.fakes import lm as fake_lm
+    from tests.programs.fakes import writer_engine
+
+    engine = writer_engine()
+    writer = with_writing_budget(mark(fake_lm(engine, temperature=1.0)))
+    out, before, after, used, plan = _compile(name, budget, small_sets, prompt_lm=writer)
+    assert used <= plan.max_calls and engine.requests
+    for r in engine.requests:
+        fmt = r.config.response_format
+        assert fmt is not None and r.config.max_tokens is not None
+        props = (fmt.get("schema") or fmt["json_schema"]["schema"])["properties"]
+        assert all(p.get("maxLength", 0) <= INSTRUCTION_MAX_CHARS for p in props.values() if p.get("type") == "string")
+    assert isinstance(out, PlannerAgent) and all(0.0 <= s <= 1.0 for s in after)

@@ -81,6 +81,37 @@ def slow_engine(delay: float, seed: int = 0) -> FunctionEngine:
     return FunctionEngine(fn)
 
 
+#: What Gemma 3 270M answered MIPROv2's dataset-summary prompt with (its start, from a real compile).
+SMALL_MODEL_PROSE = "[[ ## dataset_description ## ]]\nIn summary, this report highlights the following key points: << a."
+#: The text ``writer_engine`` puts in every string field of a schema.
+WRITTEN = "Keep the rates of the best year so far and move one bracket by at most five points."
+
+
+def _fill(schema: dict) -> object:
+    kind = schema.get("type")
+    return {"string": WRITTEN, "object": {}, "array": [], "integer": 0, "number": 0.0, "boolean": False}.get(kind)
+
+
+def writer_engine() -> FunctionEngine:
+    """An instruction writer like the small model: prose no DSPy adapter parses when no schema is sent, the
+    schema's JSON (``WRITTEN`` in every text field) when one is. ``engine.requests`` keeps every request."""
+    import json
+
+    engine: FunctionEngine
+
+    def fn(request: Request) -> str:
+        engine.requests.append(request)
+        fmt = request.config.response_format
+        if fmt is None:
+            return SMALL_MODEL_PROSE
+        props = (fmt.get("schema") or fmt["json_schema"]["schema"])["properties"]
+        return json.dumps({k: _fill(v) for k, v in props.items()})
+
+    engine = FunctionEngine(fn)
+    engine.requests = []
+    return engine
+
+
 def offline_counting_engine(seed: int = 0) -> FunctionEngine:
     return FunctionEngine(lambda r: answer_request(r, seed))
 

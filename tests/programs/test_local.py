@@ -164,3 +164,21 @@ def test_threads_leave_a_core_and_can_be_set(monkeypatch):
     assert n_threads({THREADS_ENV: "2"}) == 2
     with pytest.raises(ConfigError, match=THREADS_ENV):
         n_threads({THREADS_ENV: "zero"})
+
+
+def test_the_candidates_of_one_call_are_different_draws_and_a_new_call_replays(monkeypatch):
+    # DSPy sends a call for n completions to a custom engine as the same request n times (COPRO asks for
+    # breadth - 1 at once); seeded by the prompt alone, all n were one answer (COPRO's 4 proposals were ",").
+    fake = _fake(monkeypatch, FakeRunner())
+    lm = dspy.LM("local/m", engine=LocalEngine("/m.gguf", seed=3), cache=False, temperature=1.0)
+    assert len(lm("propose", n=3)) == 3
+    first = [c["seed"] for c in fake.calls]
+    assert len(set(first)) == 3
+    lm("propose", n=3)  # the same call again replays the same draws
+    assert [c["seed"] for c in fake.calls[3:]] == first
+    lm("propose")  # and a one-completion call is the first draw, as before
+    assert fake.calls[-1]["seed"] == first[0]
+    eng = LocalEngine("/m.gguf", seed=3)  # an explicit seed moves by one per candidate
+    req = _request(seed=11)
+    eng.complete(req), eng.complete(req), eng.complete(_request(seed=11))
+    assert [c["seed"] for c in fake.calls[-3:]] == [11, 12, 11]

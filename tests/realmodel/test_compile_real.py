@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from tests.realmodel.conftest import run_cli
+from tests.realmodel.conftest import ROOT, run_cli
 
 pytestmark = [pytest.mark.realmodel, pytest.mark.slow]
 
@@ -48,3 +51,26 @@ def test_local_compile_saves_a_program_the_comparison_runs(gguf, tmp_path):
     traj = [row for row in csv.DictReader((out / "trajectory.csv").open()) if row["planner"] == "compiled"]
     assert traj and all(0.0 <= float(v) <= 100.0 for row in traj for k, v in row.items()
                         if k.startswith("rate_") and v not in ("", None))
+
+
+_PROPOSAL = """
+import dspy
+from dspy.propose.dataset_summary_generator import DatasetDescriptor
+from programs.lm import build_lms
+from programs.lm.structured import INSTRUCTION_MAX_CHARS, WritingAdapter, with_writing_budget
+
+lm = with_writing_budget(build_lms("local", temperature=1.0)[0])
+with dspy.context(lm=lm, adapter=WritingAdapter()):
+    got = dspy.Predict(DatasetDescriptor)(examples="[Example({'cutoffs': [0.0, 11600.0], 'rates_percent': [10, 12]})]")
+assert 1 <= len(got.observations) <= INSTRUCTION_MAX_CHARS, len(got.observations)
+print("PARSED", len(got.observations))
+"""
+
+
+def test_a_dspy_proposal_on_the_local_model_parses_within_its_bound(gguf):
+    """MIPROv2's first proposer call (its dataset summary) through ``WritingAdapter``: llama.cpp takes the
+    bounded-text grammar (a longer bound is refused and the process crashes, hence the subprocess) and the
+    answer parses. Before, the model answered in prose no DSPy adapter parses and the compile stopped."""
+    r = subprocess.run([sys.executable, "-c", _PROPOSAL], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                       env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert r.returncode == 0 and "PARSED" in r.stdout, (r.returncode, r.stderr[-2000:])
