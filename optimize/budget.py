@@ -174,9 +174,9 @@ class CallCap:
     (``EndpointLM``'s retries are requests too, and ``counter`` counts each one, as DSPy's callbacks fire
     per attempt) nor the adapters' second try on an unparseable answer. A callback cannot refuse a call
     (DSPy logs and swallows a callback's exception), so the cap sits in the call path: a ``capped`` LM asks
-    ``admit`` before delegating, which reserves the call's worst case (``n`` completions x (1 + the LM's
-    retries)) and refuses with ``BudgetExhausted`` when what was counted plus what is reserved by calls in
-    flight would pass the ceiling. A refused call fails like any failed LM call: the planner falls back,
+    ``admit`` before each request (a served LM's retries one by one), which reserves it and refuses with
+    ``BudgetExhausted`` when what was counted plus what is reserved by requests in flight would pass the
+    ceiling. A refused call fails like any failed LM call: the planner falls back,
     the optimizer scores it and goes on, nothing computed is lost.
     """
 
@@ -236,30 +236,52 @@ def capped(lm: Any, cap: CallCap) -> Any:
 
 
 class _CappedMixin:
-    """Calls admitted by ``self._call_cap`` (``CallCap.admit``); ``copy`` keeps the class and the cap.
+    """Requests admitted by ``self._call_cap`` (``CallCap.admit``); ``copy`` keeps the class and the cap.
 
-    ``__call__``/``acall`` here are not DSPy-decorated: callbacks still fire once per attempt, in the LM's own.
+    A served LM (``EndpointLM``) sends each attempt through ``_send``/``_asend``: each request is admitted
+    on its own, so a retry that could pass the ceiling is refused (the call fails with ``BudgetExhausted``)
+    and nothing is reserved for retries that never come. Any other LM is admitted per call, for its ``n``
+    completions. These methods are not DSPy-decorated: callbacks fire once per request, in ``dspy.LM``'s.
     """
 
     _call_cap: CallCap
 
-    def _worst(self, kwargs: dict[str, Any]) -> int:
+    def _n(self, kwargs: dict[str, Any]) -> int:
         merged = {**(getattr(self, "kwargs", None) or {}), **kwargs}
-        n = int(merged.get("n") or merged.get("num_generations") or 1)
-        return n * (1 + int(getattr(self, "retries", 0) or 0))
+        return int(merged.get("n") or merged.get("num_generations") or 1)
+
+    def _send(self, prompt: Any, messages: Any, kwargs: dict[str, Any]) -> Any:
+        n = self._n(kwargs)
+        self._call_cap.admit(n)
+        try:
+            return super()._send(prompt, messages, kwargs)  # type: ignore[misc]
+        finally:
+            self._call_cap.release(n)
+
+    async def _asend(self, prompt: Any, messages: Any, kwargs: dict[str, Any]) -> Any:
+        n = self._n(kwargs)
+        self._call_cap.admit(n)
+        try:
+            return await super()._asend(prompt, messages, kwargs)  # type: ignore[misc]
+        finally:
+            self._call_cap.release(n)
 
     def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
-        worst = self._worst(kwargs)
-        self._call_cap.admit(worst)
+        if hasattr(super(), "_send"):  # admitted request by request in _send
+            return super().__call__(prompt, messages=messages, **kwargs)
+        n = self._n(kwargs)
+        self._call_cap.admit(n)
         try:
             return super().__call__(prompt, messages=messages, **kwargs)
         finally:
-            self._call_cap.release(worst)
+            self._call_cap.release(n)
 
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
-        worst = self._worst(kwargs)
-        self._call_cap.admit(worst)
+        if hasattr(super(), "_asend"):
+            return await super().acall(prompt, messages=messages, **kwargs)
+        n = self._n(kwargs)
+        self._call_cap.admit(n)
         try:
             return await super().acall(prompt, messages=messages, **kwargs)
         finally:
-            self._call_cap.release(worst)
+            self._call_cap.release(n)

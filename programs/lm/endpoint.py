@@ -254,14 +254,29 @@ class EndpointLM(dspy.LM):
             self.stats.leave()
             self.limiter.release()
 
+    # -- one request: each attempt (a retry is another) goes through these, which a budget cap wraps
+    # (``optimize.budget``: a retry that could pass ``--budget`` is refused, not reserved in advance) --
+    def _send(self, prompt: Any, messages: Any, kwargs: dict[str, Any]) -> Any:
+        self.stats.add("attempts")
+        with self._slot():
+            return super().__call__(prompt, messages=messages, **kwargs)
+
+    async def _asend(self, prompt: Any, messages: Any, kwargs: dict[str, Any]) -> Any:
+        self.stats.add("attempts")
+        await self._aacquire()
+        self.stats.enter()
+        try:
+            return await super().acall(prompt, messages=messages, **kwargs)
+        finally:
+            self.stats.leave()
+            self.limiter.release()
+
     def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         self.stats.add("calls")
         attempt, timeouts = 0, [0]
         while True:
-            self.stats.add("attempts")
             try:
-                with self._slot():
-                    return super().__call__(prompt, messages=messages, **kwargs)
+                return self._send(prompt, messages, kwargs)
             except Exception as exc:
                 if self._failed(exc, attempt, timeouts):
                     raise
@@ -282,18 +297,12 @@ class EndpointLM(dspy.LM):
         self.stats.add("calls")
         attempt, timeouts = 0, [0]
         while True:
-            self.stats.add("attempts")
-            await self._aacquire()
-            self.stats.enter()
             try:
-                return await super().acall(prompt, messages=messages, **kwargs)
+                return await self._asend(prompt, messages, kwargs)
             except Exception as exc:
                 if self._failed(exc, attempt, timeouts):
                     raise
                 delay = self._delay(exc, attempt)
-            finally:
-                self.stats.leave()
-                self.limiter.release()
             self.stats.slept(delay)
             await asyncio.sleep(delay)
             attempt += 1

@@ -56,8 +56,30 @@ def test_cap_counts_retries_against_a_half_failing_endpoint():
         sent = lm.stats.snapshot()["attempts"]
     finally:
         stop()
-    # Every attempt is counted, retries included, and none passes the cap: a call is admitted only when its
-    # worst case (1 + 3 retries) fits.
-    assert sent == counter.total <= 12
+    # Every request is counted, retries included, and none passes the cap: each is admitted on its own, so
+    # the budget is spent to the last request and a retry that does not fit fails its call.
+    assert sent == counter.total == 12
     assert sent > ok  # the endpoint failed some requests, which were retried
     assert refused > 0 and ok + failed + refused == 20
+
+
+def test_a_healthy_endpoint_spends_the_whole_share_on_answers():
+    """Retries are admitted when they happen, not reserved: with nothing failing, a ceiling of 6 is 6 answers
+    (reserving 1 + 3 retries per call refused the last 3 of them)."""
+    url, stop = serve_in_thread()
+    try:
+        counter = CallCounter()
+        cap = CallCap(counter, 6)
+        lm = cap.wrap(EndpointLM("openai/offline-engine", api_base=url, api_key="x", cache=False, num_retries=3,
+                                 retry_backoff=0.0))
+        ok = refused = 0
+        with dspy.context(lm=lm, callbacks=[counter]):
+            for i in range(8):
+                try:
+                    lm(f"question {i}")
+                    ok += 1
+                except BudgetExhausted:
+                    refused += 1
+    finally:
+        stop()
+    assert (ok, refused, counter.total, cap.refused) == (6, 2, 6, 2)
