@@ -302,11 +302,6 @@ def _gini_of_sorted_consumption(xs: NDArray[np.float64], c: NDArray[np.float64])
     return gini_of_sorted(xs)
 
 
-def _consumption_gini(c: NDArray[np.float64], skill: Any) -> float:
-    """Gini of consumption, sorting by the (cached) skill order first when the skill array is immutable."""
-    return _gini_of_sorted_consumption(_sorted_consumption(c, skill), c)
-
-
 def _objective(types: Any, u: NDArray[np.float64], welfare: float, n: int) -> NDArray[np.float64]:
     # Everyone egotistical: the objective is the utility array itself (both are read-only in the Outcome).
     if types is None:

@@ -10,7 +10,7 @@ from economy.labor import best_response
 from economy.population import Population
 from economy.tax import TaxSchedule
 from economy.welfare import gini
-from economy.world import Outcome, _consumption_gini, outcome
+from economy.world import Outcome, _gini_of_sorted_consumption, _sorted_consumption, outcome
 
 US_2024 = TaxSchedule.preset("us_federal_2024")
 
@@ -138,7 +138,8 @@ def test_consumption_gini_with_a_cached_skill_order_is_exact() -> None:
     s = US_2024.with_rates([0.5, 0.1, 0.6, 0.2, 0.7, 0.3, 0.8])
     for hours in (best_response(v, s), rng.uniform(0, 100, v.size)):  # rational (sorted) and random
         c = outcome(v, s, hours).consumption
-        assert _consumption_gini(c, v) == pytest.approx(gini(c), rel=1e-12)
+        assert np.array_equal(_sorted_consumption(c, v), np.sort(c))  # the skill order's sort is np.sort's
+        assert _gini_of_sorted_consumption(_sorted_consumption(c, v), c) == pytest.approx(gini(c), rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -36,50 +36,42 @@ def test_cap_refuses_past_the_ceiling_and_copies_keep_it():
     assert counter.total == 3 and refused == 2 and cap.refused == 3
 
 
-def test_cap_counts_retries_against_a_half_failing_endpoint():
-    url, stop = serve_in_thread(fail_rate=0.5, faults=["http500"], seed=3)
+def _ask_capped(ceiling: int, calls: int, **server: object) -> dict[str, int]:
+    """``calls`` calls of an ``EndpointLM`` (3 retries, no back-off) capped at ``ceiling``, against
+    ``programs.serve`` with ``server``'s faults; how they ended, the requests sent and what the cap saw."""
+    url, stop = serve_in_thread(**server)
     try:
         counter = CallCounter()
-        cap = CallCap(counter, 12)
+        cap = CallCap(counter, ceiling)
         lm = cap.wrap(EndpointLM("openai/offline-engine", api_base=url, api_key="x", cache=False, num_retries=3,
                                  retry_backoff=0.0, temperature=0.7))
-        ok = failed = refused = 0
+        ended = {"ok": 0, "failed": 0, "refused": 0}
         with dspy.context(lm=lm, callbacks=[counter]):
-            for i in range(20):
+            for i in range(calls):
                 try:
                     lm(f"question {i}")
-                    ok += 1
+                    ended["ok"] += 1
                 except BudgetExhausted:
-                    refused += 1
+                    ended["refused"] += 1
                 except Exception:
-                    failed += 1
-        sent = lm.stats.snapshot()["attempts"]
+                    ended["failed"] += 1
+        return {**ended, "sent": lm.stats.snapshot()["attempts"], "counted": counter.total,
+                "cap_refused": cap.refused}
     finally:
         stop()
+
+
+def test_cap_counts_retries_against_a_half_failing_endpoint():
+    r = _ask_capped(12, 20, fail_rate=0.5, faults=["http500"], seed=3)
     # Every request is counted, retries included, and none passes the cap: each is admitted on its own, so
     # the budget is spent to the last request and a retry that does not fit fails its call.
-    assert sent == counter.total == 12
-    assert sent > ok  # the endpoint failed some requests, which were retried
-    assert refused > 0 and ok + failed + refused == 20
+    assert r["sent"] == r["counted"] == 12
+    assert r["sent"] > r["ok"]  # the endpoint failed some requests, which were retried
+    assert r["refused"] > 0 and r["ok"] + r["failed"] + r["refused"] == 20
 
 
 def test_a_healthy_endpoint_spends_the_whole_share_on_answers():
     """Retries are admitted when they happen, not reserved: with nothing failing, a ceiling of 6 is 6 answers
     (reserving 1 + 3 retries per call refused the last 3 of them)."""
-    url, stop = serve_in_thread()
-    try:
-        counter = CallCounter()
-        cap = CallCap(counter, 6)
-        lm = cap.wrap(EndpointLM("openai/offline-engine", api_base=url, api_key="x", cache=False, num_retries=3,
-                                 retry_backoff=0.0))
-        ok = refused = 0
-        with dspy.context(lm=lm, callbacks=[counter]):
-            for i in range(8):
-                try:
-                    lm(f"question {i}")
-                    ok += 1
-                except BudgetExhausted:
-                    refused += 1
-    finally:
-        stop()
-    assert (ok, refused, counter.total, cap.refused) == (6, 2, 6, 2)
+    r = _ask_capped(6, 8)
+    assert (r["ok"], r["failed"], r["refused"], r["counted"], r["cap_refused"]) == (6, 0, 2, 6, 2)
